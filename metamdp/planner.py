@@ -1,0 +1,662 @@
+"""The sampling utility and ZIP-RC's greedy planner (spec section 3).
+
+A predefined strategy ``mu = (K, m, h)`` keeps a subset ``K`` of the unfinished samples,
+starts ``m`` new samples (from the root, or branched from one existing prefix), and prunes
+everything still running at the shared horizon ``h``. Its closed-form value is
+
+    Q = E[max(f, max_i Z~_i)] - beta/D * (alpha * sum_i E[L~_i] + (1-alpha) * E[max_i L~_i])
+
+under the truncated joints. ZIP-RC takes the first action of the best strategy found by a
+search (exhaustive, two-prefix, top-k by value) and re-plans at the next epoch.
+
+The hot path is a set of Numba kernels over per-(sample, horizon) tables; the module also
+keeps a plain NumPy reference planner (``plan_reference``) built directly on
+:mod:`metamdp.joints` and :mod:`metamdp.order_stats` for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit
+
+from .grids import LengthGrid, RewardGrid
+from .joints import expected_remaining, expected_value, truncate, truncated_lengths, validate_joint
+from .order_stats import expected_max_reference
+
+SEARCHES = ("exhaustive", "two-prefix", "top-k")
+NORMALIZERS = ("fixed", "raw", "state")
+_SEARCH_CODE = {"exhaustive": 0, "two-prefix": 1, "top-k": 2}
+TIE_TOL = 1e-12
+MAX_EXHAUSTIVE_SAMPLES = 20  # 2^20 subsets per horizon is the practical ceiling
+
+
+class PlannerError(ValueError):
+    """Impossible planner parameters or a malformed planning state."""
+
+
+# --------------------------------------------------------------------------- tables
+
+
+@njit(cache=True)
+def _build_tables(values, rep, upper, joints):
+    """Per-(source, horizon) truncated CDF tables.
+
+    ``joints`` is ``(S, B, L)``: the unfinished samples followed by the root. Returns
+    ``RC (S, L, B)`` reward CDFs, ``LC (S, L, L+1)`` length CDFs on the points ``XL[j]``,
+    ``EL (S, L)`` expected truncated lengths, ``XL (L, L+1)`` length points per horizon.
+    Horizon ``j`` prunes at ``upper[j]``; ``j = L-1`` never prunes.
+    """
+    S, B, L = joints.shape
+    XL = np.empty((L, L + 1))
+    for j in range(L):
+        for k in range(j + 1):
+            XL[j, k] = rep[k]
+        last = upper[j] if j < L - 1 else rep[L - 1]
+        for k in range(j + 1, L + 1):
+            XL[j, k] = last
+    RC = np.empty((S, L, B))
+    LC = np.empty((S, L, L + 1))
+    EL = np.empty((S, L))
+    lm = np.empty(L)
+    for s in range(S):
+        for l in range(L):
+            acc = 0.0
+            for b in range(B):
+                acc += joints[s, b, l]
+            lm[l] = acc
+        for j in range(L):
+            # reward pmf with the pruned tail moved to reward index 0
+            tail = 0.0
+            for l in range(j + 1, L):
+                tail += lm[l]
+            c = 0.0
+            for b in range(B):
+                kept = 0.0
+                for l in range(j + 1):
+                    kept += joints[s, b, l]
+                c += kept
+                if b == 0:
+                    c += tail
+                RC[s, j, b] = c if c < 1.0 else 1.0
+            c = 0.0
+            e = 0.0
+            for k in range(j + 1):
+                c += lm[k]
+                e += lm[k] * rep[k]
+                LC[s, j, k] = c if c < 1.0 else 1.0
+            for k in range(j + 1, L + 1):
+                LC[s, j, k] = 1.0
+            if j < L - 1:
+                e += tail * upper[j]
+            EL[s, j] = e
+    return RC, LC, EL, XL
+
+
+@njit(cache=True)
+def _q_from_products(values, xl, PR, PL, SL, nk, rcs, lcs, els, m, floor_idx, npts,
+                     alpha, cost_scale):
+    """Closed-form Q from the kept set's CDF products plus ``m`` copies of one source."""
+    if nk == 0 and m == 0:
+        return values[floor_idx]
+    B = values.size
+    ez = 0.0
+    prev = 0.0
+    for b in range(B):
+        g = PR[b]
+        if m > 0:
+            g *= rcs[b] ** m
+        if b < floor_idx:
+            g = 0.0
+        ez += values[b] * (g - prev)
+        prev = g
+    emax = 0.0
+    prev = 0.0
+    for k in range(npts):
+        g = PL[k]
+        if m > 0:
+            g *= lcs[k] ** m
+        emax += xl[k] * (g - prev)
+        prev = g
+    return ez - cost_scale * (alpha * (SL + m * els) + (1.0 - alpha) * emax)
+
+
+@njit(cache=True)
+def _popcount(x):
+    c = 0
+    while x:
+        x &= x - 1
+        c += 1
+    return c
+
+
+@njit(cache=True)
+def _better(q, size, best_q, best_size, tol):
+    if q > best_q + tol:
+        return True
+    if q >= best_q - tol and size > best_size:
+        return True
+    return False
+
+
+@njit(cache=True)
+def _q_direct(values, RC, LC, EL, XL, mask, n, src, m, j, floor_idx, alpha, cost_scale):
+    """Q of one strategy, computing the kept set's products from scratch."""
+    B = values.size
+    L = XL.shape[0]
+    PR = np.ones(B)
+    PL = np.ones(L + 1)
+    SL = 0.0
+    nk = 0
+    npts = j + 2
+    for i in range(n):
+        if (mask >> i) & 1:
+            nk += 1
+            for b in range(B):
+                PR[b] *= RC[i, j, b]
+            for k in range(npts):
+                PL[k] *= LC[i, j, k]
+            SL += EL[i, j]
+    s = n if src < 0 else src
+    return _q_from_products(values, XL[j], PR, PL, SL, nk, RC[s, j], LC[s, j], EL[s, j], m,
+                            floor_idx, npts, alpha, cost_scale)
+
+
+@njit(cache=True)
+def _best_over_new(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new, branching,
+                   floor_idx, alpha, cost_scale, tol, best):
+    """Try m = 0 and every (source, m >= 1) for one kept set and horizon; update ``best``.
+
+    ``best`` = [q, size, mask, m, src, j] (float64 array, updated in place).
+    """
+    npts = j + 2
+    if nk > 0:
+        q = _q_from_products(values, XL[j], PR, PL, SL, nk, RC[n, j], LC[n, j], EL[n, j], 0,
+                             floor_idx, npts, alpha, cost_scale)
+        if _better(q, nk, best[0], best[1], tol):
+            best[0] = q
+            best[1] = nk
+            best[2] = mask
+            best[3] = 0
+            best[4] = -1
+            best[5] = j
+    if max_new <= 0:
+        return
+    n_src = n + 1 if branching else 1
+    for si in range(n_src):
+        s = n if si == 0 else si - 1  # root first, then branches from each prefix
+        for m in range(1, max_new + 1):
+            q = _q_from_products(values, XL[j], PR, PL, SL, nk, RC[s, j], LC[s, j], EL[s, j], m,
+                                 floor_idx, npts, alpha, cost_scale)
+            if _better(q, nk + m, best[0], best[1], tol):
+                best[0] = q
+                best[1] = nk + m
+                best[2] = mask
+                best[3] = m
+                best[4] = -1 if s == n else s
+                best[5] = j
+
+
+@njit(cache=True)
+def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, floor_idx, alpha,
+                       cost_scale, tol):
+    B = values.size
+    L = XL.shape[0]
+    nm = 1 << n
+    PR = np.empty((nm, B))
+    PL = np.empty((nm, L + 1))
+    SL = np.empty(nm)
+    best = np.array([values[floor_idx], 0.0, 0.0, 0.0, -1.0, float(L - 1)])
+    for j in range(L):
+        npts = j + 2
+        PR[0, :] = 1.0
+        PL[0, :] = 1.0
+        SL[0] = 0.0
+        for mask in range(1, nm):
+            prev = mask & (mask - 1)
+            low = mask ^ prev
+            i = 0
+            while (low >> i) != 1:
+                i += 1
+            for b in range(B):
+                PR[mask, b] = PR[prev, b] * RC[i, j, b]
+            for k in range(npts):
+                PL[mask, k] = PL[prev, k] * LC[i, j, k]
+            SL[mask] = SL[prev] + EL[i, j]
+        for mask in range(nm):
+            _best_over_new(values, RC, LC, EL, XL, PR[mask], PL[mask], SL[mask],
+                           _popcount(mask), mask, n, j, max_new, branching, floor_idx,
+                           alpha, cost_scale, tol, best)
+    return best
+
+
+@njit(cache=True)
+def _search_masks(values, RC, LC, EL, XL, masks, n, max_new, branching, floor_idx, alpha,
+                  cost_scale, tol):
+    """Best strategy whose kept set is one of ``masks`` (any horizon, any new samples)."""
+    B = values.size
+    L = XL.shape[0]
+    best = np.array([values[floor_idx], 0.0, 0.0, 0.0, -1.0, float(L - 1)])
+    PR = np.empty(B)
+    PL = np.empty(L + 1)
+    for mi in range(masks.size):
+        mask = masks[mi]
+        nk = _popcount(mask)
+        for j in range(L):
+            PR[:] = 1.0
+            PL[:] = 1.0
+            SL = 0.0
+            for i in range(n):
+                if (mask >> i) & 1:
+                    for b in range(B):
+                        PR[b] *= RC[i, j, b]
+                    for k in range(j + 2):
+                        PL[k] *= LC[i, j, k]
+                    SL += EL[i, j]
+            _best_over_new(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new,
+                           branching, floor_idx, alpha, cost_scale, tol, best)
+    return best
+
+
+@njit(cache=True)
+def _readd(values, RC, LC, EL, XL, best, order, n, floor_idx, alpha, cost_scale, tol):
+    """Re-add any dropped sample whose inclusion does not lower the value (two-prefix)."""
+    mask = int(best[2])
+    m = int(best[3])
+    src = int(best[4])
+    j = int(best[5])
+    if mask == 0 and m == 0:
+        return best  # stopping: nothing to re-add to
+    q = _q_direct(values, RC, LC, EL, XL, mask, n, src, m, j, floor_idx, alpha, cost_scale)
+    for oi in range(n):
+        i = order[oi]
+        if (mask >> i) & 1:
+            continue
+        q2 = _q_direct(values, RC, LC, EL, XL, mask | (1 << i), n, src, m, j, floor_idx,
+                       alpha, cost_scale)
+        if q2 >= q - tol:
+            mask = mask | (1 << i)
+            q = q2
+    out = best.copy()
+    out[0] = q
+    out[1] = _popcount(mask) + m
+    out[2] = mask
+    return out
+
+
+@njit(cache=True)
+def _orders_kernel(values, rep, stacked, n):
+    """Sample indices by ascending expected remaining length and by descending expected value."""
+    ev = np.zeros(n)
+    er = np.zeros(n)
+    B = values.size
+    L = rep.size
+    for i in range(n):
+        for b in range(B):
+            for l in range(L):
+                ev[i] += stacked[i, b, l] * values[b]
+                er[i] += stacked[i, b, l] * rep[l]
+    by_length = np.argsort(er, kind="mergesort")
+    by_value = np.argsort(-ev, kind="mergesort")
+    return by_length, by_value
+
+
+@njit(cache=True)
+def _candidate_masks_kernel(by_length, by_value, search_code):
+    """Kept sets of the restricted searches: top-k by value (code 2), or unions of a prefix by
+    ascending length and a prefix by descending value (code 1), unique and ascending."""
+    n = by_length.size
+    pre_len = np.zeros(n + 1, dtype=np.int64)
+    pre_val = np.zeros(n + 1, dtype=np.int64)
+    for k in range(n):
+        pre_len[k + 1] = pre_len[k] | (np.int64(1) << by_length[k])
+        pre_val[k + 1] = pre_val[k] | (np.int64(1) << by_value[k])
+    if search_code == 2:
+        return pre_val
+    allm = np.empty((n + 1) * (n + 1), dtype=np.int64)
+    c = 0
+    for a in range(n + 1):
+        for v in range(n + 1):
+            allm[c] = pre_len[a] | pre_val[v]
+            c += 1
+    return np.unique(allm)
+
+
+@njit(cache=True)
+def plan_kernel(values, rep, upper, stacked, n, max_new, branching, floor_idx, alpha,
+                cost_scale, search_code, tol):
+    """One ZIP-RC decision, entirely in Numba (callable from other jitted code).
+
+    ``stacked`` is ``(n + 1, B, L)``: the unfinished samples' joints, then the root joint.
+    ``search_code``: 0 exhaustive, 1 two-prefix, 2 top-k by value. Returns
+    ``[q, size, mask, m, src, horizon_index]`` (``src`` -1 = root).
+    """
+    RC, LC, EL, XL = _build_tables(values, rep, upper, stacked)
+    if search_code == 0:
+        return _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, floor_idx,
+                                  alpha, cost_scale, tol)
+    by_length, by_value = _orders_kernel(values, rep, stacked, n)
+    masks = _candidate_masks_kernel(by_length, by_value, search_code)
+    best = _search_masks(values, RC, LC, EL, XL, masks, n, max_new, branching, floor_idx,
+                         alpha, cost_scale, tol)
+    if search_code == 1:
+        best = _readd(values, RC, LC, EL, XL, best, by_value, n, floor_idx, alpha,
+                      cost_scale, tol)
+    return best
+
+
+# --------------------------------------------------------------------------- python layer
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A predefined strategy ``(K, m, h)``.
+
+    ``keep`` indexes the unfinished samples of the planning state; ``horizon_index`` is a
+    length-bin index (``L - 1`` = never prune); ``branch_from`` is the index of the
+    unfinished sample whose prefix the new samples copy, or None for the root.
+    """
+
+    keep: tuple = ()
+    new: int = 0
+    horizon_index: int = 0
+    branch_from: int | None = None
+
+    @property
+    def is_stop(self) -> bool:
+        return not self.keep and self.new == 0
+
+    def to_json(self, lengths: LengthGrid) -> dict:
+        return {"keep": list(self.keep), "new": int(self.new),
+                "horizon": lengths.horizon_label(self.horizon_index),
+                "branch_from": self.branch_from}
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """Everything that defines ZIP-RC's objective and search.
+
+    ``cap`` bounds the samples ever created for one question; ``normalizer`` is how ``D``
+    is chosen (``fixed``: expected length of a fresh sample under the root prediction,
+    ``raw``: 1, ``state``: recomputed from the current state, as in the authors' code).
+    """
+
+    rewards: RewardGrid
+    lengths: LengthGrid
+    alpha: float = 0.1
+    beta: float = 0.01
+    cap: int = 8
+    search: str = "exhaustive"
+    normalizer: str = "fixed"
+    branching: bool = True
+
+    def __post_init__(self):
+        if not (0.0 <= self.alpha <= 1.0) or not np.isfinite(self.alpha):
+            raise PlannerError(f"alpha must be in [0, 1], got {self.alpha!r}")
+        if not (self.beta >= 0.0) or not np.isfinite(self.beta):
+            raise PlannerError(f"beta must be finite and >= 0, got {self.beta!r}")
+        if int(self.cap) != self.cap or self.cap < 0:
+            raise PlannerError(f"cap must be a non-negative integer, got {self.cap!r}")
+        if self.search not in SEARCHES:
+            raise PlannerError(f"unknown search {self.search!r}; choose one of {', '.join(SEARCHES)}")
+        if self.normalizer not in NORMALIZERS:
+            raise PlannerError(f"unknown normalizer {self.normalizer!r}; choose one of {', '.join(NORMALIZERS)}")
+
+
+@dataclass
+class PlanningState:
+    """What the planner sees at one decision epoch.
+
+    ``joints`` ``(n, B, L)``: predictions of the unfinished (running or paused) samples;
+    ``root_joint`` ``(B, L)``: prediction for a fresh sample; ``floor_index``: reward-grid
+    index of the best finished value (0 when none); ``n_created``: samples created so far
+    (finished, unfinished and pruned: all count toward the cap); ``elapsed``: ticks already
+    generated by each unfinished sample and ``finished_lengths``: total ticks of each
+    finished sample (both used only by the ``state`` normaliser).
+    """
+
+    joints: np.ndarray
+    root_joint: np.ndarray
+    floor_index: int = 0
+    n_created: int = 0
+    elapsed: np.ndarray | None = None
+    finished_lengths: np.ndarray | None = None
+
+    @property
+    def n_unfinished(self) -> int:
+        return int(self.joints.shape[0])
+
+
+@dataclass(frozen=True)
+class Decision:
+    strategy: Strategy
+    q: float
+    normalizer: float
+
+    @property
+    def advance(self) -> tuple:
+        return self.strategy.keep
+
+    @property
+    def stop(self) -> bool:
+        return self.strategy.is_stop
+
+
+def fixed_normalizer(root_joint: np.ndarray, lengths: LengthGrid) -> float:
+    """Expected total length (ticks) of a fresh sample under the root prediction."""
+    return expected_remaining(root_joint, lengths)
+
+
+def normalizer_value(config: PlannerConfig, state: PlanningState) -> float:
+    """``D`` for this state under ``config.normalizer``."""
+    if config.normalizer == "raw":
+        return 1.0
+    root_len = fixed_normalizer(state.root_joint, config.lengths)
+    if config.normalizer == "fixed":
+        d = root_len
+    else:
+        # The authors' research code: mean over samples of (tokens so far + expected remaining).
+        totals = []
+        elapsed = (np.zeros(state.n_unfinished) if state.elapsed is None
+                   else np.asarray(state.elapsed, dtype=np.float64))
+        for i in range(state.n_unfinished):
+            totals.append(elapsed[i] + expected_remaining(state.joints[i], config.lengths))
+        if state.finished_lengths is not None:
+            totals.extend(float(x) for x in state.finished_lengths)
+        d = float(np.mean(totals)) if totals else root_len
+    if not d > 0:
+        raise PlannerError(f"normaliser D must be > 0, got {d!r}")
+    return d
+
+
+def _as_state_arrays(config: PlannerConfig, state: PlanningState):
+    B, L = config.rewards.size, config.lengths.size
+    joints = np.asarray(state.joints, dtype=np.float64)
+    if joints.ndim != 3 or joints.shape[1:] != (B, L):
+        raise PlannerError(f"joints must have shape (n, {B}, {L}), got {joints.shape}")
+    root = np.asarray(state.root_joint, dtype=np.float64)
+    if root.shape != (B, L):
+        raise PlannerError(f"root joint must have shape ({B}, {L}), got {root.shape}")
+    if not 0 <= state.floor_index < B:
+        raise PlannerError(f"floor_index {state.floor_index} is off the reward grid of {B} states")
+    n = joints.shape[0]
+    if state.n_created < n:
+        raise PlannerError(f"n_created ({state.n_created}) is smaller than the {n} unfinished samples")
+    if config.search == "exhaustive" and n > MAX_EXHAUSTIVE_SAMPLES:
+        raise PlannerError(f"exhaustive search over {n} unfinished samples is infeasible "
+                           f"(limit {MAX_EXHAUSTIVE_SAMPLES}); use two-prefix or top-k")
+    stacked = np.empty((n + 1, B, L))
+    stacked[:n] = joints
+    stacked[n] = root
+    return stacked, n
+
+
+def _orders(config: PlannerConfig, stacked: np.ndarray, n: int):
+    ev = stacked[:n].sum(axis=2) @ config.rewards.values
+    er = stacked[:n].sum(axis=1) @ config.lengths.representative
+    return np.argsort(er, kind="stable"), np.argsort(-ev, kind="stable")
+
+
+def _candidate_masks(search: str, by_length: np.ndarray, by_value: np.ndarray) -> list:
+    n = by_length.size
+    pre_len, pre_val = [0], [0]
+    for k in range(n):
+        pre_len.append(pre_len[-1] | (1 << int(by_length[k])))
+        pre_val.append(pre_val[-1] | (1 << int(by_value[k])))
+    if search == "top-k":
+        return pre_val
+    return sorted({a | v for a in pre_len for v in pre_val})
+
+
+def plan(state: PlanningState, config: PlannerConfig, normalizer: float | None = None) -> Decision:
+    """ZIP-RC's decision at one epoch: the best strategy under ``config.search``.
+
+    ``normalizer`` overrides ``D`` (callers that fix ``D`` per question pass it once).
+    """
+    stacked, n = _as_state_arrays(config, state)
+    d = normalizer_value(config, state) if normalizer is None else float(normalizer)
+    if not d > 0:
+        raise PlannerError(f"normaliser D must be > 0, got {d!r}")
+    max_new = max(0, int(config.cap) - int(state.n_created))
+    best = plan_kernel(np.ascontiguousarray(config.rewards.values),
+                       np.ascontiguousarray(config.lengths.representative),
+                       np.ascontiguousarray(config.lengths.upper), stacked, n, max_new,
+                       bool(config.branching), int(state.floor_index), float(config.alpha),
+                       config.beta / d, _SEARCH_CODE[config.search], TIE_TOL)
+    return Decision(strategy=_strategy_from_best(best, n, config.lengths.size), q=float(best[0]),
+                    normalizer=d)
+
+
+def _strategy_from_best(best, n: int, L: int) -> Strategy:
+    mask = int(best[2])
+    m = int(best[3])
+    src = int(best[4])
+    keep = tuple(i for i in range(n) if (mask >> i) & 1)
+    if not keep and m == 0:
+        return Strategy(keep=(), new=0, horizon_index=L - 1, branch_from=None)
+    return Strategy(keep=keep, new=m, horizon_index=int(best[5]),
+                    branch_from=None if src < 0 else src)
+
+
+def strategy_value(state: PlanningState, config: PlannerConfig, strategy: Strategy,
+                   normalizer: float | None = None) -> float:
+    """Closed-form ``Q(mu; S)`` of one strategy (Numba tables)."""
+    stacked, n = _as_state_arrays(config, state)
+    _check_strategy(strategy, n, config, state)
+    d = normalizer_value(config, state) if normalizer is None else float(normalizer)
+    values = np.ascontiguousarray(config.rewards.values)
+    RC, LC, EL, XL = _build_tables(values, np.ascontiguousarray(config.lengths.representative),
+                                   np.ascontiguousarray(config.lengths.upper), stacked)
+    mask = sum(1 << i for i in strategy.keep)
+    src = -1 if strategy.branch_from is None else int(strategy.branch_from)
+    return float(_q_direct(values, RC, LC, EL, XL, mask, n, src, int(strategy.new),
+                           int(strategy.horizon_index), int(state.floor_index), config.alpha,
+                           config.beta / d))
+
+
+def _check_strategy(strategy: Strategy, n: int, config: PlannerConfig, state: PlanningState):
+    if any(not 0 <= i < n for i in strategy.keep) or len(set(strategy.keep)) != len(strategy.keep):
+        raise PlannerError(f"strategy keeps {strategy.keep}, but there are {n} unfinished samples")
+    if strategy.new < 0 or state.n_created + strategy.new > config.cap:
+        raise PlannerError(f"strategy starts {strategy.new} new samples; cap {config.cap} allows "
+                           f"{config.cap - state.n_created}")
+    if strategy.branch_from is not None and not 0 <= strategy.branch_from < n:
+        raise PlannerError(f"strategy branches from sample {strategy.branch_from}, which is not unfinished")
+    if not 0 <= strategy.horizon_index < config.lengths.size:
+        raise PlannerError(f"horizon index {strategy.horizon_index} is off the length grid")
+
+
+def enumerate_strategies(n_unfinished: int, config: PlannerConfig, n_created: int):
+    """Every strategy of the class at a state (the stop strategy once)."""
+    L = config.lengths.size
+    max_new = max(0, config.cap - n_created)
+    sources = [None] + (list(range(n_unfinished)) if config.branching else [])
+    yield Strategy(keep=(), new=0, horizon_index=L - 1)
+    for mask in range(1 << n_unfinished):
+        keep = tuple(i for i in range(n_unfinished) if (mask >> i) & 1)
+        for j in range(L):
+            if keep:
+                yield Strategy(keep=keep, new=0, horizon_index=j)
+            for src in sources:
+                for m in range(1, max_new + 1):
+                    yield Strategy(keep=keep, new=m, horizon_index=j, branch_from=src)
+
+
+# --------------------------------------------------------------------------- NumPy reference
+
+
+def strategy_value_reference(state: PlanningState, config: PlannerConfig, strategy: Strategy,
+                             normalizer: float) -> float:
+    """Q of one strategy straight from the definition (truncate, then order statistics)."""
+    values = config.rewards.values
+    if strategy.is_stop:
+        return float(values[state.floor_index])
+    j = strategy.horizon_index
+    xl = truncated_lengths(config.lengths, j)
+    order = np.argsort(xl, kind="stable")
+    joints = [np.asarray(state.joints[i]) for i in strategy.keep]
+    src = state.root_joint if strategy.branch_from is None else state.joints[strategy.branch_from]
+    tr = [truncate(p, j) for p in joints] + [truncate(src, j)] * int(strategy.new)
+    reward_pmfs = np.array([t.sum(axis=1) for t in tr])
+    length_pmfs = np.array([t.sum(axis=0)[order] for t in tr])
+    ez = expected_max_reference(values, reward_pmfs, None, int(state.floor_index))
+    emax_len = expected_max_reference(xl[order], length_pmfs)
+    esum = float(sum(t.sum(axis=0) @ xl for t in tr))
+    return ez - config.beta / normalizer * (config.alpha * esum + (1 - config.alpha) * emax_len)
+
+
+def plan_reference(state: PlanningState, config: PlannerConfig,
+                   normalizer: float | None = None) -> Decision:
+    """Plain NumPy planner: same search and tie rule as :func:`plan`, no Numba."""
+    stacked, n = _as_state_arrays(config, state)
+    d = normalizer_value(config, state) if normalizer is None else float(normalizer)
+    if config.search == "exhaustive":
+        masks = list(range(1 << n))
+    else:
+        by_length, by_value = _orders(config, stacked, n)
+        masks = _candidate_masks(config.search, by_length, by_value)
+    L = config.lengths.size
+    max_new = max(0, config.cap - state.n_created)
+    sources = [None] + (list(range(n)) if config.branching else [])
+    stop = Strategy(keep=(), new=0, horizon_index=L - 1)
+    best, best_q, best_size = stop, float(config.rewards.values[state.floor_index]), 0
+    # Same visiting order as the kernels: exhaustive loops horizon-major, others mask-major.
+    pairs = ([(m, j) for j in range(L) for m in masks] if config.search == "exhaustive"
+             else [(m, j) for m in masks for j in range(L)])
+    for mask, j in pairs:
+        keep = tuple(i for i in range(n) if (mask >> i) & 1)
+        cands = []
+        if keep:
+            cands.append(Strategy(keep=keep, new=0, horizon_index=j))
+        if max_new > 0:
+            for src in sources:
+                for m in range(1, max_new + 1):
+                    cands.append(Strategy(keep=keep, new=m, horizon_index=j, branch_from=src))
+        for s in cands:
+            q = strategy_value_reference(state, config, s, d)
+            size = len(s.keep) + s.new
+            if q > best_q + TIE_TOL or (q >= best_q - TIE_TOL and size > best_size):
+                best, best_q, best_size = s, q, size
+    if config.search == "two-prefix" and not best.is_stop:
+        _, by_value = _orders(config, stacked, n)
+        keep = set(best.keep)
+        for i in by_value:
+            i = int(i)
+            if i in keep:
+                continue
+            trial = Strategy(keep=tuple(sorted(keep | {i})), new=best.new,
+                             horizon_index=best.horizon_index, branch_from=best.branch_from)
+            q2 = strategy_value_reference(state, config, trial, d)
+            if q2 >= best_q - TIE_TOL:
+                keep.add(i)
+                best, best_q = trial, q2
+    return Decision(strategy=best, q=float(best_q), normalizer=d)
+
+
+def validate_state_joints(state: PlanningState, config: PlannerConfig) -> None:
+    """Validate every joint of a planning state (names the offending sample)."""
+    B, L = config.rewards.size, config.lengths.size
+    for i, p in enumerate(np.asarray(state.joints)):
+        validate_joint(p, B, L, name=f"sample {i}")
+    validate_joint(state.root_joint, B, L, name="root joint")

@@ -1,0 +1,1 @@
+"""The ``ziprc`` command line: one module per subcommand, each exposing ``register``."""
