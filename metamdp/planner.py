@@ -165,13 +165,14 @@ def _q_direct(values, RC, LC, EL, XL, mask, n, src, m, j, floor_idx, alpha, cost
 
 @njit(cache=True)
 def _best_over_new(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new, branching,
-                   floor_idx, alpha, cost_scale, tol, best):
+                   floor_idx, alpha, cost_scale, tol, best, with_m0):
     """Try m = 0 and every (source, m >= 1) for one kept set and horizon; update ``best``.
 
-    ``best`` = [q, size, mask, m, src, j] (float64 array, updated in place).
+    ``best`` = [q, size, mask, m, src, j] (float64 array, updated in place). Powers of a
+    source's CDFs are built by repeated multiplication (no ``pow`` in the loop).
     """
     npts = j + 2
-    if nk > 0:
+    if with_m0 and nk > 0:
         q = _q_from_products(values, XL[j], PR, PL, SL, nk, RC[n, j], LC[n, j], EL[n, j], 0,
                              floor_idx, npts, alpha, cost_scale)
         if _better(q, nk, best[0], best[1], tol):
@@ -183,12 +184,35 @@ def _best_over_new(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new, 
             best[5] = j
     if max_new <= 0:
         return
+    B = values.size
+    xl = XL[j]
+    GR = np.empty(B)
+    GL = np.empty(npts)
+    c_sum = cost_scale * alpha
+    c_max = cost_scale * (1.0 - alpha)
     n_src = n + 1 if branching else 1
     for si in range(n_src):
         s = n if si == 0 else si - 1  # root first, then branches from each prefix
+        for b in range(B):
+            GR[b] = PR[b]
+        for k in range(npts):
+            GL[k] = PL[k]
+        els = EL[s, j]
         for m in range(1, max_new + 1):
-            q = _q_from_products(values, XL[j], PR, PL, SL, nk, RC[s, j], LC[s, j], EL[s, j], m,
-                                 floor_idx, npts, alpha, cost_scale)
+            ez = 0.0
+            gp = 0.0
+            for b in range(B):
+                GR[b] *= RC[s, j, b]
+                if b >= floor_idx:
+                    ez += values[b] * (GR[b] - gp)
+                    gp = GR[b]
+            emax = 0.0
+            gp = 0.0
+            for k in range(npts):
+                GL[k] *= LC[s, j, k]
+                emax += xl[k] * (GL[k] - gp)
+                gp = GL[k]
+            q = ez - (c_sum * (SL + m * els) + c_max * emax)
             if _better(q, nk + m, best[0], best[1], tol):
                 best[0] = q
                 best[1] = nk + m
@@ -201,61 +225,145 @@ def _best_over_new(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new, 
 @njit(cache=True)
 def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, floor_idx, alpha,
                        cost_scale, tol):
+    """All kept subsets by a subset DP over CDF products (O(1) products per subset)."""
     B = values.size
     L = XL.shape[0]
     nm = 1 << n
     PR = np.empty((nm, B))
     PL = np.empty((nm, L + 1))
     SL = np.empty(nm)
+    NK = np.zeros(nm, dtype=np.int64)
+    LOW = np.zeros(nm, dtype=np.int64)
+    for mask in range(1, nm):
+        prev = mask & (mask - 1)
+        NK[mask] = NK[prev] + 1
+        i = 0
+        while ((mask >> i) & 1) == 0:
+            i += 1
+        LOW[mask] = i
     best = np.array([values[floor_idx], 0.0, 0.0, 0.0, -1.0, float(L - 1)])
+    c_sum = cost_scale * alpha
+    c_max = cost_scale * (1.0 - alpha)
     for j in range(L):
         npts = j + 2
-        PR[0, :] = 1.0
-        PL[0, :] = 1.0
+        xl = XL[j]
+        for b in range(B):
+            PR[0, b] = 1.0
+        for k in range(npts):
+            PL[0, k] = 1.0
         SL[0] = 0.0
         for mask in range(1, nm):
             prev = mask & (mask - 1)
-            low = mask ^ prev
-            i = 0
-            while (low >> i) != 1:
-                i += 1
+            i = LOW[mask]
             for b in range(B):
                 PR[mask, b] = PR[prev, b] * RC[i, j, b]
             for k in range(npts):
                 PL[mask, k] = PL[prev, k] * LC[i, j, k]
             SL[mask] = SL[prev] + EL[i, j]
-        for mask in range(nm):
-            _best_over_new(values, RC, LC, EL, XL, PR[mask], PL[mask], SL[mask],
-                           _popcount(mask), mask, n, j, max_new, branching, floor_idx,
-                           alpha, cost_scale, tol, best)
+            # m = 0 inline: the hot path when the cap is reached
+            ez = 0.0
+            gp = 0.0
+            for b in range(floor_idx, B):
+                g = PR[mask, b]
+                ez += values[b] * (g - gp)
+                gp = g
+            emax = 0.0
+            gp = 0.0
+            for k in range(npts):
+                g = PL[mask, k]
+                emax += xl[k] * (g - gp)
+                gp = g
+            q = ez - (c_sum * SL[mask] + c_max * emax)
+            nk = NK[mask]
+            if q > best[0] + tol or (q >= best[0] - tol and nk > best[1]):
+                best[0] = q
+                best[1] = nk
+                best[2] = mask
+                best[3] = 0
+                best[4] = -1
+                best[5] = j
+        if max_new > 0:
+            for mask in range(nm):
+                _best_over_new(values, RC, LC, EL, XL, PR[mask], PL[mask], SL[mask], NK[mask],
+                               mask, n, j, max_new, branching, floor_idx, alpha, cost_scale,
+                               tol, best, False)
     return best
 
 
 @njit(cache=True)
-def _search_masks(values, RC, LC, EL, XL, masks, n, max_new, branching, floor_idx, alpha,
-                  cost_scale, tol):
-    """Best strategy whose kept set is one of ``masks`` (any horizon, any new samples)."""
+def _search_prefix_unions(values, RC, LC, EL, XL, by_length, by_value, n, a_max, max_new,
+                          branching, floor_idx, alpha, cost_scale, tol):
+    """Kept sets = (first ``a`` by ascending length) U (first ``v`` by descending value),
+    ``a <= a_max``, any ``v`` (``a_max = 0``: top-k by value). Visits ``a``-major, then
+    ``v``, skipping a ``v`` that adds nothing; products are updated incrementally."""
     B = values.size
     L = XL.shape[0]
+    P = L + 1
     best = np.array([values[floor_idx], 0.0, 0.0, 0.0, -1.0, float(L - 1)])
-    PR = np.empty(B)
-    PL = np.empty(L + 1)
-    for mi in range(masks.size):
-        mask = masks[mi]
-        nk = _popcount(mask)
-        for j in range(L):
-            PR[:] = 1.0
-            PL[:] = 1.0
-            SL = 0.0
-            for i in range(n):
+    c_sum = cost_scale * alpha
+    c_max = cost_scale * (1.0 - alpha)
+    baseR = np.ones((L, B))
+    baseL = np.ones((L, P))
+    baseS = np.zeros(L)
+    curR = np.empty((L, B))
+    curL = np.empty((L, P))
+    curS = np.empty(L)
+    base_mask = 0
+    for a in range(a_max + 1):
+        if a > 0:
+            i = by_length[a - 1]
+            base_mask |= 1 << i
+            for j in range(L):
+                for b in range(B):
+                    baseR[j, b] *= RC[i, j, b]
+                for k in range(j + 2):
+                    baseL[j, k] *= LC[i, j, k]
+                baseS[j] += EL[i, j]
+        curR[:, :] = baseR
+        curL[:, :] = baseL
+        curS[:] = baseS
+        mask = base_mask
+        for v in range(n + 1):
+            if v > 0:
+                i = by_value[v - 1]
                 if (mask >> i) & 1:
+                    continue
+                mask |= 1 << i
+                for j in range(L):
                     for b in range(B):
-                        PR[b] *= RC[i, j, b]
+                        curR[j, b] *= RC[i, j, b]
                     for k in range(j + 2):
-                        PL[k] *= LC[i, j, k]
-                    SL += EL[i, j]
-            _best_over_new(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new,
-                           branching, floor_idx, alpha, cost_scale, tol, best)
+                        curL[j, k] *= LC[i, j, k]
+                    curS[j] += EL[i, j]
+            nk = _popcount(mask)
+            if nk > 0:
+                for j in range(L):
+                    # m = 0 inline (the hot path once the cap is reached)
+                    ez = 0.0
+                    gp = 0.0
+                    for b in range(floor_idx, B):
+                        g = curR[j, b]
+                        ez += values[b] * (g - gp)
+                        gp = g
+                    emax = 0.0
+                    gp = 0.0
+                    for k in range(j + 2):
+                        g = curL[j, k]
+                        emax += XL[j, k] * (g - gp)
+                        gp = g
+                    q = ez - (c_sum * curS[j] + c_max * emax)
+                    if q > best[0] + tol or (q >= best[0] - tol and nk > best[1]):
+                        best[0] = q
+                        best[1] = nk
+                        best[2] = mask
+                        best[3] = 0
+                        best[4] = -1
+                        best[5] = j
+            if max_new > 0:
+                for j in range(L):
+                    _best_over_new(values, RC, LC, EL, XL, curR[j], curL[j], curS[j], nk, mask,
+                                   n, j, max_new, branching, floor_idx, alpha, cost_scale, tol,
+                                   best, False)
     return best
 
 
@@ -303,27 +411,6 @@ def _orders_kernel(values, rep, stacked, n):
 
 
 @njit(cache=True)
-def _candidate_masks_kernel(by_length, by_value, search_code):
-    """Kept sets of the restricted searches: top-k by value (code 2), or unions of a prefix by
-    ascending length and a prefix by descending value (code 1), unique and ascending."""
-    n = by_length.size
-    pre_len = np.zeros(n + 1, dtype=np.int64)
-    pre_val = np.zeros(n + 1, dtype=np.int64)
-    for k in range(n):
-        pre_len[k + 1] = pre_len[k] | (np.int64(1) << by_length[k])
-        pre_val[k + 1] = pre_val[k] | (np.int64(1) << by_value[k])
-    if search_code == 2:
-        return pre_val
-    allm = np.empty((n + 1) * (n + 1), dtype=np.int64)
-    c = 0
-    for a in range(n + 1):
-        for v in range(n + 1):
-            allm[c] = pre_len[a] | pre_val[v]
-            c += 1
-    return np.unique(allm)
-
-
-@njit(cache=True)
 def plan_kernel(values, rep, upper, stacked, n, max_new, branching, floor_idx, alpha,
                 cost_scale, search_code, tol):
     """One ZIP-RC decision, entirely in Numba (callable from other jitted code).
@@ -337,9 +424,9 @@ def plan_kernel(values, rep, upper, stacked, n, max_new, branching, floor_idx, a
         return _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, floor_idx,
                                   alpha, cost_scale, tol)
     by_length, by_value = _orders_kernel(values, rep, stacked, n)
-    masks = _candidate_masks_kernel(by_length, by_value, search_code)
-    best = _search_masks(values, RC, LC, EL, XL, masks, n, max_new, branching, floor_idx,
-                         alpha, cost_scale, tol)
+    a_max = n if search_code == 1 else 0
+    best = _search_prefix_unions(values, RC, LC, EL, XL, by_length, by_value, n, a_max,
+                                 max_new, branching, floor_idx, alpha, cost_scale, tol)
     if search_code == 1:
         best = _readd(values, RC, LC, EL, XL, best, by_value, n, floor_idx, alpha,
                       cost_scale, tol)
@@ -402,6 +489,11 @@ class PlannerConfig:
             raise PlannerError(f"unknown search {self.search!r}; choose one of {', '.join(SEARCHES)}")
         if self.normalizer not in NORMALIZERS:
             raise PlannerError(f"unknown normalizer {self.normalizer!r}; choose one of {', '.join(NORMALIZERS)}")
+        # contiguous copies for the kernels, made once (plan() is on the hot path)
+        object.__setattr__(self, "_kernel_grids", (
+            np.ascontiguousarray(self.rewards.values, dtype=np.float64),
+            np.ascontiguousarray(self.lengths.representative, dtype=np.float64),
+            np.ascontiguousarray(self.lengths.upper, dtype=np.float64)))
 
 
 @dataclass
@@ -499,14 +591,25 @@ def _orders(config: PlannerConfig, stacked: np.ndarray, n: int):
 
 
 def _candidate_masks(search: str, by_length: np.ndarray, by_value: np.ndarray) -> list:
+    """Kept sets of a restricted search in the kernels' visiting order (first occurrences)."""
     n = by_length.size
-    pre_len, pre_val = [0], [0]
-    for k in range(n):
-        pre_len.append(pre_len[-1] | (1 << int(by_length[k])))
-        pre_val.append(pre_val[-1] | (1 << int(by_value[k])))
-    if search == "top-k":
-        return pre_val
-    return sorted({a | v for a in pre_len for v in pre_val})
+    a_max = n if search == "two-prefix" else 0
+    seen, out = set(), []
+    base = 0
+    for a in range(a_max + 1):
+        if a > 0:
+            base |= 1 << int(by_length[a - 1])
+        mask = base
+        for v in range(n + 1):
+            if v > 0:
+                i = int(by_value[v - 1])
+                if (mask >> i) & 1:
+                    continue
+                mask |= 1 << i
+            if mask not in seen:
+                seen.add(mask)
+                out.append(mask)
+    return out
 
 
 def plan(state: PlanningState, config: PlannerConfig, normalizer: float | None = None) -> Decision:
@@ -519,9 +622,8 @@ def plan(state: PlanningState, config: PlannerConfig, normalizer: float | None =
     if not d > 0:
         raise PlannerError(f"normaliser D must be > 0, got {d!r}")
     max_new = max(0, int(config.cap) - int(state.n_created))
-    best = plan_kernel(np.ascontiguousarray(config.rewards.values),
-                       np.ascontiguousarray(config.lengths.representative),
-                       np.ascontiguousarray(config.lengths.upper), stacked, n, max_new,
+    values, rep, upper = config._kernel_grids
+    best = plan_kernel(values, rep, upper, stacked, n, max_new,
                        bool(config.branching), int(state.floor_index), float(config.alpha),
                        config.beta / d, _SEARCH_CODE[config.search], TIE_TOL)
     return Decision(strategy=_strategy_from_best(best, n, config.lengths.size), q=float(best[0]),

@@ -1,0 +1,247 @@
+"""The project's own decode loop: a pool of per-sequence KV caches advanced in one batch.
+
+Every sequence owns a *slot* of a preallocated cache buffer (one ``(slots, kv_heads,
+max_len, head_dim)`` tensor per layer and for keys and values). A step advances any subset
+of slots by one token in a single batched forward pass: their caches are gathered (a view
+when the slots are contiguous), padded to the longest one with the padding masked out, and
+the new key/value of each sequence is written back at its own length. So
+
+* pausing a sequence is simply not stepping it: its cache stays bit-identical;
+* pruning frees its slot;
+* branching copies a slot (the prefix's cache) into a free slot;
+* a new sample loads the prompt's cache, computed once per question by :meth:`prefill`.
+
+The joint is read from the logits of the same forward pass (``ReservedSlice.joints``), and
+the slice (with every head row the tokenizer has no token for) is masked before sampling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .slice import ReservedSlice
+
+
+class PoolError(ValueError):
+    """A pool operation is impossible (no free slot, sequence too long, bad slot)."""
+
+
+@dataclass
+class Prefix:
+    """A prompt's cache: per-layer keys/values ``(kv_heads, P, head_dim)`` and the
+    next-token logits after it (``(V,)``)."""
+
+    keys: list
+    values: list
+    length: int
+    logits: torch.Tensor
+
+
+def _cache_cls():
+    from transformers import DynamicCache
+
+    return DynamicCache
+
+
+class KVPool:
+    """Preallocated KV caches for ``capacity`` sequences of up to ``max_len`` tokens."""
+
+    def __init__(self, model, capacity: int, max_len: int, device=None):
+        cfg = model.config
+        self.model = model
+        self.device = torch.device(device) if device is not None else next(model.parameters()).device
+        self.n_layers = int(cfg.num_hidden_layers)
+        self.kv_heads = int(getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads)
+        self.head_dim = int(getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads)
+        self.capacity = int(capacity)
+        self.max_len = int(max_len)
+        dtype = next(model.parameters()).dtype
+        shape = (self.capacity, self.kv_heads, self.max_len, self.head_dim)
+        self.K = [torch.zeros(shape, dtype=dtype, device=self.device) for _ in range(self.n_layers)]
+        self.V = [torch.zeros(shape, dtype=dtype, device=self.device) for _ in range(self.n_layers)]
+        self.lengths = np.zeros(self.capacity, dtype=np.int64)
+        self._free = list(range(self.capacity - 1, -1, -1))
+        self.forward_calls = 0
+
+    # ------------------------------------------------------------------ slots
+
+    @property
+    def n_free(self) -> int:
+        return len(self._free)
+
+    def alloc(self) -> int:
+        if not self._free:
+            raise PoolError(f"no free slot (capacity {self.capacity})")
+        s = self._free.pop()
+        self.lengths[s] = 0
+        return s
+
+    def free(self, slot: int) -> None:
+        """Prune: the slot's cache is released (its memory is reused by the next alloc)."""
+        if slot in self._free or not 0 <= slot < self.capacity:
+            raise PoolError(f"slot {slot} is not in use")
+        self.lengths[slot] = 0
+        self._free.append(slot)
+
+    @torch.inference_mode()
+    def prefill(self, ids) -> Prefix:
+        """Encode a prompt once; its cache is then loaded into any number of slots."""
+        x = torch.as_tensor(list(ids), dtype=torch.long, device=self.device)[None]
+        if x.shape[1] >= self.max_len:
+            raise PoolError(f"prompt of {x.shape[1]} tokens does not fit max_len {self.max_len}")
+        out = self.model(input_ids=x, use_cache=True)
+        self.forward_calls += 1
+        cache = out.past_key_values
+        keys = [cache.layers[i].keys[0].clone() for i in range(self.n_layers)]
+        vals = [cache.layers[i].values[0].clone() for i in range(self.n_layers)]
+        return Prefix(keys=keys, values=vals, length=int(x.shape[1]), logits=out.logits[0, -1].clone())
+
+    def load(self, slot: int, prefix: Prefix) -> None:
+        P = prefix.length
+        for i in range(self.n_layers):
+            self.K[i][slot, :, :P] = prefix.keys[i]
+            self.V[i][slot, :, :P] = prefix.values[i]
+        self.lengths[slot] = P
+
+    def copy(self, src: int, dst: int) -> None:
+        """Branch: the cache of ``src`` (its whole prefix) is copied into ``dst``."""
+        P = int(self.lengths[src])
+        for i in range(self.n_layers):
+            self.K[i][dst, :, :P] = self.K[i][src, :, :P]
+            self.V[i][dst, :, :P] = self.V[i][src, :, :P]
+        self.lengths[dst] = P
+
+    def slot_state(self, slot: int) -> list:
+        """A copy of the valid part of a slot's cache (for tests)."""
+        P = int(self.lengths[slot])
+        return [t[slot, :, :P].clone() for t in self.K + self.V]
+
+    # ------------------------------------------------------------------ the step
+
+    @torch.inference_mode()
+    def step(self, slots, tokens) -> torch.Tensor:
+        """Feed one token to each of ``slots`` in one forward pass; return logits ``(A, V)``."""
+        slots = [int(s) for s in slots]
+        A = len(slots)
+        if A == 0:
+            raise PoolError("step needs at least one slot")
+        lens = self.lengths[slots]
+        P = int(lens.max())
+        if P + 1 > self.max_len:
+            raise PoolError(f"a sequence reached max_len {self.max_len}")
+        contiguous = slots == list(range(slots[0], slots[0] + A))
+        if contiguous:
+            sl = slice(slots[0], slots[0] + A)
+            data = [(self.K[i][sl, :, :P], self.V[i][sl, :, :P]) for i in range(self.n_layers)]
+        else:
+            idx = torch.as_tensor(slots, device=self.device)
+            data = [(self.K[i].index_select(0, idx)[:, :, :P], self.V[i].index_select(0, idx)[:, :, :P])
+                    for i in range(self.n_layers)]
+        lens_t = torch.as_tensor(lens, device=self.device)
+        cache = _cache_cls()(ddp_cache_data=data, config=self.model.config)
+        am = torch.ones((A, P + 1), dtype=torch.long, device=self.device)
+        if not np.all(lens == P):
+            am[:, :P] = (torch.arange(P, device=self.device)[None, :] < lens_t[:, None]).long()
+        tok = torch.as_tensor(tokens, dtype=torch.long, device=self.device).reshape(A, 1)
+        out = self.model(input_ids=tok, attention_mask=am, position_ids=lens_t[:, None],
+                         past_key_values=cache, use_cache=True)
+        self.forward_calls += 1
+        new = out.past_key_values
+        idx = torch.as_tensor(slots, device=self.device)
+        for i in range(self.n_layers):
+            self.K[i][idx, :, lens_t] = new.layers[i].keys[:, :, P]
+            self.V[i][idx, :, lens_t] = new.layers[i].values[:, :, P]
+        self.lengths[slots] += 1
+        return out.logits[:, -1]
+
+
+class Sampler:
+    """Temperature sampling from masked logits with a seeded generator."""
+
+    def __init__(self, reserved: ReservedSlice | None, head_rows: int, text_vocab: int | None,
+                 temperature: float = 1.0, seed: int = 0, device="cpu", mask: bool = True):
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        self.temperature = float(temperature)
+        self.gen = torch.Generator(device=device)
+        self.gen.manual_seed(int(seed))
+        self.mask = (reserved.mask(head_rows, device, extra_from=text_vocab)
+                     if (mask and reserved is not None) else None)
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        x = logits.float()
+        if self.mask is not None:
+            x = x.masked_fill(self.mask, -float("inf"))
+        p = torch.softmax(x / self.temperature, dim=-1)
+        return torch.multinomial(p, 1, generator=self.gen)[:, 0]
+
+
+@dataclass
+class Generation:
+    prompt_ids: list
+    response_ids: list
+    joints: np.ndarray | None      # (n_tokens, R, L): joint before each generated token
+    finished: bool
+
+
+def generate(model, tok, reserved: ReservedSlice, prompts, max_new_tokens: int,
+             seed: int = 0, temperature: float = 1.0, batch_size: int = 64,
+             record_joints: bool = True, progress=None) -> list[Generation]:
+    """Sample one response per entry of ``prompts`` (lists of ids), batched through a pool.
+
+    Identical prompts are encoded once. The joint before each generated token is recorded.
+    """
+    device = next(model.parameters()).device
+    rows = model.get_output_embeddings().weight.shape[0]
+    sampler = Sampler(reserved, rows, len(tok), temperature, seed, device)
+    eos = tok.eos_token_id
+    results: list[Generation | None] = [None] * len(prompts)
+    max_prompt = max(len(p) for p in prompts)
+    pool = KVPool(model, min(batch_size, len(prompts)), max_prompt + max_new_tokens + 1, device)
+    order = list(range(len(prompts)))
+    for b0 in range(0, len(order), pool.capacity):
+        chunk = order[b0:b0 + pool.capacity]
+        prefixes = {}
+        slots, logits, resp, joints = [], [], [], []
+        for j in chunk:
+            key = tuple(prompts[j])
+            if key not in prefixes:
+                prefixes[key] = pool.prefill(key)
+            s = pool.alloc()
+            pool.load(s, prefixes[key])
+            slots.append(s)
+            logits.append(prefixes[key].logits)
+            resp.append([])
+            joints.append([])
+        cur = torch.stack(logits)
+        active = list(range(len(chunk)))
+        for _ in range(max_new_tokens):
+            if record_joints:
+                jt = reserved.joints(cur).cpu().numpy()
+                for a, k in enumerate(active):
+                    joints[k].append(jt[a])
+            nxt = sampler(cur).tolist()
+            still, feed = [], []
+            for a, k in enumerate(active):
+                resp[k].append(nxt[a])
+                if nxt[a] != eos:
+                    still.append(k)
+                    feed.append(nxt[a])
+            if progress is not None:
+                progress.update(len(active) - len(still))
+            active = still
+            if not active:
+                break
+            cur = pool.step([slots[k] for k in active], feed)
+        for k, j in enumerate(chunk):
+            done = bool(resp[k]) and resp[k][-1] == eos
+            results[j] = Generation(prompt_ids=list(prompts[j]), response_ids=resp[k],
+                                    joints=np.asarray(joints[k], dtype=np.float32) if record_joints else None,
+                                    finished=done)
+            pool.free(slots[k])
+        if progress is not None:
+            progress.update(len(active))
+    return results
