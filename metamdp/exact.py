@@ -99,7 +99,32 @@ def build_process(rewards: RewardGrid, root: int, successors: Sequence, value_in
         succ.append(s)
     if vi[root] >= 0:
         raise ProcessError(f"root {name(root)} is terminal: a sample must take at least one tick")
-    # Layering: every node is reached after one fixed number of ticks (BFS from the root).
+    # Cycles first (Kahn's algorithm over the nodes reachable from the root) ...
+    reach = {root}
+    stack = [root]
+    while stack:
+        k = stack.pop()
+        for m, _ in succ[k]:
+            if m not in reach:
+                reach.add(m)
+                stack.append(m)
+    indeg = {k: 0 for k in reach}
+    for k in reach:
+        for m, _ in succ[k]:
+            indeg[m] += 1
+    ready = [k for k in reach if indeg[k] == 0]
+    done = 0
+    while ready:
+        k = ready.pop()
+        done += 1
+        for m, _ in succ[k]:
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                ready.append(m)
+    if done < len(reach):
+        on_cycle = min((k for k in reach if indeg[k] > 0), key=lambda k: str(lab[k]))
+        raise ProcessError(f"{name(on_cycle)} lies on a cycle: worlds must be acyclic")
+    # ... then layering: every node is reached after one fixed number of ticks.
     depth = np.full(n, -1, dtype=np.int64)
     depth[root] = 0
     frontier = [root]
@@ -111,11 +136,9 @@ def build_process(rewards: RewardGrid, root: int, successors: Sequence, value_in
                     depth[m] = depth[k] + 1
                     nxt.append(m)
                 elif depth[m] != depth[k] + 1:
-                    if depth[m] <= depth[k]:
-                        raise ProcessError(f"{name(m)} is reached from {name(k)} but is not deeper: "
-                                           "the world has a cycle or a backward edge")
                     raise ProcessError(f"{name(m)} is reached after both {depth[m]} and {depth[k] + 1} "
-                                       "ticks: worlds must be layered (one tick per transition)")
+                                       f"ticks (via {name(k)}): worlds must be layered, one tick "
+                                       "per transition")
         frontier = nxt
     unreachable = [lab[k] for k in range(n) if depth[k] < 0]
     if unreachable:

@@ -75,7 +75,7 @@ def random_instance(seed: int, shape: WorldShape | None = None, max_depth: int =
         values=(0.0, 1.0) if rng.random() < 0.6 else (0.0, 0.5, 1.0),
         max_samples_in_progress=int(rng.integers(0, max_samples + 1)))
     world = random_world(None, shape, rng=rng)
-    cap = len(world.samples) + int(rng.integers(1, 3))
+    cap = max(1, len(world.samples) + int(rng.integers(0, 3)))  # 0: the cap is already reached
     alpha = float(np.round(rng.uniform(0, 1), 3))
     beta = float(np.round(rng.uniform(0, 1.2), 3))
     tree_shape = replace(shape, tree=True, max_depth=min(shape.max_depth, 3))

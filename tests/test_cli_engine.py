@@ -1,0 +1,69 @@
+"""The public command-line outputs of issue 2 (field names are an interface)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ziprc_cli.main import main
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "two_paths.json"
+
+
+def test_exact_json_fields(tmp_path, capsys):
+    out = tmp_path / "exact.json"
+    assert main(["exact", "--world", str(EXAMPLE), "--cap", "3", "--alpha", "0.5", "--beta", "0.3",
+                 "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "best predefined strategy" in text and "ZIP-RC" in text
+    d = json.loads(out.read_text())
+    for key in ("best_strategy_value", "best_strategy", "v_ziprc", "v_optimal", "strategies", "provenance"):
+        assert key in d
+    assert set(d["best_strategy"]) >= {"keep", "new", "horizon"}
+    for s in d["strategies"]:
+        assert set(s) >= {"keep", "new", "horizon", "q", "executed"}
+        assert s["q"] == pytest.approx(s["executed"], abs=1e-10)
+    assert d["best_strategy_value"] == pytest.approx(max(s["executed"] for s in d["strategies"]))
+    assert d["v_optimal"] >= d["v_ziprc"] - 1e-9 >= d["best_strategy_value"] - 2e-9
+    assert d["provenance"]["params"]["cap"] == 3 and d["provenance"]["version"]
+
+
+def test_exact_keep_indices_refer_to_the_world_sample_list(tmp_path):
+    world = json.loads(EXAMPLE.read_text())
+    world["samples"] = [{"node": 4}, {"node": 2}]  # listed out of node order on purpose
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps(world))
+    out = tmp_path / "o.json"
+    assert main(["exact", "--world", str(path), "--cap", "2", "--alpha", "1", "--beta", "0.01",
+                 "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    # sample 0 (node 4) is one tick from a sure 0.5; sample 1 (node 2) can never beat 0.5,
+    # so only sample 0 is kept, and for one tick. Internally the engine sorts samples by
+    # node (node 2 first): the JSON must still use the world's own list order.
+    assert d["best_strategy"]["keep"] == [0] and d["best_strategy"]["horizon"] == 1
+    keeps = {tuple(s["keep"]) for s in d["strategies"]}
+    assert {(), (0,), (1,), (0, 1)} <= keeps
+
+
+def test_theorem_json_and_exit_code(tmp_path, capsys):
+    out = tmp_path / "t.json"
+    assert main(["theorem", "--instances", "40", "--seed", "3", "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    rows = {r["variant"]: r for r in d["variants"]}
+    assert set(rows) == {"exact", "two_prefix", "top_k_value", "state_normalizer", "binned_lengths",
+                         "miscalibrated", "dependent_samples"}
+    assert rows["exact"]["violations"] == 0 and rows["exact"]["worst_margin"] >= -1e-9
+    assert rows["exact"]["gap_to_optimal"]["min"] >= -1e-9
+    assert rows["dependent_samples"]["gap_to_optimal"] is None
+    assert d["provenance"]["seed"] == 3
+    assert "violations" in capsys.readouterr().out
+    assert main(["theorem", "--instances", "5", "--variants", "nope"]) == 2
+
+
+def test_bench_planner_json(tmp_path):
+    out = tmp_path / "b.json"
+    assert main(["bench", "--sections", "planner", "--repeats", "5", "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    for search in ("exhaustive", "two-prefix"):
+        assert set(d["decision_us"][search]) == {"2", "4", "8", "12"}
+        assert all(v > 0 for v in d["numba_speedup"][search].values())

@@ -1,0 +1,127 @@
+"""``ziprc bench``: speed measured as medians and ratios within one run.
+
+Sections: ``planner`` (one ZIP-RC decision, Numba vs the vectorised NumPy reference),
+``episodes`` (the simulators' episode runner, when installed) and ``zero_overhead``
+(decoding with predictions vs plain decoding, when the ``[llm]`` extra is installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import time
+
+import numpy as np
+
+SAMPLE_COUNTS = (2, 4, 8, 12)
+SEARCHES = ("exhaustive", "two-prefix")
+OPTIONAL_SECTIONS = {
+    "episodes": ("simulators.bench", "run_episode_bench"),
+    "zero_overhead": ("llm_backend.bench", "run_zero_overhead_bench"),
+}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="benchmarks: planner, episode runner, zero overhead",
+                       description="Time the planner (Numba vs NumPy reference, same run), the "
+                                   "episode runner and ZIP-RC decoding vs plain decoding. "
+                                   "Reports medians and ratios measured in one run.")
+    p.add_argument("--sections", nargs="+", default=None,
+                   choices=["planner", *OPTIONAL_SECTIONS],
+                   help="which sections to run (default: all that are installed)")
+    p.add_argument("--repeats", type=int, default=200, help="planner decisions per point (default 200)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", metavar="OUT", help="write the measurements as JSON")
+    p.set_defaults(func=run)
+
+
+def planner_bench(repeats: int = 200, seed: int = 0, counts=SAMPLE_COUNTS) -> dict:
+    """Median time of one decision on the official 7 x 8 layout, Numba and NumPy alternated.
+
+    The cap is ``max(8, n)``: with 8 or more unfinished samples no new sample may start (the
+    paper's setting, cap 8), with fewer the search also covers new and branched samples.
+    """
+    from metamdp import LengthGrid, PlannerConfig, PlanningState, RewardGrid, plan
+    from metamdp.planner_numpy import plan_numpy
+
+    rng = np.random.default_rng(seed)
+    rewards, lengths = RewardGrid.seven_state(), LengthGrid.official()
+    B, L = rewards.size, lengths.size
+    decision_us: dict = {s: {} for s in SEARCHES}
+    reference_us: dict = {s: {} for s in SEARCHES}
+    speedup: dict = {s: {} for s in SEARCHES}
+    for n in counts:
+        joints = rng.dirichlet(np.full(B * L, 0.3), size=n).reshape(n, B, L)
+        root = rng.dirichlet(np.ones(B * L)).reshape(B, L)
+        state = PlanningState(joints=joints, root_joint=root, floor_index=int(rng.integers(B)),
+                              n_created=n, elapsed=rng.integers(0, 100, size=n).astype(float))
+        for search in SEARCHES:
+            cfg = PlannerConfig(rewards, lengths, alpha=0.1, beta=0.01, cap=max(8, n), search=search)
+            a = plan(state, cfg)  # compile / warm up
+            b = plan_numpy(state, cfg)
+            if abs(a.q - b.q) > 1e-9:
+                raise RuntimeError(f"Numba and NumPy planners disagree at n={n}, {search}")
+            # the NumPy reference is slow at 12 samples: fewer repeats there
+            reps_ref = max(5, repeats // (20 if n >= 12 else 4))
+            t_numba, t_ref = [], []
+            for r in range(repeats):
+                t0 = time.perf_counter()
+                plan(state, cfg)
+                t_numba.append(time.perf_counter() - t0)
+                if r < reps_ref:
+                    t0 = time.perf_counter()
+                    plan_numpy(state, cfg)
+                    t_ref.append(time.perf_counter() - t0)
+            decision_us[search][str(n)] = float(np.median(t_numba) * 1e6)
+            reference_us[search][str(n)] = float(np.median(t_ref) * 1e6)
+            speedup[search][str(n)] = float(np.median(t_ref) / np.median(t_numba))
+    return {"decision_us": decision_us, "reference_us": reference_us, "numba_speedup": speedup,
+            "layout": {"reward_states": B, "length_bins": L, "cap": "max(8, n)"},
+            "repeats": repeats}
+
+
+def run(args: argparse.Namespace) -> int:
+    from simulators.io import provenance, write_json_atomic
+
+    sections = args.sections or ["planner", *OPTIONAL_SECTIONS]
+    out: dict = {}
+    if "planner" in sections:
+        print("planner: one decision on the 7 x 8 layout (median of "
+              f"{args.repeats}; NumPy reference alternated in the same loop)")
+        res = planner_bench(args.repeats, args.seed)
+        out.update(res)
+        print(f"  {'search':<11} {'samples':>7} {'numba us':>9} {'numpy us':>9} {'speedup':>8}")
+        for s in SEARCHES:
+            for n in res["decision_us"][s]:
+                print(f"  {s:<11} {n:>7} {res['decision_us'][s][n]:>9.1f} "
+                      f"{res['reference_us'][s][n]:>9.1f} {res['numba_speedup'][s][n]:>7.1f}x")
+    for name, (module, func) in OPTIONAL_SECTIONS.items():
+        if name not in sections:
+            continue
+        try:
+            available = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            available = False
+        if not available:
+            if args.sections:
+                raise ValueError(f"section {name!r} needs {module}, which is not installed")
+            continue
+        try:
+            fn = getattr(importlib.import_module(module), func)
+        except ImportError as e:  # e.g. the [llm] extra is missing
+            if args.sections:
+                raise ValueError(f"section {name!r} is unavailable: {e}") from None
+            print(f"{name}: skipped ({e})")
+            continue
+        print(f"{name}:")
+        res = fn()
+        out.update(res)
+        for k, v in res.items():
+            print(f"  {k}: {v}")
+    if args.json:
+        write_json_atomic(args.json, {"provenance": provenance("ziprc bench", args.seed,
+                                                               {"repeats": args.repeats,
+                                                                "sections": sections}), **out})
+        print(f"wrote {args.json}")
+    return 0
