@@ -762,3 +762,59 @@ def validate_state_joints(state: PlanningState, config: PlannerConfig) -> None:
     for i, p in enumerate(np.asarray(state.joints)):
         validate_joint(p, B, L, name=f"sample {i}")
     validate_joint(state.root_joint, B, L, name="root joint")
+
+
+# --------------------------------------------------------------------------- initial-K
+
+
+@njit(cache=True)
+def _initial_k_kernel(values, RC, LC, EL, XL, root_s, max_new, floor_idx, alpha, cost_scale, tol):
+    """Best (m, horizon) for m i.i.d. fresh samples: the i.i.d. power form ``F^m``."""
+    B = values.size
+    L = XL.shape[0]
+    best = np.array([values[floor_idx], 0.0, 0.0, 0.0, -1.0, float(L - 1)])
+    for j in range(L):
+        npts = j + 2
+        for m in range(1, max_new + 1):
+            ez = 0.0
+            gp = 0.0
+            for b in range(B):
+                g = RC[root_s, j, b] ** m if b >= floor_idx else 0.0
+                ez += values[b] * (g - gp)
+                gp = g
+            emax = 0.0
+            gp = 0.0
+            for k in range(npts):
+                g = LC[root_s, j, k] ** m
+                emax += XL[j, k] * (g - gp)
+                gp = g
+            q = ez - cost_scale * (alpha * m * EL[root_s, j] + (1.0 - alpha) * emax)
+            if _better(q, m, best[0], best[1], tol):
+                best[0] = q
+                best[1] = m
+                best[3] = m
+                best[5] = j
+    return best
+
+
+def initial_k(root_joint: np.ndarray, config: PlannerConfig, n_created: int = 0,
+              floor_index: int = 0, normalizer: float | None = None) -> Decision:
+    """Initial-K search: how many fresh samples to start when every sample shares the root
+    joint (``t = 0``), as a one-dimensional search over ``(m, h)`` with ``F^m``.
+
+    Equals the exhaustive search on a state with no unfinished samples.
+    """
+    root = np.asarray(root_joint, dtype=np.float64)
+    B, L = config.rewards.size, config.lengths.size
+    if root.shape != (B, L):
+        raise PlannerError(f"root joint must have shape ({B}, {L}), got {root.shape}")
+    d = fixed_normalizer(root, config.lengths) if normalizer is None else float(normalizer)
+    if config.normalizer == "raw" and normalizer is None:
+        d = 1.0
+    if not d > 0:
+        raise PlannerError(f"normaliser D must be > 0, got {d!r}")
+    values, rep, upper = config._kernel_grids
+    RC, LC, EL, XL = _build_tables(values, rep, upper, root[None, :, :].copy())
+    best = _initial_k_kernel(values, RC, LC, EL, XL, 0, max(0, config.cap - n_created),
+                             int(floor_index), float(config.alpha), config.beta / d, TIE_TOL)
+    return Decision(strategy=_strategy_from_best(best, 0, L), q=float(best[0]), normalizer=d)

@@ -127,3 +127,18 @@ def test_bad_states_and_strategies():
         strategy_value(ok, cfg, Strategy(keep=(0,), new=5, horizon_index=0))
     with pytest.raises(PlannerError, match="keeps"):
         strategy_value(ok, cfg, Strategy(keep=(3,), new=0, horizon_index=0))
+
+
+@given(planning_cases(max_n=0))
+def test_initial_k_equals_exhaustive_search_at_the_start(case):
+    from dataclasses import replace
+
+    from metamdp.planner import initial_k
+
+    state, cfg = case
+    cfg = replace(cfg, search="exhaustive")
+    d_norm = normalizer_value(replace(cfg, normalizer="fixed"), state)
+    a = initial_k(state.root_joint, cfg, state.n_created, state.floor_index, normalizer=d_norm)
+    b = plan(state, cfg, normalizer=d_norm)
+    assert a.q == pytest.approx(b.q, abs=1e-12)
+    assert a.strategy.new == b.strategy.new
