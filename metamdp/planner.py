@@ -131,13 +131,35 @@ def _popcount(x):
     return c
 
 
-@njit(cache=True)
-def _better(q, size, best_q, best_size, tol):
-    if q > best_q + tol:
-        return True
-    if q >= best_q - tol and size > best_size:
-        return True
-    return False
+@njit(cache=True, inline="always")
+def _q_kept_only(values, PR, PL, S, xl, npts, floor_idx, c_sum, c_max):
+    """Closed-form Q of a non-empty kept set with no new samples, from its CDF products."""
+    ez = 0.0
+    gp = 0.0
+    for b in range(floor_idx, values.size):
+        g = PR[b]
+        ez += values[b] * (g - gp)
+        gp = g
+    emax = 0.0
+    gp = 0.0
+    for k in range(npts):
+        g = PL[k]
+        emax += xl[k] * (g - gp)
+        gp = g
+    return ez - (c_sum * S + c_max * emax)
+
+
+@njit(cache=True, inline="always")
+def _offer(best, q, size, mask, m, src, j, tol):
+    """Replace the incumbent ``best`` = [q, size, mask, m, src, j] if the candidate is better
+    by more than ``tol``, or as good within ``tol`` and advancing more samples."""
+    if q > best[0] + tol or (q >= best[0] - tol and size > best[1]):
+        best[0] = q
+        best[1] = size
+        best[2] = mask
+        best[3] = m
+        best[4] = src
+        best[5] = j
 
 
 @njit(cache=True)
@@ -172,24 +194,17 @@ def _best_over_new(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new, 
     source's CDFs are built by repeated multiplication (no ``pow`` in the loop).
     """
     npts = j + 2
+    c_sum = cost_scale * alpha
+    c_max = cost_scale * (1.0 - alpha)
     if with_m0 and nk > 0:
-        q = _q_from_products(values, XL[j], PR, PL, SL, nk, RC[n, j], LC[n, j], EL[n, j], 0,
-                             floor_idx, npts, alpha, cost_scale)
-        if _better(q, nk, best[0], best[1], tol):
-            best[0] = q
-            best[1] = nk
-            best[2] = mask
-            best[3] = 0
-            best[4] = -1
-            best[5] = j
+        q = _q_kept_only(values, PR, PL, SL, XL[j], npts, floor_idx, c_sum, c_max)
+        _offer(best, q, nk, mask, 0, -1, j, tol)
     if max_new <= 0:
         return
     B = values.size
     xl = XL[j]
     GR = np.empty(B)
     GL = np.empty(npts)
-    c_sum = cost_scale * alpha
-    c_max = cost_scale * (1.0 - alpha)
     n_src = n + 1 if branching else 1
     for si in range(n_src):
         s = n if si == 0 else si - 1  # root first, then branches from each prefix
@@ -213,13 +228,7 @@ def _best_over_new(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new, 
                 emax += xl[k] * (GL[k] - gp)
                 gp = GL[k]
             q = ez - (c_sum * (SL + m * els) + c_max * emax)
-            if _better(q, nk + m, best[0], best[1], tol):
-                best[0] = q
-                best[1] = nk + m
-                best[2] = mask
-                best[3] = m
-                best[4] = -1 if s == n else s
-                best[5] = j
+            _offer(best, q, nk + m, mask, m, -1 if s == n else s, j, tol)
 
 
 @njit(cache=True)
@@ -260,34 +269,27 @@ def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, floor_idx,
             for k in range(npts):
                 PL[mask, k] = PL[prev, k] * LC[i, j, k]
             SL[mask] = SL[prev] + EL[i, j]
-            # m = 0 inline: the hot path when the cap is reached
-            ez = 0.0
-            gp = 0.0
-            for b in range(floor_idx, B):
-                g = PR[mask, b]
-                ez += values[b] * (g - gp)
-                gp = g
-            emax = 0.0
-            gp = 0.0
-            for k in range(npts):
-                g = PL[mask, k]
-                emax += xl[k] * (g - gp)
-                gp = g
-            q = ez - (c_sum * SL[mask] + c_max * emax)
-            nk = NK[mask]
-            if q > best[0] + tol or (q >= best[0] - tol and nk > best[1]):
-                best[0] = q
-                best[1] = nk
-                best[2] = mask
-                best[3] = 0
-                best[4] = -1
-                best[5] = j
+            # m = 0: the hot path once the cap is reached
+            q = _q_kept_only(values, PR[mask], PL[mask], SL[mask], xl, npts, floor_idx, c_sum,
+                             c_max)
+            _offer(best, q, NK[mask], mask, 0, -1, j, tol)
         if max_new > 0:
             for mask in range(nm):
                 _best_over_new(values, RC, LC, EL, XL, PR[mask], PL[mask], SL[mask], NK[mask],
                                mask, n, j, max_new, branching, floor_idx, alpha, cost_scale,
                                tol, best, False)
     return best
+
+
+@njit(cache=True, inline="always")
+def _multiply_in(PR, PL, SL, RC, LC, EL, i):
+    """Add sample ``i`` to a kept set's per-horizon CDF products and expected-length sums."""
+    for j in range(PR.shape[0]):
+        for b in range(PR.shape[1]):
+            PR[j, b] *= RC[i, j, b]
+        for k in range(j + 2):
+            PL[j, k] *= LC[i, j, k]
+        SL[j] += EL[i, j]
 
 
 @njit(cache=True)
@@ -313,12 +315,7 @@ def _search_prefix_unions(values, RC, LC, EL, XL, by_length, by_value, n, a_max,
         if a > 0:
             i = by_length[a - 1]
             base_mask |= 1 << i
-            for j in range(L):
-                for b in range(B):
-                    baseR[j, b] *= RC[i, j, b]
-                for k in range(j + 2):
-                    baseL[j, k] *= LC[i, j, k]
-                baseS[j] += EL[i, j]
+            _multiply_in(baseR, baseL, baseS, RC, LC, EL, i)
         curR[:, :] = baseR
         curL[:, :] = baseL
         curS[:] = baseS
@@ -329,36 +326,13 @@ def _search_prefix_unions(values, RC, LC, EL, XL, by_length, by_value, n, a_max,
                 if (mask >> i) & 1:
                     continue
                 mask |= 1 << i
-                for j in range(L):
-                    for b in range(B):
-                        curR[j, b] *= RC[i, j, b]
-                    for k in range(j + 2):
-                        curL[j, k] *= LC[i, j, k]
-                    curS[j] += EL[i, j]
+                _multiply_in(curR, curL, curS, RC, LC, EL, i)
             nk = _popcount(mask)
             if nk > 0:
                 for j in range(L):
-                    # m = 0 inline (the hot path once the cap is reached)
-                    ez = 0.0
-                    gp = 0.0
-                    for b in range(floor_idx, B):
-                        g = curR[j, b]
-                        ez += values[b] * (g - gp)
-                        gp = g
-                    emax = 0.0
-                    gp = 0.0
-                    for k in range(j + 2):
-                        g = curL[j, k]
-                        emax += XL[j, k] * (g - gp)
-                        gp = g
-                    q = ez - (c_sum * curS[j] + c_max * emax)
-                    if q > best[0] + tol or (q >= best[0] - tol and nk > best[1]):
-                        best[0] = q
-                        best[1] = nk
-                        best[2] = mask
-                        best[3] = 0
-                        best[4] = -1
-                        best[5] = j
+                    q = _q_kept_only(values, curR[j], curL[j], curS[j], XL[j], j + 2, floor_idx,
+                                     c_sum, c_max)
+                    _offer(best, q, nk, mask, 0, -1, j, tol)
             if max_new > 0:
                 for j in range(L):
                     _best_over_new(values, RC, LC, EL, XL, curR[j], curL[j], curS[j], nk, mask,
@@ -789,11 +763,7 @@ def _initial_k_kernel(values, RC, LC, EL, XL, root_s, max_new, floor_idx, alpha,
                 emax += XL[j, k] * (g - gp)
                 gp = g
             q = ez - cost_scale * (alpha * m * EL[root_s, j] + (1.0 - alpha) * emax)
-            if _better(q, m, best[0], best[1], tol):
-                best[0] = q
-                best[1] = m
-                best[3] = m
-                best[5] = j
+            _offer(best, q, m, 0, m, -1, j, tol)
     return best
 
 
