@@ -14,6 +14,8 @@ from metamdp.planner import enumerate_strategies, strategy_value
 from simulators.chain_world import WorldShape, random_world
 from simulators.theorem_check import best_strategy, exact_problem, random_instance
 
+from .world_strategies import theorem_instances
+
 seeds = st.integers(0, 2**31 - 1)
 
 
@@ -53,16 +55,28 @@ def test_closed_form_equals_executed_value_of_every_strategy(seed, extra, alpha,
         assert q == pytest.approx(executed_strategy_value(problem, s), abs=1e-10), s
 
 
-@given(seeds)
-def test_dominance_theorem_exact_setting(seed):
-    """V* >= V_ZIPRC >= W with exhaustive search, fixed D and exact predictions."""
-    inst = random_instance(seed, max_depth=4, max_samples=3)
-    problem = exact_problem(inst.world, inst.cap, inst.alpha, inst.beta)
+@given(theorem_instances())
+def test_dominance_theorem_exact_setting(case):
+    """V* >= V_ZIPRC >= W with exhaustive search, fixed D and exact predictions (worlds built
+    part by part, so a counterexample would shrink to a small world)."""
+    world, cap, alpha, beta = case
+    problem = exact_problem(world, cap, alpha, beta)
     w, _ = best_strategy(problem)
     v, _ = policy_value(problem, ziprc_policy(problem))
     v_star, _ = optimal_value(problem)
     assert v >= w - 1e-9
     assert v_star >= v - 1e-9
+
+
+@given(seeds)
+def test_dominance_theorem_on_generator_worlds(seed):
+    """The same property on the generator that ``ziprc theorem`` uses."""
+    inst = random_instance(seed, max_depth=4, max_samples=3)
+    problem = exact_problem(inst.world, inst.cap, inst.alpha, inst.beta)
+    w, _ = best_strategy(problem)
+    v, _ = policy_value(problem, ziprc_policy(problem))
+    assert v >= w - 1e-9
+    assert optimal_value(problem)[0] >= v - 1e-9
 
 
 @given(seeds)
