@@ -81,6 +81,28 @@ def planner_bench(repeats: int = 200, seed: int = 0, counts=SAMPLE_COUNTS) -> di
             "repeats": repeats}
 
 
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+    return str(v)
+
+
+def _print_section(res: dict, indent: str = "  ") -> None:
+    """Readable form of a section's JSON: scalars inline, dicts as key=value, lists as rows."""
+    for k, v in res.items():
+        if isinstance(v, dict) and all(not isinstance(x, (dict, list)) for x in v.values()):
+            print(f"{indent}{k}: " + ", ".join(f"{a}={_fmt(b)}" for a, b in v.items()))
+        elif isinstance(v, dict):
+            print(f"{indent}{k}:")
+            _print_section(v, indent + "  ")
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            print(f"{indent}{k}:")
+            for row in v:
+                print(f"{indent}  " + ", ".join(f"{a}={_fmt(b)}" for a, b in row.items()))
+        else:
+            print(f"{indent}{k}: {_fmt(v)}")
+
+
 def run(args: argparse.Namespace) -> int:
     from simulators.io import provenance, write_json_atomic
 
@@ -117,8 +139,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}:")
         res = fn()
         out.update(res)
-        for k, v in res.items():
-            print(f"  {k}: {v}")
+        _print_section(res)
     if args.json:
         write_json_atomic(args.json, {"provenance": provenance("ziprc bench", args.seed,
                                                                {"repeats": args.repeats,

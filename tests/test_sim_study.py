@@ -1,0 +1,139 @@
+"""Studies, sweeps (local processes, Dask LocalCluster, resume), the CLI commands and the
+episode benchmark's report shape."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from simulators.study import (StudyError, bootstrap_indices, ci, parse_corruption, run_study,
+                              run_sweep, sweep_summary, sweep_tasks)
+from ziprc_cli.main import main
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def small():
+    return run_study("mixed", 0.1, "ziprc,mv,bon,ac,deepconf", questions=16, seed=3,
+                     progress=False, n_boot=200)
+
+
+def test_study_rows_and_matched_table(small):
+    rows = small["rows"]
+    keys = {"policy", "knob", "accuracy", "accuracy_ci", "gen_cost", "compute", "latency", "samples"}
+    assert all(keys <= set(r) for r in rows)
+    assert {r["policy"] for r in rows} == {"ziprc", "mv", "bon", "ac", "deepconf"}
+    for r in rows:
+        lo, hi = r["accuracy_ci"]
+        assert lo <= r["accuracy"] + 1e-12 and r["accuracy"] <= hi + 1e-12
+        assert r["gen_cost"] == pytest.approx(0.1 * r["compute"] + 0.9 * r["latency"])
+    ref = small["reference"]
+    mv_costs = [r["gen_cost"] for r in rows if r["policy"] == "mv"]
+    assert ref["gen_cost"] == min(mv_costs, key=lambda c: abs(c - 1.4))
+    mv_row = next(t for t in small["matched"] if t["policy"] == "mv")
+    assert mv_row["delta_vs_mv"] == 0.0
+    for t in small["matched"]:
+        if t["within_budget"]:
+            assert t["gen_cost"] <= ref["budget"] + 1e-12
+    prov = small["provenance"]
+    assert prov["seed"] == 3 and prov["params"]["questions"] == 16 and "version" in prov
+
+
+def test_study_is_reproducible(small):
+    again = run_study("mixed", 0.1, "ziprc,mv,bon,ac,deepconf", questions=16, seed=3,
+                      progress=False, n_boot=200)
+    assert [r["accuracy"] for r in again["rows"]] == [r["accuracy"] for r in small["rows"]]
+    assert [r["accuracy_ci"] for r in again["rows"]] == [r["accuracy_ci"] for r in small["rows"]]
+
+
+def test_stratified_bootstrap_keeps_strata_sizes():
+    strata = np.array([0] * 5 + [1] * 3 + [2])
+    boot = bootstrap_indices(strata, 100, 0)
+    assert np.all(np.isin(boot[:, :5], np.arange(5)))
+    assert np.all(np.isin(boot[:, 5:8], np.arange(5, 8)))
+    assert np.all(boot[:, 8] == 8)
+    x = np.arange(9.0)
+    lo, hi = ci(x, boot)
+    assert lo <= x.mean() <= hi
+
+
+def test_corruption_parsing():
+    assert parse_corruption("exact").is_exact
+    assert parse_corruption("temperature=2,lag_ticks=8").lag_ticks == 8
+    with pytest.raises(StudyError, match="unknown corruption knob"):
+        parse_corruption("heat=2")
+    with pytest.raises(StudyError, match="preset"):
+        parse_corruption("hot")
+
+
+def test_sweep_local_resume_and_dask(tmp_path):
+    tasks = sweep_tasks(["gsm8k"], [0.1], ["exact", "lag8"], [0], "mv,ziprc", 6, 1)
+    out = tmp_path / "sweep"
+    paths = run_sweep(tasks, out, workers=1, progress=False)
+    assert all(os.path.exists(p) for p in paths)
+    first = {p: os.stat(p).st_mtime_ns for p in paths}
+    # interrupted sweep: one result missing; rerunning recomputes only that one
+    os.unlink(paths[1])
+    paths2 = run_sweep(tasks, out, workers=1, progress=False)
+    assert os.stat(paths2[0]).st_mtime_ns == first[paths[0]]
+    assert os.path.exists(paths2[1])
+    summary = sweep_summary(paths2)
+    assert [s["corruption"] for s in summary] == ["exact", "lag8"]
+    # the same tasks on a Dask LocalCluster give the same numbers
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=2,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        dpaths = run_sweep(tasks, tmp_path / "dask", scheduler=client, progress=False)
+        # the command line with a scheduler address
+        rc = main(["study", "--suite", "gsm8k", "--questions", "6", "--policies", "mv,ziprc",
+                   "--corruptions", "exact,lag8", "--scheduler", cluster.scheduler_address,
+                   "--out-dir", str(tmp_path / "cli"), "--json", str(tmp_path / "cli.json"),
+                   "--no-progress"])
+        assert rc == 0
+    for a, b in zip(paths2, dpaths):
+        ra, rb = json.load(open(a)), json.load(open(b))
+        assert [r["accuracy"] for r in ra["rows"]] == [r["accuracy"] for r in rb["rows"]]
+    cli = json.load(open(tmp_path / "cli.json"))
+    assert [t["corruption"] for t in cli["tasks"]] == ["exact", "lag8"]
+    assert sorted(os.listdir(tmp_path / "cli")) == sorted(os.path.basename(p) for p in paths2)
+
+
+def test_cli_study_json_plot_and_errors(tmp_path, capsys):
+    js, png = tmp_path / "s.json", tmp_path / "s.png"
+    rc = main(["study", "--suite", "amc23", "--questions", "6", "--policies", "mv,ziprc,pandora",
+               "--seed", "1", "--json", str(js), "--plot", str(png), "--no-progress"])
+    assert rc == 0
+    data = json.loads(js.read_text())
+    assert data["provenance"]["params"]["suite"] == "amc23" and data["provenance"]["seed"] == 1
+    assert png.stat().st_size > 1000
+    assert "matched cost" in capsys.readouterr().out
+    assert main(["study", "--suite", "nope", "--no-progress"]) == 2
+    assert "unknown suite" in capsys.readouterr().err
+    assert main(["study", "--policies", "mv,foo", "--no-progress"]) == 2
+    assert "unknown policy" in capsys.readouterr().err
+    assert main(["study", "--corruptions", "exact", "--no-progress"]) == 2  # sweep needs --out-dir
+
+
+def test_cli_replay_round_trip(tmp_path, capsys):
+    path = tmp_path / "t.parquet"
+    assert main(["replay", "--record", "--traces", str(path), "--suite", "gsm8k",
+                 "--questions", "5", "--samples", "4"]) == 0
+    js = tmp_path / "r.json"
+    assert main(["replay", "--traces", str(path), "--policies", "mv,ziprc,reward_prune",
+                 "--cap", "4", "--json", str(js), "--no-progress"]) == 0
+    data = json.loads(js.read_text())
+    assert {r["policy"] for r in data["rows"]} == {"mv", "ziprc", "reward_prune"}
+    assert main(["replay", "--traces", str(tmp_path / "missing.parquet")]) == 2
+    assert "no such trace file" in capsys.readouterr().err
+    assert main(["replay", "--traces", str(path), "--policies", "wbon_rm"]) == 2
+
+
+def test_bench_report_shape():
+    from simulators.bench import run_episode_bench
+
+    r = run_episode_bench(questions=12, mv_episodes=2, repeats=1, scaling_sizes=(8, 16))
+    assert set(r["episodes_per_s"]) == {"ziprc_two_prefix", "ziprc_exhaustive", "mv"}
+    assert all(v > 0 for v in r["episodes_per_s"].values())
+    assert [s["questions"] for s in r["scaling"]] == [8, 16]

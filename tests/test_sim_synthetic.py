@@ -1,0 +1,102 @@
+"""Synthetic suites: exact posterior joints against brute-force Bayes, samplers against their
+distributions (Monte Carlo with tolerances from the sample size)."""
+
+import numpy as np
+import pytest
+from scipy import special
+
+from simulators.runner import episode_seeds, record_sample
+from simulators.synthetic import (SUITES, Corruption, WorldError, build_world, exact_joint,
+                                  exact_joint_reference, ndtri, survival_table,
+                                  survival_tables_reference)
+
+
+@pytest.fixture(scope="module")
+def world():
+    return build_world("mixed", n_questions=12)
+
+
+def test_suites_build_and_reject_bad_input():
+    for s in SUITES:
+        w = build_world(s, n_questions=8)
+        assert w.n_questions == 8
+        assert np.allclose(w.class_prior.sum(axis=1), 1.0)
+        assert np.all((w.correct_prob >= 0) & (w.correct_prob <= 1 + 1e-12))
+        # the prior's correctness equals the pass rate: sum_k pi_k P(correct | k) = p_q
+        assert np.allclose((w.class_prior * w.correct_prob).sum(axis=1), w.pass_rate)
+    full = build_world("mixed")
+    assert full.n_questions == 1319 + 500 + 40 + 30
+    with pytest.raises(WorldError, match="unknown suite"):
+        build_world("nope")
+    with pytest.raises(WorldError, match="reward_states"):
+        build_world("gsm8k", reward_states=3)
+    with pytest.raises(WorldError, match="temperature"):
+        Corruption(temperature=0)
+
+
+def test_hard_questions_and_failures_are_longer():
+    w = build_world("math500", n_questions=50)
+    order = np.argsort(w.difficulty)
+    assert np.all(np.diff(w.mean_ticks[order]) > 0)
+    # value-0 samples have longer medians than value-1 samples
+    assert np.all(w.log_median[:, 0] > w.log_median[:, -1])
+
+
+def test_survival_table_matches_scipy(world):
+    out = np.empty((world.values.size, world.t_max + 1))
+    ref = survival_tables_reference(world.log_median, world.sigma, world.t_max)
+    for q in (0, 5, 11):
+        survival_table(world.log_median[q], world.sigma[q], world.t_max, out)
+        np.testing.assert_allclose(out, ref[q], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("q,t,X", [(0, 0, 0.0), (3, 5, 1.3), (7, 40, -2.0), (11, 120, 4.0), (9, 300, 0.5)])
+def test_exact_joint_equals_brute_force_bayes(world, q, t, X):
+    B, L = world.values.size, world.r_lo.size
+    surv = np.empty((B, world.t_max + 1))
+    survival_table(world.log_median[q], world.sigma[q], world.t_max, surv)
+    out = np.empty((B, L))
+    exact_joint(world.class_prior[q], world.signal_mean[q], surv, world.r_lo, world.r_hi, t, X,
+                np.empty(B), out)
+    ref = exact_joint_reference(world, q, t, X)
+    np.testing.assert_allclose(out, ref, atol=1e-10)
+    assert abs(out.sum() - 1) < 1e-12
+
+
+def test_ndtri_matches_scipy():
+    p = np.concatenate([np.linspace(1e-9, 1 - 1e-9, 2001), [1e-300, 1e-12, 0.02425, 1 - 0.02425]])
+    got = np.array([ndtri(x) for x in p])
+    np.testing.assert_allclose(got, special.ndtri(p), rtol=1e-9, atol=1e-9)
+
+
+def test_predictions_are_calibrated_monte_carlo():
+    """Among samples still running at tick t, the average predicted reward marginal equals the
+    empirical distribution of their final value (the joint is the exact posterior)."""
+    w = build_world("gsm8k", n_questions=5)
+    q = 2
+    n = 3000
+    seeds = episode_seeds(123, n)
+    t = 6
+    preds, finals, rem_pred, rem_true = [], [], [], []
+    edges = np.asarray(w.length_edges)
+    for e in range(n):
+        joints, k, length, correct, answer = record_sample(
+            0, seeds[e], q, w.values, w.class_prior, w.correct_prob, w.log_median, w.sigma,
+            w.signal_mean, w.distractor_cdf, w.r_lo, w.r_hi, int(w.t_max))
+        if length > t:
+            preds.append(joints[t].sum(axis=1))
+            finals.append(k)
+            rem_pred.append(joints[t].sum(axis=0))
+            rem_true.append(np.searchsorted(edges[1:-1], (length - t) * w.delta, side="right"))
+    preds = np.array(preds)
+    m = preds.shape[0]
+    assert m > 1000
+    emp = np.bincount(finals, minlength=w.values.size) / m
+    mean_pred = preds.mean(axis=0)
+    # binomial standard error of each empirical frequency; 5 sigma
+    se = np.sqrt(mean_pred * (1 - mean_pred) / m) + 1e-9
+    assert np.all(np.abs(emp - mean_pred) < 5 * se + 1e-3), (emp, mean_pred)
+    emp_l = np.bincount(rem_true, minlength=edges.size - 1) / m
+    mp_l = np.array(rem_pred).mean(axis=0)
+    se_l = np.sqrt(mp_l * (1 - mp_l) / m) + 1e-9
+    assert np.all(np.abs(emp_l - mp_l) < 5 * se_l + 1e-3), (emp_l, mp_l)

@@ -1,0 +1,180 @@
+"""``ziprc study``: policies over their knobs on a synthetic suite, the matched-cost table
+(Table 2 analogue) and the accuracy-vs-generation-cost frontier; with several suites, alphas,
+corruptions or seeds, a resumable sweep on local processes or a Dask cluster."""
+
+from __future__ import annotations
+
+import time
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "study", help="policy study on a synthetic suite (matched-cost table, frontier)",
+        description="Run ZIP-RC and the baselines over their knobs on a synthetic benchmark "
+                    "suite with exact (or corrupted) predictions; print the matched-cost table "
+                    "with stratified bootstrap 95% CIs and optionally plot the frontier.")
+    p.add_argument("--suite", default="mixed", help="gsm8k, math500, amc23, aime24 or mixed (default)")
+    p.add_argument("--alpha", type=float, default=0.1, help="compute weight of the generation cost (default 0.1)")
+    p.add_argument("--policies", default=None,
+                   help="comma-separated policy names (default: all): ziprc,mv,bon,wbon,wbon_rm,"
+                        "pass_at_n,length_prune,half_finished,reward_prune,ac,esc,deepconf,"
+                        "short_m_at_k,spec_rejection,pandora")
+    p.add_argument("--questions", type=int, default=None, help="number of questions (default: the full suite)")
+    p.add_argument("--episodes", type=int, default=1, help="episodes per question (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--corruption", default="exact",
+                   help="prediction corruption: a preset (exact, temperature2, noise1, optimism1, lag8, "
+                        "window8, coarse2, correlated0.5, ...) or key=value pairs, e.g. temperature=2,lag_ticks=8")
+    p.add_argument("--world", default=None,
+                   help="override suite parameters, e.g. gamma=0,info=1,distractor_spread=0.2 "
+                        "(see simulators.synthetic.SuiteSpec)")
+    p.add_argument("--reward-states", type=int, default=7, choices=(2, 7), help="reward grid (default 7)")
+    p.add_argument("--search", default=None, help="ZIP-RC search: exhaustive, two-prefix (default), top-k")
+    p.add_argument("--normalizer", default=None, help="ZIP-RC normaliser: fixed (default), raw, state")
+    p.add_argument("--branching", action="store_true", help="let ZIP-RC branch from prefixes")
+    p.add_argument("--init-k", type=int, default=None, help="ZIP-RC: start exactly K samples at t = 0 (default: planned)")
+    p.add_argument("--interval", type=int, default=None, help="ZIP-RC: re-plan every this many ticks (default 1)")
+    p.add_argument("--selection", default=None, help="ZIP-RC answer: value (default), weighted, plurality")
+    p.add_argument("--json", dest="json_out", default=None, help="write rows + provenance to this JSON file")
+    p.add_argument("--plot", default=None, help="write the frontier plot to this PNG")
+    p.add_argument("--workers", type=int, default=None, help="threads for the episode kernels / processes for sweeps")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address for a sweep (tcp://host:port)")
+    p.add_argument("--suites", default=None, help="sweep: comma-separated suites")
+    p.add_argument("--alphas", default=None, help="sweep: comma-separated alphas")
+    p.add_argument("--corruptions", default=None, help="sweep: comma-separated corruption presets")
+    p.add_argument("--seeds", default=None, help="sweep: comma-separated seeds")
+    p.add_argument("--out-dir", default=None, help="sweep: directory of per-task result files (resumable)")
+    p.add_argument("--calibration", action="store_true",
+                   help="print the suites' calibration (pass@1, pass@8, mean length, MV at cost 1.4)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def _ziprc_params(args) -> dict:
+    zp = {}
+    if args.search:
+        zp["search"] = args.search
+    if args.normalizer:
+        zp["normalizer"] = args.normalizer
+    if args.branching:
+        zp["branching"] = True
+    if args.init_k is not None:
+        zp["init_k"] = args.init_k
+    if args.interval is not None:
+        zp["interval"] = args.interval
+    if args.selection:
+        zp["selection"] = args.selection
+    return zp
+
+
+def _split(text, cast):
+    from simulators.study import StudyError
+
+    try:
+        return [cast(x.strip()) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise StudyError(f"cannot parse the list {text!r}") from None
+
+
+def _world_overrides(text) -> dict:
+    from simulators.study import StudyError
+    from simulators.synthetic import SuiteSpec
+
+    if not text:
+        return {}
+    out = {}
+    for part in text.split(","):
+        if "=" not in part:
+            raise StudyError(f"--world {text!r}: use key=value pairs such as gamma=0,info=1")
+        k, v = (x.strip() for x in part.split("=", 1))
+        if k not in SuiteSpec.__dataclass_fields__ or k in ("name", "n_questions"):
+            raise StudyError(f"--world: unknown suite parameter {k!r}")
+        try:
+            out[k] = int(v) if k == "n_distractors" else float(v)
+        except ValueError:
+            raise StudyError(f"--world: {k}={v!r} is not a number") from None
+    return out
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}"
+
+
+def run(args) -> int:
+    from simulators.io import provenance, write_json_atomic
+    from simulators.runner import set_threads
+    from simulators.study import (StudyError, format_table, parse_corruption, plot_frontier,
+                                  run_study, run_sweep, sweep_summary, sweep_tasks)
+
+    if args.questions is not None and args.questions < 1:
+        raise StudyError(f"--questions must be >= 1, got {args.questions}")
+    set_threads(args.workers)
+    if args.calibration:
+        return run_calibration(args)
+    zp = _ziprc_params(args)
+    is_sweep = any(x is not None for x in (args.suites, args.alphas, args.corruptions, args.seeds,
+                                           args.out_dir, args.scheduler))
+    if is_sweep:
+        if args.out_dir is None:
+            raise StudyError("a sweep (--suites/--alphas/--corruptions/--seeds/--scheduler) needs --out-dir")
+        tasks = sweep_tasks(_split(args.suites, str) if args.suites else [args.suite],
+                            _split(args.alphas, float) if args.alphas else [args.alpha],
+                            _split(args.corruptions, str) if args.corruptions else [args.corruption],
+                            _split(args.seeds, int) if args.seeds else [args.seed],
+                            args.policies, args.questions, args.episodes, zp)
+        t0 = time.time()
+        paths = run_sweep(tasks, args.out_dir, scheduler=args.scheduler, workers=args.workers or 2,
+                          progress=not args.no_progress)
+        summary = sweep_summary(paths)
+        print(f"{'suite':<9}{'alpha':>6}  {'corruption':<16}{'seed':>5}{'MV acc':>8}{'MV cost':>8}"
+              f"{'ZIP-RC acc':>11}{'cost':>6}{'gain (pts) [95% CI]':>24}{'frontier@MV cost':>18}"
+              f"{'ZIP-RC@1.2':>11}{'MV@1.2':>8}")
+        for s in summary:
+            if s["ziprc_accuracy"] is None:
+                gain = "n/a"
+            else:
+                gain = (f"{100 * s['ziprc_delta']:+.1f} [{100 * s['ziprc_delta_ci'][0]:+.1f},"
+                        f"{100 * s['ziprc_delta_ci'][1]:+.1f}]")
+            za = "n/a" if s["ziprc_accuracy"] is None else f"{100 * s['ziprc_accuracy']:.1f}"
+            zc = "n/a" if s["ziprc_gen_cost"] is None else f"{s['ziprc_gen_cost']:.2f}"
+            zf = ("n/a" if s["ziprc_frontier_at_mv_cost"] is None
+                  else f"{100 * s['ziprc_frontier_at_mv_cost']:.1f}")
+            print(f"{s['suite']:<9}{s['alpha']:>6g}  {s['corruption']:<16}{s['seed']:>5}"
+                  f"{100 * s['mv_accuracy']:>8.1f}{s['mv_gen_cost']:>8.2f}{za:>11}{zc:>6}{gain:>24}"
+                  f"{zf:>18}{_pct(s['ziprc_frontier_at_1.2']):>11}{_pct(s['mv_frontier_at_1.2']):>8}")
+        print(f"{len(paths)} task(s) in {args.out_dir} ({time.time() - t0:.1f}s)")
+        if args.json_out:
+            write_json_atomic(args.json_out, {"tasks": summary, "provenance": provenance(
+                "ziprc study (sweep)", seed=args.seeds or args.seed,
+                params={k: v for k, v in vars(args).items() if k != "func"})})
+        return 0
+    t0 = time.time()
+    result = run_study(args.suite, args.alpha, args.policies, args.questions, args.seed,
+                       args.episodes, parse_corruption(args.corruption),
+                       reward_states=args.reward_states, progress=not args.no_progress,
+                       ziprc_params=zp, world_overrides=_world_overrides(args.world))
+    print(format_table(result))
+    print(f"({time.time() - t0:.1f}s)")
+    if args.json_out:
+        write_json_atomic(args.json_out, result)
+        print(f"wrote {args.json_out}")
+    if args.plot:
+        plot_frontier(result, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def run_calibration(args) -> int:
+    from simulators.io import provenance, write_json_atomic
+    from simulators.study import calibration_table
+
+    rows = calibration_table(seed=args.seed)
+    print(f"{'suite':<9}{'questions':>10}{'pass@1':>8}{'pass@8':>8}{'mean tokens':>13}"
+          f"{'MV@1.4':>8}{'paper MV':>10}")
+    for r in rows:
+        print(f"{r['suite']:<9}{r['questions']:>10}{100 * r['pass_at_1']:>8.1f}{100 * r['pass_at_8']:>8.1f}"
+              f"{r['mean_tokens']:>13.0f}{100 * r['mv_at_1.4']:>8.1f}{100 * r['paper_mv']:>10.1f}")
+    if args.json_out:
+        write_json_atomic(args.json_out, {"calibration": rows, "provenance": provenance(
+            "ziprc study --calibration", seed=args.seed, params={"episodes_total": 20000})})
+    return 0
