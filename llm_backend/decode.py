@@ -46,6 +46,20 @@ def _cache_cls():
     return DynamicCache
 
 
+def _cache_kw(model) -> str:
+    """Name of the cache argument of ``model.forward`` (``cache`` in transformers >= 5.x,
+    ``past_key_values`` before)."""
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def _out_cache(out):
+    c = out.get("cache") if hasattr(out, "get") else None
+    return c if c is not None else out.past_key_values
+
+
 class KVPool:
     """Preallocated KV caches for ``capacity`` sequences of up to ``max_len`` tokens."""
 
@@ -65,6 +79,7 @@ class KVPool:
         self.lengths = np.zeros(self.capacity, dtype=np.int64)
         self._free = list(range(self.capacity - 1, -1, -1))
         self.forward_calls = 0
+        self._kw = _cache_kw(model)
 
     # ------------------------------------------------------------------ slots
 
@@ -94,7 +109,7 @@ class KVPool:
             raise PoolError(f"prompt of {x.shape[1]} tokens does not fit max_len {self.max_len}")
         out = self.model(input_ids=x, use_cache=True)
         self.forward_calls += 1
-        cache = out.past_key_values
+        cache = _out_cache(out)
         keys = [cache.layers[i].keys[0].clone() for i in range(self.n_layers)]
         vals = [cache.layers[i].values[0].clone() for i in range(self.n_layers)]
         return Prefix(keys=keys, values=vals, length=int(x.shape[1]), logits=out.logits[0, -1].clone())
@@ -147,9 +162,9 @@ class KVPool:
             am[:, :P] = (torch.arange(P, device=self.device)[None, :] < lens_t[:, None]).long()
         tok = torch.as_tensor(tokens, dtype=torch.long, device=self.device).reshape(A, 1)
         out = self.model(input_ids=tok, attention_mask=am, position_ids=lens_t[:, None],
-                         past_key_values=cache, use_cache=True)
+                         use_cache=True, **{self._kw: cache})
         self.forward_calls += 1
-        new = out.past_key_values
+        new = _out_cache(out)
         idx = torch.as_tensor(slots, device=self.device)
         for i in range(self.n_layers):
             self.K[i][idx, :, lens_t] = new.layers[i].keys[:, :, P]
@@ -171,11 +186,26 @@ class Sampler:
         self.mask = (reserved.mask(head_rows, device, extra_from=text_vocab)
                      if (mask and reserved is not None) else None)
 
+    def _open_prefix(self) -> int | None:
+        """``k`` when the mask is exactly the rows ``k..end`` (the usual case: the slice and
+        every row without a token sit after the text tokens); masking is then a slice."""
+        if self.mask is None:
+            return None
+        idx = torch.nonzero(~self.mask).flatten()
+        k = int(idx[-1]) + 1 if idx.numel() else 0
+        return k if bool(self.mask[k:].all()) and not bool(self.mask[:k].any()) else None
+
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        if not hasattr(self, "_k"):
+            self._k = self._open_prefix()
         x = logits.float()
-        if self.mask is not None:
+        if self._k is not None:
+            x = x[:, :self._k]          # the masked rows form a suffix: drop them
+        elif self.mask is not None:
             x = x.masked_fill(self.mask, -float("inf"))
-        p = torch.softmax(x / self.temperature, dim=-1)
+        if self.temperature != 1.0:
+            x = x / self.temperature
+        p = torch.softmax(x, dim=-1)
         return torch.multinomial(p, 1, generator=self.gen)[:, 0]
 
 

@@ -46,7 +46,7 @@ SIZES = {
 class GridSpec:
     """The length grid of the small model (token edges), the decision interval and the slice."""
 
-    length_edges: tuple = (0, 8, 16, 24, 32, 48, 64, 96, 160)
+    length_edges: tuple = (0, 8, 16, 32, 48, 64, 96, 128, 192)
     delta: int = 8
     reward_states: int = 2
 
@@ -154,7 +154,7 @@ def lr_at(step: int, total: int, lr: float, warmup_frac: float = 0.05) -> float:
 
 
 def pretrain(model, tok, reserved: ReservedSlice, steps: int = 1500, batch_size: int = 64,
-             lr: float = 3e-3, noise: float = 1.0, max_steps_q: int = 12, seed: int = 0,
+             lr: float = 3e-3, noise: float = 1.0, max_steps_q: int = 9, seed: int = 0,
              device="cpu", log_path=None, progress: bool = True) -> list[dict]:
     """Next-token training on noisy scratchpads (loss on response tokens; the slice and the
     unused rows are masked out of the softmax, as they are at sampling time)."""
@@ -183,12 +183,13 @@ def pretrain(model, tok, reserved: ReservedSlice, steps: int = 1500, batch_size:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        rec = {"step": step, "loss": float(loss), "seconds": time.perf_counter() - t0}
+        rec = {"step": step, "loss": loss.item(), "seconds": time.perf_counter() - t0}
         log.append(rec)
         if fh:
             fh.write(json.dumps(rec) + "\n")
+            fh.flush()
         if step % 20 == 0:
-            bar.set_postfix(loss=f"{float(loss):.3f}")
+            bar.set_postfix(loss=f"{rec['loss']:.3f}")
     if fh:
         fh.close()
     model.eval()

@@ -1,16 +1,21 @@
-"""A verifiable task with mixed difficulty: chains of single-digit operations mod 10.
+"""A verifiable task with mixed difficulty: an iterated map with a written scratchpad.
 
-A question is ``Q3+5*7+2=`` (left to right, every result taken mod 10). The reference
-solution is a scratchpad with one line per step and the answer after ``A``::
+A question ``Q7,5,3=`` asks: start from ``x = 7`` and apply ``x <- (3 * x + c) mod 10`` for
+the counter ``c = 5, 4, ..., 1``. The reference scratchpad writes one line per step, with the
+counter, the product and the sum, and the answer after ``A``::
 
-    3+5=8;8*7=6;6+2=8;A8
+    5:7*3=1+5=6;4:6*3=8+4=2;3:2*3=6+3=9;2:9*3=7+2=9;1:9*3=7+1=8;A8
 
-Difficulty is the number of steps (1 to ``max_steps``). Pretraining data is noisy: each
-step is miswritten with a probability that grows with the step index (products more often
-than sums), and the error is carried forward; after a miswritten step the writer often
-"rechecks" (``?a+b=c;``), so failures run longer, as they do for reasoning models. Sampled
-at temperature 1 the model reproduces this, so the success rate falls from near 1 on one-step
-questions to near 0 on the longest, and the length grows with the number of steps.
+Every quantity a line needs is a fixed distance back (the previous line) or at a fixed place
+in the prompt (the multiplier), so a small transformer learns the format quickly; the
+arithmetic is two 100-entry tables. Difficulty is the number of steps (1 to 9).
+
+Pretraining data is noisy: step ``k`` (0-based) is miswritten with a probability that grows
+with ``k``, the error is carried forward, and after a miswritten step the writer often
+"rechecks" it (``?`` and the same line again), so failures run longer, as they do for
+reasoning models. Sampled at temperature 1 the model reproduces this: the success rate falls
+from near 1 on one-step questions to low values on nine-step ones, and the length grows with
+the number of steps.
 
 The checker is exact: the text after the last ``A`` must equal the true result.
 """
@@ -21,18 +26,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-OPS = "+*"
+MAX_STEPS = 9
 
 
 @dataclass(frozen=True)
 class Problem:
     qid: str
-    operands: tuple
-    ops: tuple
-
-    @property
-    def steps(self) -> int:
-        return len(self.ops)
+    start: int
+    steps: int
+    mult: int
 
     @property
     def difficulty(self) -> float:
@@ -40,47 +42,36 @@ class Problem:
 
     @property
     def prompt(self) -> str:
-        s = str(self.operands[0])
-        for o, x in zip(self.ops, self.operands[1:]):
-            s += o + str(x)
-        return "Q" + s + "="
+        return f"Q{self.start},{self.steps},{self.mult}="
 
     @property
     def answer(self) -> str:
-        return str(evaluate(self.operands, self.ops))
+        return str(evaluate(self.start, self.steps, self.mult))
 
 
-def _apply(a: int, op: str, b: int) -> int:
-    return (a + b) % 10 if op == "+" else (a * b) % 10
+def evaluate(start: int, steps: int, mult: int) -> int:
+    x = int(start)
+    for c in range(int(steps), 0, -1):
+        x = (mult * x + c) % 10
+    return x
 
 
-def evaluate(operands, ops) -> int:
-    acc = int(operands[0])
-    for o, x in zip(ops, operands[1:]):
-        acc = _apply(acc, o, int(x))
-    return acc
-
-
-def make_problem(rng: np.random.Generator, steps: int, qid: str) -> Problem:
-    operands = tuple(int(x) for x in rng.integers(0, 10, size=steps + 1))
-    ops = tuple(OPS[int(i)] for i in rng.integers(0, 2, size=steps))
-    return Problem(qid=qid, operands=operands, ops=ops)
-
-
-def make_problems(n: int, seed: int, min_steps: int = 1, max_steps: int = 12,
+def make_problems(n: int, seed: int, min_steps: int = 1, max_steps: int = MAX_STEPS,
                   prefix: str = "q") -> list[Problem]:
     """``n`` problems with steps uniform on ``[min_steps, max_steps]`` (a mixed set)."""
-    if min_steps < 1 or max_steps < min_steps:
-        raise ValueError(f"need 1 <= min_steps <= max_steps, got {min_steps}, {max_steps}")
+    if not 1 <= min_steps <= max_steps <= MAX_STEPS:
+        raise ValueError(f"need 1 <= min_steps <= max_steps <= {MAX_STEPS}, got {min_steps}, {max_steps}")
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 11]))
     steps = rng.integers(min_steps, max_steps + 1, size=n)
-    return [make_problem(rng, int(s), f"{prefix}{i}") for i, s in enumerate(steps)]
+    start = rng.integers(0, 10, size=n)
+    mult = rng.integers(2, 10, size=n)
+    return [Problem(qid=f"{prefix}{i}", start=int(a), steps=int(s), mult=int(m))
+            for i, (a, s, m) in enumerate(zip(start, steps, mult))]
 
 
-def step_error_prob(step_index: int, op: str, base: float = 0.015, slope: float = 0.012) -> float:
+def step_error_prob(step_index: int, base: float = 0.02, slope: float = 0.04) -> float:
     """Probability that the writer miswrites step ``step_index`` (0-based)."""
-    p = base + slope * step_index
-    return min(0.9, p * (1.6 if op == "*" else 1.0))
+    return min(0.9, base + slope * step_index)
 
 
 def noisy_solution(problem: Problem, rng: np.random.Generator, noise: float = 1.0,
@@ -89,22 +80,25 @@ def noisy_solution(problem: Problem, rng: np.random.Generator, noise: float = 1.
 
     ``noise`` scales the per-step error probability (0 gives clean solutions).
     """
-    acc = problem.operands[0]
+    x, k = problem.start, problem.mult
     parts = []
-    for k, (o, x) in enumerate(zip(problem.ops, problem.operands[1:])):
-        true = _apply(acc, o, x)
-        res = true
-        if noise > 0 and rng.random() < noise * step_error_prob(k, o):
-            res = int((true + rng.integers(1, 10)) % 10)
-            line = f"{acc}{o}{x}={res};"
-            if rng.random() < recheck:
-                line += f"?{acc}{o}{x}={res};"
-        else:
-            line = f"{acc}{o}{x}={res};"
+    for i, c in enumerate(range(problem.steps, 0, -1)):
+        prod = (k * x) % 10
+        res = (prod + c) % 10
+        err = noise > 0 and rng.random() < noise * step_error_prob(i)
+        if err:
+            if rng.random() < 0.5:
+                prod = int((prod + rng.integers(1, 10)) % 10)
+                res = (prod + c) % 10
+            else:
+                res = int((res + rng.integers(1, 10)) % 10)
+        line = f"{c}:{x}*{k}={prod}+{c}={res};"
+        if err and rng.random() < recheck:
+            line += "?" + line
         parts.append(line)
-        acc = res
-    text = "".join(parts) + f"A{acc}"
-    return text, acc == evaluate(problem.operands, problem.ops)
+        x = res
+    text = "".join(parts) + f"A{x}"
+    return text, str(x) == problem.answer
 
 
 def extract_answer(response: str) -> str | None:

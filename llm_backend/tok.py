@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-CHARS = "0123456789+*=;?QA"
+CHARS = "0123456789+*=;?QA:,"
 SPECIAL = ("<pad>", "<bos>", "<eos>")
 
 

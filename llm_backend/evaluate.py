@@ -1,0 +1,174 @@
+"""Prediction quality of a ZIP-RC model (the paper's Table 1 analogue) and calibration.
+
+* start of generation: total variation between the predicted joint at the prompt and the
+  empirical joint of ``K`` rollouts of that prompt (correctness x length bin of the total
+  length); averaged over prompts. With finite ``K`` even a perfect predictor has a positive
+  expected TV; :func:`tv_noise_floor` estimates it by resampling from the prediction itself.
+* end of generation: the joint read just before the end token; the sample is predicted
+  correct when ``E[value] >= 0.5``; F1 (positive class: correct), accuracy, and recall on
+  incorrect answers (the fraction of wrong answers flagged as wrong).
+* calibration of ``E[value]``: reliability diagram and ECE (10 equal-width bins), at the end
+  and at the start of generation.
+* remaining length: at every position, whether the true remaining-length bin lies in the
+  central 80% interval of the predicted length marginal (bins where the CDF crosses 0.1 and
+  0.9), and the mean absolute error of the expected remaining length (bin midpoints).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from metamdp.grids import LengthGrid, RewardGrid
+
+from .model import GridSpec
+from .rollouts import rollouts
+from .train import length_grid
+
+
+def ece(conf: np.ndarray, outcome: np.ndarray, bins: int = 10):
+    """Expected calibration error and the reliability table ``(mean conf, freq, count)``."""
+    conf = np.asarray(conf, dtype=np.float64)
+    outcome = np.asarray(outcome, dtype=np.float64)
+    idx = np.minimum((conf * bins).astype(int), bins - 1)
+    table, e = [], 0.0
+    for b in range(bins):
+        sel = idx == b
+        n = int(sel.sum())
+        if n == 0:
+            table.append((float("nan"), float("nan"), 0))
+            continue
+        mc, fr = float(conf[sel].mean()), float(outcome[sel].mean())
+        e += n / conf.size * abs(mc - fr)
+        table.append((mc, fr, n))
+    return float(e), table
+
+
+def auroc(score: np.ndarray, label: np.ndarray) -> float:
+    from scipy.stats import rankdata
+
+    label = np.asarray(label, dtype=bool)
+    n1, n0 = int(label.sum()), int((~label).sum())
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    r = rankdata(score)
+    return float((r[label].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def empirical_joint(recs: list[dict], rewards: RewardGrid, lengths: LengthGrid) -> np.ndarray:
+    q = np.zeros((rewards.size, lengths.size))
+    for r in recs:
+        q[rewards.nearest_index(float(r["correct"])), int(lengths.tokens_to_bin(r["n_tokens"]))] += 1
+    return q / max(1, len(recs))
+
+
+def tv_noise_floor(p: np.ndarray, k: int, rng: np.random.Generator, reps: int = 200) -> float:
+    """Expected TV between ``p`` and the empirical joint of ``k`` draws from ``p``."""
+    flat = p.ravel() / p.sum()
+    draws = rng.multinomial(k, flat, size=reps) / k
+    return float(0.5 * np.abs(draws - flat[None]).sum(1).mean())
+
+
+def prediction_metrics(recs: list[dict], reward_values, lengths: LengthGrid, seed: int = 0) -> dict:
+    """All metrics from rollouts that carry their per-token joints (``keep_joints=True``)."""
+    rewards = RewardGrid.from_values(reward_values)
+    v = rewards.values
+    by_q: dict = {}
+    for r in recs:
+        by_q.setdefault(r["qid"], []).append(r)
+    rng = np.random.default_rng(seed)
+    tvs, floors, tv_pooled, tv_rmarg, tv_lmarg = [], [], [], [], []
+    pooled = empirical_joint(recs, rewards, lengths)
+    per_q = []
+    for qid, rs in by_q.items():
+        p = np.asarray(rs[0]["joints"][0], dtype=np.float64)
+        q = empirical_joint(rs, rewards, lengths)
+        tv = 0.5 * np.abs(p - q).sum()
+        tvs.append(tv)
+        floors.append(tv_noise_floor(p, len(rs), rng))
+        tv_pooled.append(0.5 * np.abs(pooled - q).sum())
+        tv_rmarg.append(0.5 * np.abs(p.sum(1) - q.sum(1)).sum())
+        tv_lmarg.append(0.5 * np.abs(p.sum(0) - q.sum(0)).sum())
+        per_q.append({"qid": qid, "steps": rs[0]["steps"], "tv": float(tv),
+                      "pred_value": float(p.sum(1) @ v), "emp_accuracy": float(np.mean([r["correct"] for r in rs])),
+                      "pred_joint": p.tolist(), "emp_joint": q.tolist()})
+    correct = np.array([r["correct"] for r in recs], dtype=bool)
+    end_v = np.array([float(np.asarray(r["joints"][-1]).sum(1) @ v) for r in recs])
+    start_v = np.array([float(np.asarray(r["joints"][0]).sum(1) @ v) for r in recs])
+    pred = end_v >= 0.5
+    tp = int((pred & correct).sum())
+    fp = int((pred & ~correct).sum())
+    fn = int((~pred & correct).sum())
+    tn = int((~pred & ~correct).sum())
+    f1 = 2 * tp / max(1, 2 * tp + fp + fn)
+    ece_end, table_end = ece(end_v, correct)
+    ece_start, table_start = ece(start_v, correct)
+    # remaining length
+    rep_tokens = lengths.representative * lengths.delta
+    cover, width, abs_err = [], [], []
+    for r in recs:
+        j = np.asarray(r["joints"], dtype=np.float64)
+        n = int(r["n_tokens"])
+        t = np.arange(j.shape[0])
+        true_bin = lengths.tokens_to_bin(n - t)
+        lm = j.sum(1)
+        cdf = np.cumsum(lm, axis=1)
+        lo = (cdf < 0.1).sum(1)
+        hi = np.minimum((cdf < 0.9).sum(1), lengths.size - 1)
+        cover.append(((true_bin >= lo) & (true_bin <= hi)).astype(float))
+        width.append((hi - lo + 1).astype(float))
+        abs_err.append(np.abs(lm @ rep_tokens - (n - t)))
+    cover = np.concatenate(cover)
+    return {
+        "n_questions": len(by_q), "rollouts_per_question": int(np.median([len(x) for x in by_q.values()])),
+        "n_rollouts": len(recs), "accuracy_of_rollouts": float(correct.mean()),
+        "start_tv": float(np.mean(tvs)), "start_tv_noise_floor": float(np.mean(floors)),
+        "start_tv_pooled_baseline": float(np.mean(tv_pooled)),
+        "start_tv_reward_marginal": float(np.mean(tv_rmarg)),
+        "start_tv_length_marginal": float(np.mean(tv_lmarg)),
+        "end_f1": float(f1), "end_accuracy": float((tp + tn) / len(recs)),
+        "end_recall_incorrect": float(tn / max(1, tn + fp)), "end_auroc": auroc(end_v, correct),
+        "start_auroc": auroc(start_v, correct),
+        "ece_end": ece_end, "ece_start": ece_start,
+        "reliability_end": table_end, "reliability_start": table_start,
+        "length_coverage_80": float(cover.mean()), "length_interval_width_bins": float(np.concatenate(width).mean()),
+        "remaining_mae_tokens": float(np.concatenate(abs_err).mean()),
+        "per_question": per_q,
+    }
+
+
+def evaluate_model(model, tok, reserved, grid: GridSpec, problems, k: int, max_new_tokens: int,
+                   seed: int = 0, batch_size: int = 64, progress: bool = True):
+    """Rollouts with joints, then :func:`prediction_metrics`. Returns ``(metrics, recs)``."""
+    recs = rollouts(model, tok, reserved, problems, k, max_new_tokens, seed=seed, batch_size=batch_size,
+                    keep_joints=True, progress=progress, desc="eval rollouts")
+    rv = RewardGrid.official(reserved.reward_states).values
+    m = prediction_metrics(recs, rv, length_grid(grid), seed=seed)
+    if reserved.reward_states != 2:
+        m["note"] = ("a value head predicts denoised values, not correctness: its start TV against "
+                     "the empirical correctness x length joint is not comparable with a 2-state head's")
+    return m, recs
+
+
+def reliability_plot(metrics_by_name: dict, path) -> None:
+    """Reliability diagram (end and start of generation) of one or more models."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    for ax, key, title in ((axes[0], "reliability_end", "end of generation"),
+                           (axes[1], "reliability_start", "start of generation")):
+        ax.plot([0, 1], [0, 1], "k:", lw=1)
+        for name, m in metrics_by_name.items():
+            t = np.array([(a, b) for a, b, n in m[key] if n > 0])
+            if t.size:
+                ece_key = "ece_end" if key == "reliability_end" else "ece_start"
+                ax.plot(t[:, 0], t[:, 1], "o-", label=f"{name} (ECE {m[ece_key]:.3f})")
+        ax.set_xlabel("predicted E[value]")
+        ax.set_ylabel("empirical accuracy")
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,370 @@
+"""The whole pipeline as stages that read and write one directory.
+
+Layout of ``DIR``::
+
+    config.json                 the stage parameters (written by every stage)
+    pretrained/                 the pretrained policy (Hugging Face checkpoint + ziprc.json)
+    pretrain_log.jsonl          loss per pretraining step
+    rollouts.jsonl              on-policy rollouts with exact labels (training data)
+    ziprc/  ziprc_lite/  ziprc_alpha0/   trained ZIP-RC models
+    train_log_<name>.jsonl      loss, CE and KL per training step
+    eval_<name>.json            Table 1 analogue and calibration of each model
+    reliability_<names>.png     reliability diagram of the models evaluated together
+    traces_<policy>.parquet     online-sampler runs in the simulators' trace format
+    sampling.json               ZIP-RC sampling vs majority voting at matched cost
+    summary.json                the demo's table
+
+Each JSON output carries a ``provenance`` block (command, seed, version, parameters).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from simulators.io import provenance, write_json_atomic
+
+from .model import GridSpec, SIZES, build_model, load_checkpoint, n_params, pretrain, save_checkpoint
+from .task import make_problems
+
+
+@dataclass
+class Config:
+    size: str = "small"
+    seed: int = 0
+    pretrain_steps: int = 400
+    pretrain_batch: int = 64
+    pretrain_lr: float = 3e-3
+    train_prompts: int = 800
+    rollouts_per_prompt: int = 2
+    max_new_tokens: int = 192
+    train_steps: int = 500
+    train_batch: int = 32
+    alpha_kl: float = 10.0
+    top_k: int = 32
+    alpha0_steps: int = 150
+    lite_steps: int = 300
+    denoise: bool = False
+    eval_questions: int = 40
+    eval_k: int = 16
+    sample_questions: int = 100
+    cap: int = 8
+    betas: tuple = (0.01, 0.1)
+    alpha: float = 0.1
+    search: str = "exhaustive"
+    device: str = "cpu"
+    grid: GridSpec = field(default_factory=GridSpec)
+
+
+FAST = dict(size="small", pretrain_steps=150, train_prompts=128, train_steps=60, alpha0_steps=30,
+            lite_steps=60, eval_questions=12, eval_k=8, sample_questions=12, betas=(0.01,))
+
+
+def make_config(fast: bool = False, **overrides) -> Config:
+    c = Config(**(FAST if fast else {}))
+    return replace(c, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _cfg_json(c: Config) -> dict:
+    d = asdict(c)
+    d["grid"] = asdict(c.grid)
+    return d
+
+
+def _write_config(out: Path, c: Config):
+    write_json_atomic(out / "config.json", {"config": _cfg_json(c),
+                                             "provenance": provenance("ziprc llm", c.seed, _cfg_json(c))})
+
+
+def _problems(c: Config, which: str, n: int):
+    seeds = {"train": 1, "eval": 2, "sample": 3}
+    return make_problems(n, seed=c.seed * 100 + seeds[which], prefix=f"{which}")
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def stage_pretrain(out, c: Config, progress=True) -> dict:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_config(out, c)
+    model, tok, reserved = build_model(c.size, c.grid, seed=c.seed)
+    model.to(c.device)
+    t0 = time.perf_counter()
+    log = pretrain(model, tok, reserved, steps=c.pretrain_steps, batch_size=c.pretrain_batch,
+                   lr=c.pretrain_lr, seed=c.seed, device=c.device, log_path=out / "pretrain_log.jsonl",
+                   progress=progress)
+    save_checkpoint(out / "pretrained", model.cpu(), tok, reserved, c.grid, {"stage": "pretrained"})
+    return {"params": n_params(model), "final_loss": float(np.mean([r["loss"] for r in log[-20:]])),
+            "seconds": time.perf_counter() - t0}
+
+
+def stage_rollouts(out, c: Config, progress=True) -> dict:
+    from .rollouts import rollouts, save_rollouts, summary
+
+    out = Path(out)
+    model, tok, reserved, grid, _ = load_checkpoint(out / "pretrained", c.device)
+    t0 = time.perf_counter()
+    recs = rollouts(model, tok, reserved, _problems(c, "train", c.train_prompts), c.rollouts_per_prompt,
+                    c.max_new_tokens, seed=c.seed + 7, progress=progress)
+    save_rollouts(out / "rollouts.jsonl", recs)
+    s = summary(recs)
+    s["seconds"] = time.perf_counter() - t0
+    write_json_atomic(out / "rollouts_summary.json", {"summary": s, "provenance": provenance(
+        "ziprc llm rollouts", c.seed, _cfg_json(c))})
+    return s
+
+
+def stage_train(out, c: Config, name: str = "ziprc", alpha_kl: float | None = None, lite: bool = False,
+                steps: int | None = None, progress=True) -> dict:
+    from .rollouts import load_rollouts
+    from .train import train_with_denoising, train_ziprc
+
+    out = Path(out)
+    model, tok, reserved, grid, _ = load_checkpoint(out / "pretrained", c.device)
+    recs = load_rollouts(out / "rollouts.jsonl")
+    a = c.alpha_kl if alpha_kl is None else alpha_kl
+    steps = steps or (c.lite_steps if lite else c.train_steps)
+    t0 = time.perf_counter()
+    log_path = out / f"train_log_{name}.jsonl"
+    if c.denoise and not lite:
+        model, reserved, log, values = train_with_denoising(
+            model, tok, grid, recs, steps=steps, batch_size=c.train_batch, alpha_kl=a, seed=c.seed,
+            log_path=log_path, progress=progress)
+        grid = replace(grid, reward_states=7)
+    else:
+        log = train_ziprc(model, tok, reserved, grid, recs, steps=steps, batch_size=c.train_batch,
+                          alpha_kl=a, top_k=c.top_k, lite=lite, seed=c.seed, log_path=log_path,
+                          progress=progress, desc=f"train {name}")
+    save_checkpoint(out / name, model.cpu(), tok, reserved, grid,
+                    {"stage": name, "alpha_kl": a, "lite": lite, "denoise": bool(c.denoise and not lite)})
+    kl = [r["kl"] for r in log]
+    return {"name": name, "alpha_kl": a, "lite": lite, "steps": steps,
+            "final_ce": float(np.mean([r["ce"] for r in log[-10:]])),
+            "kl_first": kl[0], "kl_last": float(np.mean(kl[-10:])), "kl_max": float(max(kl)),
+            "seconds": time.perf_counter() - t0}
+
+
+def stage_evaluate(out, c: Config, names=("ziprc",), progress=True) -> dict:
+    from .evaluate import evaluate_model, reliability_plot
+
+    out = Path(out)
+    results = {}
+    for name in names:
+        model, tok, reserved, grid, meta = load_checkpoint(out / name, c.device)
+        t0 = time.perf_counter()
+        m, _ = evaluate_model(model, tok, reserved, grid, _problems(c, "eval", c.eval_questions), c.eval_k,
+                              c.max_new_tokens, seed=c.seed + 11, progress=progress)
+        m["seconds"] = time.perf_counter() - t0
+        write_json_atomic(out / f"eval_{name}.json", {"model": name, "metrics": m, "provenance": provenance(
+            "ziprc llm evaluate", c.seed, dict(_cfg_json(c), model=name))})
+        results[name] = m
+    reliability_plot(results, out / f"reliability_{'_'.join(names)}.png")
+    return results
+
+
+def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
+    """ZIP-RC sampling (one run per beta) and majority voting on the mixed sample set."""
+    from tqdm import tqdm
+
+    from metamdp.grids import RewardGrid
+    from metamdp.planner import PlannerConfig
+    from simulators.traces import write_traces
+
+    from .sampler import MajorityVotePolicy, OnlineSampler, ZipRCPolicy, majority_from_samples
+    from .train import length_grid
+
+    out = Path(out)
+    model, tok, reserved, grid, _ = load_checkpoint(out / name, c.device)
+    problems = _problems(c, "sample", c.sample_questions)
+    osamp = OnlineSampler(model, tok, reserved, grid, cap=c.cap, max_new_tokens=c.max_new_tokens,
+                          seed=c.seed + 13)
+    rewards = RewardGrid.official(reserved.reward_states)
+    lengths = length_grid(grid)
+    runs = {}
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(problems) * (1 + len(c.betas)), desc="sampling", disable=not progress, mininterval=1.0)
+    mv_rows, mv = [], []
+    for p in problems:
+        r = osamp.run(p, MajorityVotePolicy(c.cap))
+        mv.append(r)
+        mv_rows.extend(r.samples)
+        bar.update(1)
+    meta = {"seed": c.seed, "params": dict(_cfg_json(c), policy="majority", n=c.cap, model=name)}
+    write_traces(out / "traces_majority.parquet", mv_rows, meta)
+    # L-bar per question: mean length of one independent sample
+    lbar = {r.qid: float(np.mean([s["total_tokens"] for s in r.samples])) for r in mv}
+    truth = {p.qid: p.answer for p in problems}
+
+    def cost(compute, serial, qid):
+        return c.alpha * compute / lbar[qid] + (1 - c.alpha) * serial / lbar[qid]
+
+    rows_out = []
+    for n in range(1, c.cap + 1):
+        acc, cs, comp, lat = [], [], [], []
+        for r in mv:
+            ok, ct, st = majority_from_samples(r.samples, n, truth[r.qid])
+            acc.append(ok)
+            cs.append(cost(ct, st, r.qid))
+            comp.append(ct / lbar[r.qid])
+            lat.append(st / lbar[r.qid])
+        rows_out.append(_row(f"majority N={n}", acc, cs, comp, lat, n_started=[n] * len(mv)))
+    timing = {}
+    for beta in c.betas:
+        cfg = PlannerConfig(rewards=rewards, lengths=lengths, alpha=c.alpha, beta=beta, cap=c.cap,
+                            search=c.search, normalizer="fixed")
+        res, rows = [], []
+        for p in problems:
+            r = osamp.run(p, ZipRCPolicy(cfg))
+            res.append(r)
+            rows.extend(r.samples)
+            bar.update(1)
+        timing[f"{beta:g}"] = {
+            "planner_seconds": float(sum(r.policy_seconds for r in res)),
+            "decode_seconds": float(sum(r.decode_seconds for r in res)),
+            "decisions": int(sum(r.epochs for r in res)),
+            "planner_fraction": float(sum(r.policy_seconds for r in res) / max(1e-12, sum(r.decode_seconds for r in res)))}
+        write_traces(out / f"traces_ziprc_beta{beta:g}.parquet", rows,
+                     {"seed": c.seed, "params": dict(_cfg_json(c), policy="ziprc", beta=beta, model=name)})
+        for sel in ("best", "vote"):
+            acc = [getattr(r, f"correct_{sel}") for r in res]
+            rows_out.append(_row(f"ZIP-RC beta={beta:g} ({sel})", acc,
+                                 [cost(r.compute_tokens, r.serial_tokens, r.qid) for r in res],
+                                 [r.compute_tokens / lbar[r.qid] for r in res],
+                                 [r.serial_tokens / lbar[r.qid] for r in res],
+                                 n_started=[r.n_started for r in res],
+                                 pruned=[r.pruned_tokens for r in res]))
+    bar.close()
+    matched = _matched(rows_out)
+    result = {"rows": rows_out, "matched": matched, "planner_timing": timing,
+              "questions": len(problems), "alpha": c.alpha,
+              "cap": c.cap, "seconds": time.perf_counter() - t0,
+              "note": "majority N<8 uses the first N of the 8 independent samples of each question; "
+                      "cost = alpha*compute + (1-alpha)*latency, normalised by the mean length of one "
+                      "sample of the question; pruned tokens count"}
+    write_json_atomic(out / "sampling.json", dict(result, provenance=provenance(
+        "ziprc llm sample", c.seed, dict(_cfg_json(c), model=name))))
+    return result
+
+
+def _bootstrap_ci(x, rng, reps=2000):
+    x = np.asarray(x, dtype=float)
+    if x.size == 0:
+        return (float("nan"), float("nan"))
+    m = rng.choice(x, size=(reps, x.size), replace=True).mean(1)
+    return (float(np.quantile(m, 0.025)), float(np.quantile(m, 0.975)))
+
+
+def _row(label, acc, cost, comp, lat, n_started, pruned=None):
+    rng = np.random.default_rng(0)
+    return {"method": label, "per_question": [bool(a) for a in acc], "accuracy": float(np.mean(acc)), "accuracy_ci95": _bootstrap_ci(acc, rng),
+            "cost": float(np.mean(cost)), "cost_ci95": _bootstrap_ci(cost, rng),
+            "compute": float(np.mean(comp)), "latency": float(np.mean(lat)),
+            "samples_started": float(np.mean(n_started)),
+            "pruned_tokens": float(np.mean(pruned)) if pruned is not None else 0.0}
+
+
+def _matched(rows):
+    """For each ZIP-RC row, majority voting interpolated (linearly in cost) at the same cost,
+    with a paired bootstrap CI (over questions) of the accuracy difference."""
+    mv = sorted([r for r in rows if r["method"].startswith("majority")], key=lambda r: r["cost"])
+    xs = np.array([r["cost"] for r in mv])
+    ys = np.array([r["accuracy"] for r in mv])
+    per = np.array([r["per_question"] for r in mv], dtype=float)
+    out = []
+    rng = np.random.default_rng(0)
+    for r in rows:
+        if not r["method"].startswith("ZIP-RC"):
+            continue
+        c = r["cost"]
+        k = int(np.clip(np.searchsorted(xs, c), 1, len(xs) - 1))
+        w = float(np.clip((c - xs[k - 1]) / max(1e-12, xs[k] - xs[k - 1]), 0, 1))
+        mv_q = (1 - w) * per[k - 1] + w * per[k]
+        diff = np.asarray(r["per_question"], dtype=float) - mv_q
+        out.append({"method": r["method"], "cost": c, "accuracy": r["accuracy"],
+                    "majority_at_same_cost": float(np.interp(c, xs, ys)),
+                    "difference": float(diff.mean()), "difference_ci95": _bootstrap_ci(diff, rng),
+                    "extrapolated": bool(c < xs[0] or c > xs[-1])})
+    return out
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def run_demo(out, c: Config, progress=True) -> dict:
+    """Every stage from nothing; returns (and writes) the summary and prints a table."""
+    out = Path(out)
+    torch.manual_seed(c.seed)
+    times, summary = {}, {}
+    t_all = time.perf_counter()
+
+    def timed(key, fn, *a, **k):
+        t = time.perf_counter()
+        r = fn(*a, **k)
+        times[key] = round(time.perf_counter() - t, 1)
+        return r
+
+    summary["pretrain"] = timed("pretrain", stage_pretrain, out, c, progress)
+    summary["rollouts"] = timed("rollouts", stage_rollouts, out, c, progress)
+    summary["train"] = {
+        "ziprc": timed("train_ziprc", stage_train, out, c, "ziprc", progress=progress),
+        "ziprc_alpha0": timed("train_alpha0", stage_train, out, c, "ziprc_alpha0", alpha_kl=0.0,
+                              steps=c.alpha0_steps, progress=progress),
+        "ziprc_lite": timed("train_lite", stage_train, out, c, "ziprc_lite", lite=True, progress=progress),
+    }
+    ev = timed("evaluate", stage_evaluate, out, c, ("ziprc", "ziprc_lite"), progress)
+    summary["evaluate"] = {k: {kk: vv for kk, vv in v.items() if kk not in ("per_question",)}
+                           for k, v in ev.items()}
+    summary["sample"] = timed("sample", stage_sample, out, c, "ziprc", progress)
+    times["total"] = round(time.perf_counter() - t_all, 1)
+    summary["seconds"] = times
+    write_json_atomic(out / "summary.json", dict(summary, provenance=provenance(
+        "ziprc llm demo", c.seed, _cfg_json(c))))
+    print(format_table(summary))
+    return summary
+
+
+def format_table(s: dict) -> str:
+    L = []
+    pr = s["pretrain"]
+    ro = s["rollouts"]
+    L.append(f"model: {pr['params']:,} parameters; pretrain loss {pr['final_loss']:.3f}")
+    L.append(f"rollouts: {ro['n']} at temperature 1, accuracy {ro['accuracy']:.3f}, "
+             f"mean length {ro['mean_tokens']:.1f} tokens")
+    acc_by = "  ".join(f"{k}:{v['accuracy']:.2f}" for k, v in ro["by_steps"].items())
+    L.append(f"  accuracy by steps  {acc_by}")
+    L.append("")
+    L.append(f"{'training':<14}{'alpha_KL':>9}{'CE(end)':>9}{'KL first':>10}{'KL end':>9}{'KL max':>9}")
+    for k, v in s["train"].items():
+        L.append(f"{k:<14}{v['alpha_kl']:>9g}{v['final_ce']:>9.3f}{v['kl_first']:>10.4f}{v['kl_last']:>9.4f}{v['kl_max']:>9.4f}")
+    L.append("")
+    L.append(f"{'prediction':<12}{'startTV':>8}{'(floor)':>8}{'(pooled)':>9}{'F1':>6}{'acc':>6}{'recInc':>7}"
+             f"{'AUROC':>7}{'ECEend':>7}{'ECEstart':>9}{'cov80':>6}")
+    for k, m in s["evaluate"].items():
+        L.append(f"{k:<12}{m['start_tv']:>8.3f}{m['start_tv_noise_floor']:>8.3f}{m['start_tv_pooled_baseline']:>9.3f}"
+                 f"{m['end_f1']:>6.2f}{m['end_accuracy']:>6.2f}{m['end_recall_incorrect']:>7.2f}"
+                 f"{m['end_auroc']:>7.2f}{m['ece_end']:>7.3f}{m['ece_start']:>9.3f}{m['length_coverage_80']:>6.2f}")
+    L.append("")
+    sm = s["sample"]
+    L.append(f"sampling on {sm['questions']} mixed questions (alpha={sm['alpha']}, cap {sm['cap']}):")
+    L.append(f"{'method':<28}{'accuracy':>9}{'95% CI':>15}{'cost':>7}{'compute':>9}{'latency':>9}{'started':>8}")
+    for r in sm["rows"]:
+        ci = f"[{r['accuracy_ci95'][0]:.2f},{r['accuracy_ci95'][1]:.2f}]"
+        L.append(f"{r['method']:<28}{r['accuracy']:>9.3f}{ci:>15}{r['cost']:>7.2f}{r['compute']:>9.2f}"
+                 f"{r['latency']:>9.2f}{r['samples_started']:>8.1f}")
+    for b, tm in sm.get("planner_timing", {}).items():
+        L.append(f"  planner time / decode time in the ZIP-RC beta={b} runs: {tm['planner_fraction']:.4f} "
+                 f"({tm['decisions']} decisions)")
+    for m in sm["matched"]:
+        ci = m["difference_ci95"]
+        L.append(f"  {m['method']}: {m['accuracy']:.3f} vs majority {m['majority_at_same_cost']:.3f} at cost "
+                 f"{m['cost']:.2f}: difference {m['difference']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]"
+                 f"{' (extrapolated)' if m['extrapolated'] else ''}")
+    L.append("")
+    L.append("seconds: " + ", ".join(f"{k} {v}" for k, v in s["seconds"].items()))
+    return "\n".join(L)

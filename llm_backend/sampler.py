@@ -1,0 +1,313 @@
+"""The online sampler: real decoding driven every ``delta`` tokens by a meta-MDP policy.
+
+For one question the prompt is encoded once (:meth:`KVPool.prefill`). At each decision
+epoch the policy sees every unfinished sample's current joint (read from the logits of the
+last forward pass) and returns which samples to advance, how many to start, and whether new
+samples start from the prompt or branch from a sample's prefix. The chosen samples then
+advance ``delta`` tokens together, one batched forward pass per token. Samples not chosen
+are paused (their caches stay untouched); samples still unfinished when the policy stops
+are pruned (their slots freed, reward 0). A finished sample's value is its predicted
+``E[value]`` just before its end token, which is what the planner sees as a revealed value.
+
+Every sample is written as one row of the simulators' trace format
+(:mod:`simulators.traces`), plus the extra columns ``branch_from`` (sample id, -1 for the
+prompt), ``prefix_tokens`` (tokens inherited when branching) and ``status``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from metamdp.grids import LengthGrid, RewardGrid
+from metamdp.planner import PlannerConfig, PlanningState, plan
+
+from .decode import KVPool, Sampler
+from .model import GridSpec
+from .rollouts import prompt_ids
+from .slice import ReservedSlice
+from .task import Problem, check, extract_answer
+from .train import length_grid
+
+
+@dataclass
+class Sample:
+    sid: int
+    slot: int | None
+    tokens: list
+    prefix_tokens: int
+    pending: torch.Tensor          # next-token logits after the current prefix
+    joint: np.ndarray              # (R, L) joint of the current prefix
+    branch_from: int = -1
+    status: str = "running"        # running | paused | finished | truncated | pruned
+    tick_tokens: list = field(default_factory=list)
+    joints: list = field(default_factory=list)
+    value: float = 0.0
+    answer: str | None = None
+    correct: bool = False
+    elapsed_ticks: int = 0
+
+    @property
+    def own_tokens(self) -> int:
+        return len(self.tokens) - self.prefix_tokens
+
+    @property
+    def unfinished(self) -> bool:
+        return self.status in ("running", "paused")
+
+
+@dataclass
+class Action:
+    keep: list          # sample ids to advance
+    new: int = 0
+    branch_from: int | None = None   # sample id, None = from the prompt
+
+    @property
+    def stop(self) -> bool:
+        return not self.keep and self.new == 0
+
+
+@dataclass
+class View:
+    """What a policy sees at a decision epoch."""
+
+    unfinished: list            # Sample objects
+    finished: list
+    root_joint: np.ndarray
+    n_created: int
+    epoch: int
+    rewards: RewardGrid
+    lengths: LengthGrid
+
+
+class ZipRCPolicy:
+    """ZIP-RC sampling: the engine's planner at every epoch."""
+
+    name = "ziprc"
+
+    def __init__(self, config: PlannerConfig):
+        self.config = config
+        # load (or compile) the planner's kernels now, so that decisions are timed warm
+        B, L = config.rewards.size, config.lengths.size
+        flat = np.full((1, B, L), 1.0 / (B * L))
+        plan(PlanningState(joints=flat, root_joint=flat[0], n_created=1), config)
+
+    def __call__(self, view: View) -> Action:
+        B, L = view.rewards.size, view.lengths.size
+        joints = (np.stack([s.joint for s in view.unfinished]) if view.unfinished
+                  else np.zeros((0, B, L)))
+        fin = [s.value for s in view.finished if s.status == "finished"]
+        floor = view.rewards.nearest_index(max(fin)) if fin else 0
+        state = PlanningState(joints=joints, root_joint=view.root_joint, floor_index=floor,
+                              n_created=view.n_created,
+                              elapsed=np.array([s.elapsed_ticks for s in view.unfinished], dtype=float),
+                              finished_lengths=np.array([s.elapsed_ticks for s in view.finished], dtype=float))
+        d = plan(state, self.config)
+        st = d.strategy
+        keep = [view.unfinished[i].sid for i in st.keep]
+        bf = None if st.branch_from is None else view.unfinished[st.branch_from].sid
+        return Action(keep=keep, new=int(st.new), branch_from=bf)
+
+
+class MajorityVotePolicy:
+    """Start ``n`` samples at once and run them all to completion."""
+
+    name = "majority"
+
+    def __init__(self, n: int):
+        self.n = int(n)
+
+    def __call__(self, view: View) -> Action:
+        new = self.n if view.epoch == 0 else 0
+        return Action(keep=[s.sid for s in view.unfinished], new=new)
+
+
+class RewardPruningPolicy:
+    """ZIP-RC reward pruning (ablation): start ``n``; drop a sample when E[value] < threshold."""
+
+    name = "reward_pruning"
+
+    def __init__(self, n: int, threshold: float = 0.4):
+        self.n, self.threshold = int(n), float(threshold)
+
+    def __call__(self, view: View) -> Action:
+        if view.epoch == 0:
+            return Action(keep=[], new=self.n)
+        v = view.rewards.values
+        keep = [s.sid for s in view.unfinished if float(s.joint.sum(1) @ v) >= self.threshold]
+        return Action(keep=keep)
+
+
+@dataclass
+class QuestionResult:
+    qid: str
+    policy: str
+    answer_best: str | None
+    answer_vote: str | None
+    correct_best: bool
+    correct_vote: bool
+    compute_tokens: int
+    serial_tokens: int
+    n_started: int
+    pruned_tokens: int
+    epochs: int
+    samples: list
+    policy_seconds: float = 0.0
+    decode_seconds: float = 0.0
+
+
+class OnlineSampler:
+    """Runs one question at a time on a pool of ``cap`` KV-cache slots."""
+
+    def __init__(self, model, tok, reserved: ReservedSlice, grid: GridSpec, cap: int = 8,
+                 max_new_tokens: int = 160, max_prompt: int = 64, seed: int = 0,
+                 temperature: float = 1.0):
+        self.model, self.tok, self.reserved, self.grid = model, tok, reserved, grid
+        self.device = next(model.parameters()).device
+        self.rewards = RewardGrid.official(reserved.reward_states)
+        self.lengths = length_grid(grid)
+        self.delta = int(grid.delta)
+        self.cap = int(cap)
+        self.max_new_tokens = int(max_new_tokens)
+        self.pool = KVPool(model, self.cap, max_prompt + max_new_tokens + 2, self.device)
+        rows = model.get_output_embeddings().weight.shape[0]
+        self.sampler = Sampler(reserved, rows, len(tok), temperature, seed, self.device)
+        self.eos = tok.eos_token_id
+
+    def _joint(self, logits: torch.Tensor) -> np.ndarray:
+        return self.reserved.joints(logits[None])[0].cpu().numpy().astype(np.float64)
+
+    def _finish(self, s: Sample, problem: Problem, status: str):
+        s.status = status
+        if s.joint is None:
+            s.joint = self._joint(s.pending)
+        if status == "finished":
+            text = self.tok.decode(s.tokens[:-1])
+            s.answer = extract_answer(text)
+            s.correct = bool(check(problem, text))
+            s.value = float(s.joint.sum(1) @ self.rewards.values)
+        if s.slot is not None:
+            self.pool.free(s.slot)
+            s.slot = None
+
+    def run(self, problem: Problem, policy, question_id: str | None = None) -> QuestionResult:
+        ids = prompt_ids(self.tok, problem)
+        prefix = self.pool.prefill(ids)
+        root_joint = self._joint(prefix.logits)
+        samples: list[Sample] = []
+        compute = serial = 0
+        epoch = 0
+        t_policy = t_decode = 0.0
+        while True:
+            unf = [s for s in samples if s.unfinished]
+            fin = [s for s in samples if not s.unfinished]
+            t0 = time.perf_counter()
+            act = policy(View(unfinished=unf, finished=fin, root_joint=root_joint,
+                              n_created=len(samples), epoch=epoch, rewards=self.rewards,
+                              lengths=self.lengths))
+            t_policy += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            act.new = min(int(act.new), self.cap - len(samples))
+            if act.stop:
+                break
+            for s in unf:
+                s.status = "paused"
+            active = [s for s in samples if s.sid in set(act.keep)]
+            for _ in range(act.new):
+                slot = self.pool.alloc()
+                if act.branch_from is None:
+                    self.pool.load(slot, prefix)
+                    s = Sample(sid=len(samples), slot=slot, tokens=[], prefix_tokens=0,
+                               pending=prefix.logits, joint=root_joint)
+                else:
+                    src = samples[act.branch_from]
+                    self.pool.copy(src.slot, slot)
+                    s = Sample(sid=len(samples), slot=slot, tokens=list(src.tokens),
+                               prefix_tokens=len(src.tokens), pending=src.pending.clone(),
+                               joint=src.joint.copy(), branch_from=src.sid,
+                               elapsed_ticks=src.elapsed_ticks)
+                s.tick_tokens.append(0)
+                s.joints.append(s.joint.ravel().copy())
+                samples.append(s)
+                active.append(s)
+            for s in active:
+                s.status = "running"
+            # advance the chosen samples by one tick of delta tokens
+            for _ in range(self.delta):
+                if not active:
+                    break
+                nxt = self.sampler(torch.stack([s.pending for s in active])).tolist()
+                compute += len(active)
+                serial += 1
+                feed, still = [], []
+                for s, t in zip(active, nxt):
+                    s.tokens.append(t)
+                    if t == self.eos:
+                        self._finish(s, problem, "finished")
+                    elif s.own_tokens >= self.max_new_tokens:
+                        self._finish(s, problem, "truncated")
+                    else:
+                        still.append(s)
+                        feed.append(t)
+                active = still
+                if active:
+                    logits = self.pool.step([s.slot for s in active], feed)
+                    for s, lg in zip(active, logits):
+                        s.pending = lg
+                        s.joint = None
+            for s in samples:
+                if s.status == "running":
+                    s.joint = self._joint(s.pending)
+                    s.elapsed_ticks += 1
+                    s.tick_tokens.append(s.own_tokens)
+                    s.joints.append(s.joint.ravel().copy())
+                elif s.joint is None:
+                    s.joint = self._joint(s.pending)
+            epoch += 1
+            t_decode += time.perf_counter() - t0
+        pruned = 0
+        for s in samples:
+            if s.unfinished:
+                pruned += s.own_tokens
+                self._finish(s, problem, "pruned")
+        done = [s for s in samples if s.status == "finished" and s.answer is not None]
+        best = max(done, key=lambda s: s.value) if done else None
+        votes: Counter = Counter()
+        for s in done:
+            votes[s.answer] += max(s.value, 1e-9) if policy.name != "majority" else 1.0
+        vote = max(votes.items(), key=lambda kv: kv[1])[0] if votes else None
+        qid = question_id or problem.qid
+        return QuestionResult(qid=qid, policy=policy.name,
+                              answer_best=best.answer if best else None, answer_vote=vote,
+                              correct_best=bool(best is not None and best.answer == problem.answer),
+                              correct_vote=bool(vote is not None and vote == problem.answer),
+                              compute_tokens=compute, serial_tokens=serial, n_started=len(samples),
+                              pruned_tokens=pruned, epochs=epoch,
+                              samples=[self.trace_row(s, qid, problem) for s in samples],
+                              policy_seconds=t_policy, decode_seconds=t_decode)
+
+    def trace_row(self, s: Sample, qid: str, problem: Problem) -> dict:
+        return {"question_id": qid, "sample_id": int(s.sid), "difficulty": float(problem.difficulty),
+                "delta": self.delta, "reward_values": [float(x) for x in self.rewards.values],
+                "length_edges": [float(x) for x in self.grid.length_edges],
+                "tick_tokens": [int(x) for x in s.tick_tokens],
+                "joints": [list(map(float, j)) for j in s.joints],
+                "total_tokens": int(s.own_tokens), "finished": s.status == "finished",
+                "answer": s.answer, "correct": bool(s.correct),
+                "value": float(s.value) if s.status == "finished" else 0.0,
+                "branch_from": int(s.branch_from), "prefix_tokens": int(s.prefix_tokens),
+                "status": s.status}
+
+
+def majority_from_samples(rows: list[dict], n: int, truth: str):
+    """Majority vote over the first ``n`` of a question's independent full samples (rows
+    of a ``MajorityVotePolicy`` run): ``(correct, compute_tokens, serial_tokens)``."""
+    sub = rows[:n]
+    answers = [r["answer"] for r in sub if r["answer"] is not None]
+    vote = Counter(answers).most_common(1)[0][0] if answers else None
+    return (vote == truth, int(sum(r["total_tokens"] for r in sub)),
+            int(max(r["total_tokens"] for r in sub)))

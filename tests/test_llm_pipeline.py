@@ -1,0 +1,66 @@
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("pyarrow")
+
+from llm_backend.pipeline import make_config, run_demo  # noqa: E402
+
+torch.set_num_threads(1)  # <= 2; one thread is far faster when the cores are shared
+
+
+def _micro(**kw):
+    return make_config(fast=True, pretrain_steps=4, pretrain_batch=8, train_prompts=6, train_steps=3,
+                       alpha0_steps=2, lite_steps=3, train_batch=4, eval_questions=2, eval_k=2,
+                       sample_questions=2, max_new_tokens=40, cap=3, **kw)
+
+
+def test_micro_demo_writes_every_artifact(tmp_path, capsys):
+    from simulators.traces import validate_traces
+
+    out = tmp_path / "run"
+    s = run_demo(out, _micro(), progress=False)
+    for name in ("config.json", "pretrain_log.jsonl", "rollouts.jsonl", "summary.json", "sampling.json",
+                 "eval_ziprc.json", "eval_ziprc_lite.json", "reliability_ziprc_ziprc_lite.png", "traces_majority.parquet",
+                 "train_log_ziprc.jsonl", "train_log_ziprc_alpha0.jsonl", "train_log_ziprc_lite.jsonl"):
+        assert (out / name).exists(), name
+    for d in ("pretrained", "ziprc", "ziprc_lite", "ziprc_alpha0"):
+        assert (out / d / "config.json").exists() and (out / d / "ziprc.json").exists()
+    validate_traces(out / "traces_majority.parquet")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["provenance"]["seed"] == 0 and "params" in summary["provenance"]
+    assert "model:" in capsys.readouterr().out
+    rows = s["sample"]["rows"]
+    assert [r["method"] for r in rows[:3]] == ["majority N=1", "majority N=2", "majority N=3"]
+    assert all(0 <= r["accuracy"] <= 1 for r in rows)
+    # the KL of the alpha_KL = 10 run starts at exactly 0
+    first = json.loads((out / "train_log_ziprc.jsonl").read_text().splitlines()[0])
+    assert first["kl"] == 0.0
+    # no absolute path of this machine leaks into outputs
+    assert str(tmp_path) not in (out / "summary.json").read_text()
+
+
+def test_cli_stage_without_inputs_is_a_user_error(tmp_path, capsys):
+    from ziprc_cli.main import main
+
+    assert main(["llm", "rollouts", "--out", str(tmp_path / "none")]) == 2
+    assert "ziprc llm pretrain" in capsys.readouterr().err
+
+
+def test_zero_overhead_bench_reports_keys():
+    from llm_backend.bench import run_zero_overhead_bench
+
+    r = run_zero_overhead_bench(size="tiny", batch=8, steps=4, repeats=2)["zero_overhead"]
+    assert r["throughput_ratio"] > 0 and r["planner_fraction"] > 0
+    assert r["tokens_per_s_plain"] > 0 and r["batch"] == 8
+
+
+def test_gpu_check_runs_on_cpu_tiny(tmp_path, capsys):
+    from llm_backend.gpu_check import main
+
+    assert main(["--device", "cpu", "--tiny", "--threads", "1", "--out", str(tmp_path / "g")]) == 0
+    data = json.loads((tmp_path / "g" / "gpu_check.json").read_text())
+    assert "zero_overhead" in data and data["size"] == "tiny"

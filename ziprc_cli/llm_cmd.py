@@ -1,0 +1,231 @@
+"""``ziprc llm``: the LLM backend (a small model trained here that predicts its own reward and
+remaining length; ZIP-RC sampling with it).
+
+Subcommands: ``demo`` (everything from nothing), the stages ``pretrain``, ``rollouts``,
+``train``, ``evaluate``, ``sample`` (each reads and writes ``--out DIR``), and ``predict``
+(per-token predictions of any local checkpoint).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+class LLMCommandError(ValueError):
+    """A user error in ``ziprc llm`` arguments."""
+
+
+DEFAULT_OUT = "runs/llm"
+
+
+def _torch_setup(args):
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - depends on the install
+        raise LLMCommandError("the LLM backend needs the [llm] extra: pip install -e '.[llm]'") from None
+    if args.device not in ("cpu", "cuda") and not str(args.device).startswith("cuda:"):
+        raise LLMCommandError(f"--device must be cpu or cuda, got {args.device!r}")
+    if str(args.device).startswith("cuda") and not torch.cuda.is_available():
+        raise LLMCommandError("--device cuda was requested but CUDA is not available")
+    if args.device == "cpu" and getattr(args, "threads", None):
+        torch.set_num_threads(int(args.threads))
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*past_key_values.*")
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+
+
+def _config(args):
+    from llm_backend.pipeline import make_config
+
+    over = {"device": args.device, "seed": args.seed}
+    if getattr(args, "size", None):
+        over["size"] = args.size
+    for k in ("pretrain_steps", "train_steps", "eval_questions", "eval_k", "sample_questions",
+              "train_prompts", "alpha_kl"):
+        if getattr(args, k, None) is not None:
+            over[k] = getattr(args, k)
+    if getattr(args, "betas", None):
+        over["betas"] = tuple(float(b) for b in args.betas.split(","))
+    if getattr(args, "denoise", False):
+        over["denoise"] = True
+    return make_config(fast=getattr(args, "fast", False), **over)
+
+
+def _need(path: Path, what: str, stage: str):
+    if not path.exists():
+        raise LLMCommandError(f"{path} not found: run `ziprc llm {stage} --out {path.parent}` first ({what})")
+
+
+def _common(p, out=True):
+    p.add_argument("--device", default="cpu", help="cpu or cuda (same code path)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--fast", action="store_true", help="the smoke-run configuration")
+    if out:
+        p.add_argument("--out", default=DEFAULT_OUT, help=f"run directory (default {DEFAULT_OUT})")
+
+
+def cmd_demo(args):
+    _torch_setup(args)
+    from llm_backend.pipeline import run_demo
+
+    c = _config(args)
+    run_demo(Path(args.out), c, progress=not args.quiet)
+    print(f"wrote {Path(args.out) / 'summary.json'}")
+    return 0
+
+
+def cmd_pretrain(args):
+    _torch_setup(args)
+    from llm_backend.pipeline import stage_pretrain
+
+    r = stage_pretrain(Path(args.out), _config(args), progress=not args.quiet)
+    print(json.dumps(r, indent=2))
+    return 0
+
+
+def cmd_rollouts(args):
+    _torch_setup(args)
+    from llm_backend.pipeline import stage_rollouts
+
+    _need(Path(args.out) / "pretrained", "the pretrained model", "pretrain")
+    r = stage_rollouts(Path(args.out), _config(args), progress=not args.quiet)
+    print(json.dumps({k: v for k, v in r.items() if k != "by_steps"}, indent=2))
+    return 0
+
+
+def cmd_train(args):
+    _torch_setup(args)
+    from llm_backend.pipeline import stage_train
+
+    _need(Path(args.out) / "rollouts.jsonl", "training rollouts", "rollouts")
+    name = args.name or ("ziprc_lite" if args.lite else "ziprc")
+    r = stage_train(Path(args.out), _config(args), name=name, alpha_kl=args.alpha_kl, lite=args.lite,
+                    progress=not args.quiet)
+    print(json.dumps(r, indent=2))
+    return 0
+
+
+def cmd_evaluate(args):
+    _torch_setup(args)
+    from llm_backend.pipeline import stage_evaluate
+
+    names = tuple(args.models.split(","))
+    for n in names:
+        _need(Path(args.out) / n, f"model {n}", "train")
+    r = stage_evaluate(Path(args.out), _config(args), names, progress=not args.quiet)
+    for n, m in r.items():
+        keep = ("start_tv", "start_tv_noise_floor", "end_f1", "end_accuracy", "end_recall_incorrect",
+                "end_auroc", "ece_end", "ece_start", "length_coverage_80")
+        print(n, json.dumps({k: round(m[k], 4) for k in keep}))
+    return 0
+
+
+def cmd_sample(args):
+    _torch_setup(args)
+    from llm_backend.pipeline import stage_sample
+
+    _need(Path(args.out) / args.model, f"model {args.model}", "train")
+    r = stage_sample(Path(args.out), _config(args), args.model, progress=not args.quiet)
+    for row in r["rows"]:
+        print(f"{row['method']:<28} accuracy {row['accuracy']:.3f} cost {row['cost']:.2f}")
+    for m in r["matched"]:
+        ci = m["difference_ci95"]
+        print(f"{m['method']}: vs majority at cost {m['cost']:.2f}: {m['difference']:+.3f} "
+              f"[{ci[0]:+.3f}, {ci[1]:+.3f}]{' (extrapolated)' if m['extrapolated'] else ''}")
+    return 0
+
+
+def cmd_predict(args):
+    _torch_setup(args)
+    from llm_backend.checkpoint import load_ziprc, predict
+
+    d = Path(args.model)
+    if not d.is_dir():
+        raise LLMCommandError(f"--model {d} is not a directory (checkpoints load only from local directories)")
+    if args.max_new_tokens < 1:
+        raise LLMCommandError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
+    model, tok, reserved, rewards, lengths = load_ziprc(d, args.distribution_token_id, args.reward_states,
+                                                        args.length_bins, args.device)
+    r = predict(model, tok, reserved, rewards, lengths, args.prompt, args.max_new_tokens,
+                sample=args.sample, seed=args.seed)
+    for t, (tk, ev, er) in enumerate(zip(r["tokens"], r["expected_value"], r["expected_remaining"])):
+        print(f"{t:>4} {tk!r:>10}  E[value] {ev:.3f}  E[remaining] {er:8.1f}")
+    if args.json:
+        from simulators.io import provenance, write_json_atomic
+
+        write_json_atomic(args.json, dict(r, provenance=provenance(
+            "ziprc llm predict", args.seed, {"model": str(d), "prompt": args.prompt,
+                                             "max_new_tokens": args.max_new_tokens, "sample": args.sample})))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def register(subparsers):
+    p = subparsers.add_parser("llm", help="a small model that predicts its own reward and length; ZIP-RC sampling with it")
+    sub = p.add_subparsers(dest="llm_command", metavar="STAGE")
+    sub.required = True
+
+    d = sub.add_parser("demo", help="the whole pipeline from nothing, ending in a table")
+    _common(d)
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("pretrain", help="build and pretrain the policy on noisy scratchpads")
+    _common(s)
+    s.add_argument("--size", choices=["tiny", "small", "base", "large"])
+    s.add_argument("--pretrain-steps", type=int)
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_pretrain)
+
+    s = sub.add_parser("rollouts", help="temperature-1 rollouts with exact labels")
+    _common(s)
+    s.add_argument("--train-prompts", type=int)
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_rollouts)
+
+    s = sub.add_parser("train", help="ZIP-RC training (full with KL, or --lite)")
+    _common(s)
+    s.add_argument("--alpha-kl", type=float, default=None)
+    s.add_argument("--lite", action="store_true", help="ZIP-RC-Lite: only the slice rows learn")
+    s.add_argument("--denoise", action="store_true", help="value-denoising stage (7 reward states)")
+    s.add_argument("--train-steps", type=int)
+    s.add_argument("--name", default=None, help="output model name (default ziprc / ziprc_lite)")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("evaluate", help="Table 1 analogue, calibration, length coverage")
+    _common(s)
+    s.add_argument("--models", default="ziprc", help="comma-separated model names in --out")
+    s.add_argument("--eval-questions", type=int)
+    s.add_argument("--eval-k", type=int)
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("sample", help="ZIP-RC sampling vs majority voting (writes traces)")
+    _common(s)
+    s.add_argument("--model", default="ziprc")
+    s.add_argument("--sample-questions", type=int)
+    s.add_argument("--betas", default=None, help="comma-separated beta values")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("predict", help="per-token joint, E[value] and E[remaining] from a local checkpoint")
+    s.add_argument("--model", required=True, help="local checkpoint directory")
+    s.add_argument("--prompt", required=True)
+    s.add_argument("--distribution-token-id", type=int, default=None)
+    s.add_argument("--reward-states", type=int, default=None)
+    s.add_argument("--length-bins", type=int, default=None)
+    s.add_argument("--max-new-tokens", type=int, default=64)
+    s.add_argument("--sample", action="store_true", help="sample at temperature 1 (default greedy)")
+    s.add_argument("--device", default="cpu")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--json", default=None, help="write the predictions to this JSON file")
+    s.set_defaults(func=cmd_predict)
