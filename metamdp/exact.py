@@ -18,12 +18,12 @@ per question (dependent samples): the latent is drawn once and every sample foll
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
-from .grids import LengthGrid, RewardGrid
+from .grids import RewardGrid
 from .planner import Decision, PlannerConfig, PlanningState, Strategy, plan
 
 
@@ -466,7 +466,6 @@ def optimal_value_discrete_dp(problem: ExactProblem, max_states: int = 200_000) 
 
     index: dict = {}
     reps: list = []
-    queue = [problem.start]
     index[key(problem.start)] = 0
     reps.append(problem.start)
     rows_s, rows_a, rewards, trans = [], [], [], []

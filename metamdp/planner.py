@@ -16,13 +16,13 @@ keeps a plain NumPy reference planner (``plan_reference``) built directly on
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
 from .grids import LengthGrid, RewardGrid
-from .joints import expected_remaining, expected_value, truncate, truncated_lengths, validate_joint
+from .joints import expected_remaining, truncate, truncated_lengths, validate_joint
 from .order_stats import expected_max_reference
 
 SEARCHES = ("exhaustive", "two-prefix", "top-k")

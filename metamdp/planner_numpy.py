@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .planner import (TIE_TOL, Decision, PlannerConfig, PlanningState, Strategy, _as_state_arrays,
-                      _candidate_masks, _orders, normalizer_value)
+from .planner import (TIE_TOL, Decision, PlannerConfig, PlanningState, _as_state_arrays,
+                      _candidate_masks, _orders, _strategy_from_best, normalizer_value)
 
 
 def tables_numpy(values, rep, upper, stacked):
@@ -139,8 +139,6 @@ def plan_numpy(state: PlanningState, config: PlannerConfig, normalizer: float | 
     if config.search == "two-prefix" and not (best[2] == 0 and best[3] == 0):
         _, by_value = _orders(config, stacked, n)
         best = _readd_numpy(values, RC, LC, EL, XL, best, by_value, n, fi, config.alpha, cs)
-    from .planner import _strategy_from_best
-
     return Decision(strategy=_strategy_from_best(best, n, L), q=float(best[0]), normalizer=d)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +27,7 @@ def write_json_atomic(path, data) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent or "."))
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, default=_default)
+            json.dump(data, f, indent=2, default=json_default)
             f.write("\n")
         os.replace(tmp, path)
     except BaseException:
@@ -37,7 +36,8 @@ def write_json_atomic(path, data) -> None:
         raise
 
 
-def _default(x):
+def json_default(x):
+    """JSON form of NumPy scalars and arrays (for ``json.dump(default=...)``)."""
     import numpy as np
 
     if isinstance(x, np.integer):

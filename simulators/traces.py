@@ -42,6 +42,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .io import json_default
+
 OFFICIAL_LENGTH_EDGES = (0.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0, 32768.0)
 METADATA_KEY = b"ziprc"
 FORMAT_VERSION = 1
@@ -165,7 +167,7 @@ def write_traces(path, rows: list, metadata: dict) -> None:
             "length_edges": [float(x) for x in np.asarray(first["length_edges"]).ravel()],
             "delta": int(first["delta"])}
     meta.update(metadata or {})
-    schema = pa.schema(fields, metadata={METADATA_KEY: json.dumps(meta, default=_json_default)})
+    schema = pa.schema(fields, metadata={METADATA_KEY: json.dumps(meta, default=json_default)})
     table = pa.Table.from_arrays(arrays, schema=schema)
     _check_metadata(meta)
     _validate_batch(table, 0, meta, _GroupTracker())
@@ -510,13 +512,3 @@ def _package_version() -> str:
         return metamdp.__version__
     except Exception:  # pragma: no cover - metamdp is always importable in this project
         return "unknown"
-
-
-def _json_default(x):
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.floating):
-        return float(x)
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    raise TypeError(f"cannot serialise {type(x).__name__} in trace metadata")

@@ -4,7 +4,6 @@ on one chain world."""
 from __future__ import annotations
 
 import argparse
-import math
 from dataclasses import replace
 
 from metamdp.exact import executed_strategy_value, optimal_value, planning_state, policy_value, ziprc_policy

@@ -31,9 +31,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from simulators.io import write_json_atomic
     from simulators.replay import record_world, replay_study
-    from simulators.study import format_table, plot_frontier
     from simulators.synthetic import build_world
     from simulators.traces import validate_traces
 
@@ -51,12 +49,7 @@ def run(args) -> int:
         return 0
     result = replay_study(args.traces, policies=args.policies, alpha=args.alpha, cap=args.cap,
                           seed=args.seed, progress=not args.no_progress, batch_size=args.batch_size)
-    print(format_table(result))
-    print(f"({time.time() - t0:.1f}s)")
-    if args.json_out:
-        write_json_atomic(args.json_out, result)
-        print(f"wrote {args.json_out}")
-    if args.plot:
-        plot_frontier(result, args.plot)
-        print(f"wrote {args.plot}")
+    from .study_cmd import report
+
+    report(result, t0, args.json_out, args.plot)
     return 0

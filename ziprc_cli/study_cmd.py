@@ -103,8 +103,8 @@ def _pct(x) -> str:
 def run(args) -> int:
     from simulators.io import provenance, write_json_atomic
     from simulators.runner import set_threads
-    from simulators.study import (StudyError, format_table, parse_corruption, plot_frontier,
-                                  run_study, run_sweep, sweep_summary, sweep_tasks)
+    from simulators.study import (StudyError, parse_corruption, run_study, run_sweep,
+                                  sweep_summary, sweep_tasks)
 
     if args.questions is not None and args.questions < 1:
         raise StudyError(f"--questions must be >= 1, got {args.questions}")
@@ -153,14 +153,7 @@ def run(args) -> int:
                        args.episodes, parse_corruption(args.corruption),
                        reward_states=args.reward_states, progress=not args.no_progress,
                        ziprc_params=zp, world_overrides=_world_overrides(args.world))
-    print(format_table(result))
-    print(f"({time.time() - t0:.1f}s)")
-    if args.json_out:
-        write_json_atomic(args.json_out, result)
-        print(f"wrote {args.json_out}")
-    if args.plot:
-        plot_frontier(result, args.plot)
-        print(f"wrote {args.plot}")
+    report(result, t0, args.json_out, args.plot)
     return 0
 
 
@@ -178,3 +171,18 @@ def run_calibration(args) -> int:
         write_json_atomic(args.json_out, {"calibration": rows, "provenance": provenance(
             "ziprc study --calibration", seed=args.seed, params={"episodes_total": 20000})})
     return 0
+
+
+def report(result: dict, t0: float, json_out: str | None, plot: str | None) -> None:
+    """Print the matched-cost table and write the JSON and the frontier plot if asked."""
+    from simulators.io import write_json_atomic
+    from simulators.study import format_table, plot_frontier
+
+    print(format_table(result))
+    print(f"({time.time() - t0:.1f}s)")
+    if json_out:
+        write_json_atomic(json_out, result)
+        print(f"wrote {json_out}")
+    if plot:
+        plot_frontier(result, plot)
+        print(f"wrote {plot}")
