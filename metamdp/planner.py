@@ -9,9 +9,10 @@ everything still running at the shared horizon ``h``. Its closed-form value is
 under the truncated joints. ZIP-RC takes the first action of the best strategy found by a
 search (exhaustive, two-prefix, top-k by value) and re-plans at the next epoch.
 
-The hot path is a set of Numba kernels over per-(sample, horizon) tables; the module also
-keeps a plain NumPy reference planner (``plan_reference``) built directly on
-:mod:`metamdp.joints` and :mod:`metamdp.order_stats` for tests and benchmarks.
+The hot path is a set of Numba kernels over per-(sample, horizon) tables (``plan_kernel``).
+Two references check it: :func:`metamdp.planner_numpy.plan_numpy`, the same algorithm in
+vectorised NumPy (tests and ``ziprc bench``), and :func:`plan_reference`, which applies the
+definition strategy by strategy through :mod:`metamdp.joints` and :mod:`metamdp.order_stats`.
 """
 
 from __future__ import annotations
@@ -684,7 +685,7 @@ def strategy_value_reference(state: PlanningState, config: PlannerConfig, strate
 
 def plan_reference(state: PlanningState, config: PlannerConfig,
                    normalizer: float | None = None) -> Decision:
-    """Plain NumPy planner: same search and tie rule as :func:`plan`, no Numba."""
+    """The definition, strategy by strategy (slow): same search and tie rule as :func:`plan`."""
     stacked, n = _as_state_arrays(config, state)
     d = normalizer_value(config, state) if normalizer is None else float(normalizer)
     if config.search == "exhaustive":
