@@ -11,7 +11,7 @@ Layout of ``DIR``::
     eval_<name>.json            Table 1 analogue and calibration of each model
     reliability_<names>.png     reliability diagram of the models evaluated together
     traces_<policy>.parquet     online-sampler runs in the simulators' trace format
-    sampling.json               ZIP-RC sampling vs majority voting at matched cost
+    sampling.json               every online policy vs majority voting at matched cost
     summary.json                the demo's table
 
 Each JSON output carries a ``provenance`` block (command, seed, version, parameters).
@@ -19,7 +19,6 @@ Each JSON output carries a ``provenance`` block (command, seed, version, paramet
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -29,8 +28,16 @@ import torch
 
 from simulators.io import provenance, write_json_atomic
 
-from .model import GridSpec, SIZES, build_model, load_checkpoint, n_params, pretrain, save_checkpoint
+from .model import GridSpec, build_model, load_checkpoint, n_params, pretrain, save_checkpoint
 from .task import make_problems
+
+
+#: the online policies of the demo's table (all of ``llm_backend.policies.ONLINE_POLICY_NAMES``)
+DEMO_POLICIES = ("ziprc", "mv", "bon", "wbon", "pass_at_n", "length_prune", "half_finished",
+                 "reward_prune", "ac", "esc", "deepconf", "short_m_at_k", "spec_rejection", "pandora")
+#: policies that run ``n = cap`` samples to completion and differ from ``mv`` only in how the
+#: answer is selected: evaluated on the very samples of the ``mv`` run
+SAME_SAMPLES_AS_MV = {"bon": "value", "wbon": "weighted", "pass_at_n": "oracle"}
 
 
 @dataclass
@@ -57,6 +64,9 @@ class Config:
     betas: tuple = (0.01, 0.1)
     alpha: float = 0.1
     search: str = "exhaustive"
+    policies: tuple = DEMO_POLICIES
+    smooth_tokens: int = 0
+    floor: str = "down"
     device: str = "cpu"
     grid: GridSpec = field(default_factory=GridSpec)
 
@@ -169,29 +179,30 @@ def stage_evaluate(out, c: Config, names=("ziprc",), progress=True) -> dict:
 
 
 def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
-    """ZIP-RC sampling (one run per beta) and majority voting on the mixed sample set."""
+    """Every policy of ``c.policies`` on the mixed sample set (ZIP-RC once per beta), with
+    majority voting at N = 1..cap as the reference curve (always run: it defines ``Lbar``)."""
     from tqdm import tqdm
 
-    from metamdp.grids import RewardGrid
-    from metamdp.planner import PlannerConfig
     from simulators.traces import write_traces
 
-    from .sampler import MajorityVotePolicy, OnlineSampler, ZipRCPolicy, majority_from_samples
-    from .train import length_grid
+    from .policies import make_policy, parse_policy_names, select
+    from .sampler import MajorityVotePolicy, OnlineSampler, majority_from_samples
 
     out = Path(out)
+    policies = parse_policy_names(c.policies)
     model, tok, reserved, grid, _ = load_checkpoint(out / name, c.device)
     problems = _problems(c, "sample", c.sample_questions)
     osamp = OnlineSampler(model, tok, reserved, grid, cap=c.cap, max_new_tokens=c.max_new_tokens,
-                          seed=c.seed + 13)
-    rewards = RewardGrid.official(reserved.reward_states)
-    lengths = length_grid(grid)
-    runs = {}
+                          seed=c.seed + 13, smooth_tokens=c.smooth_tokens)
+    others = [p for p in policies if p not in ("mv", "ziprc") and p not in SAME_SAMPLES_AS_MV]
+    betas = c.betas if "ziprc" in policies else ()
     t0 = time.perf_counter()
-    bar = tqdm(total=len(problems) * (1 + len(c.betas)), desc="sampling", disable=not progress, mininterval=1.0)
+    bar = tqdm(total=len(problems) * (1 + len(betas) + len(others)), desc="sampling",
+               disable=not progress, mininterval=1.0)
     mv_rows, mv = [], []
+    mv_policy = MajorityVotePolicy(c.cap)
     for p in problems:
-        r = osamp.run(p, MajorityVotePolicy(c.cap))
+        r = osamp.run(p, mv_policy)
         mv.append(r)
         mv_rows.extend(r.samples)
         bar.update(1)
@@ -214,13 +225,24 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
             comp.append(ct / lbar[r.qid])
             lat.append(st / lbar[r.qid])
         rows_out.append(_row(f"majority N={n}", acc, cs, comp, lat, n_started=[n] * len(mv)))
+    wall = {"mv": 0.0}
+    for r in mv:
+        wall["mv"] += r.policy_seconds + r.decode_seconds
+    # selection-only variants of mv, on the same samples
+    for pname in [p for p in policies if p in SAME_SAMPLES_AS_MV]:
+        acc = []
+        for r, p in zip(mv, problems):
+            ch = select(SAME_SAMPLES_AS_MV[pname], [s for s in osamp_samples(r) if s.status == "finished"])
+            acc.append(ch is not None and ch.answer == p.answer)
+        rows_out.append(_row(f"{pname} N={c.cap}", acc, [cost(r.compute_tokens, r.serial_tokens, r.qid) for r in mv],
+                             [r.compute_tokens / lbar[r.qid] for r in mv], [r.serial_tokens / lbar[r.qid] for r in mv],
+                             n_started=[r.n_started for r in mv], policy=pname))
     timing = {}
-    for beta in c.betas:
-        cfg = PlannerConfig(rewards=rewards, lengths=lengths, alpha=c.alpha, beta=beta, cap=c.cap,
-                            search=c.search, normalizer="fixed")
+    for beta in betas:
+        zpol = make_policy("ziprc", cap=c.cap, beta=beta, alpha=c.alpha, search=c.search, floor=c.floor)
         res, rows = [], []
         for p in problems:
-            r = osamp.run(p, ZipRCPolicy(cfg))
+            r = osamp.run(p, zpol)
             res.append(r)
             rows.extend(r.samples)
             bar.update(1)
@@ -238,10 +260,31 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
                                  [r.compute_tokens / lbar[r.qid] for r in res],
                                  [r.serial_tokens / lbar[r.qid] for r in res],
                                  n_started=[r.n_started for r in res],
-                                 pruned=[r.pruned_tokens for r in res]))
+                                 pruned=[r.pruned_tokens for r in res], policy="ziprc"))
+        wall[f"ziprc beta={beta:g}"] = float(sum(r.policy_seconds + r.decode_seconds for r in res))
+    for pname in others:
+        pol = make_policy(pname, cap=c.cap)
+        res, rows = [], []
+        for p in problems:
+            r = osamp.run(p, pol)
+            res.append(r)
+            rows.extend(r.samples)
+            bar.update(1)
+        write_traces(out / f"traces_{pname}.parquet", rows,
+                     {"seed": c.seed, "params": dict(_cfg_json(c), policy=pname, model=name,
+                                                     knobs=pol.describe())})
+        rows_out.append(_row(_label(pol), [r.correct for r in res],
+                             [cost(r.compute_tokens, r.serial_tokens, r.qid) for r in res],
+                             [r.compute_tokens / lbar[r.qid] for r in res],
+                             [r.serial_tokens / lbar[r.qid] for r in res],
+                             n_started=[r.n_started for r in res],
+                             pruned=[r.pruned_tokens for r in res], policy=pname))
+        wall[pname] = float(sum(r.policy_seconds + r.decode_seconds for r in res))
     bar.close()
     matched = _matched(rows_out)
     result = {"rows": rows_out, "matched": matched, "planner_timing": timing,
+              "policy_seconds": {k: round(v, 2) for k, v in wall.items()},
+              "policies": policies, "smooth_tokens": c.smooth_tokens, "floor": c.floor,
               "questions": len(problems), "alpha": c.alpha,
               "cap": c.cap, "seconds": time.perf_counter() - t0,
               "note": "majority N<8 uses the first N of the 8 independent samples of each question; "
@@ -260,9 +303,26 @@ def _bootstrap_ci(x, rng, reps=2000):
     return (float(np.quantile(m, 0.025)), float(np.quantile(m, 0.975)))
 
 
-def _row(label, acc, cost, comp, lat, n_started, pruned=None):
+def osamp_samples(r):
+    """Lightweight finished-sample views (answer, value, correct, sid) of a result's rows."""
+    from types import SimpleNamespace
+
+    return [SimpleNamespace(sid=x["sample_id"], answer=x["answer"], value=x["value"], correct=x["correct"],
+                            status=x["status"]) for x in r.samples]
+
+
+def _label(pol) -> str:
+    """A row label: the policy's name and its main knobs."""
+    keys = {"length_prune": ("n", "budget_tokens"), "reward_prune": ("n", "threshold"), "ac": ("threshold",),
+            "esc": ("window",), "deepconf": ("n", "warmup"), "short_m_at_k": ("n", "m"),
+            "spec_rejection": ("n", "keep_frac"), "pandora": ("beta",), "half_finished": ("n",)}
+    d = pol.describe()
+    return pol.name + " " + ",".join(f"{k}={d[k]:g}" for k in keys.get(pol.name, ("n",)) if k in d)
+
+
+def _row(label, acc, cost, comp, lat, n_started, pruned=None, policy="mv"):
     rng = np.random.default_rng(0)
-    return {"method": label, "per_question": [bool(a) for a in acc], "accuracy": float(np.mean(acc)), "accuracy_ci95": _bootstrap_ci(acc, rng),
+    return {"method": label, "policy": policy, "per_question": [bool(a) for a in acc], "accuracy": float(np.mean(acc)), "accuracy_ci95": _bootstrap_ci(acc, rng),
             "cost": float(np.mean(cost)), "cost_ci95": _bootstrap_ci(cost, rng),
             "compute": float(np.mean(comp)), "latency": float(np.mean(lat)),
             "samples_started": float(np.mean(n_started)),
@@ -270,7 +330,7 @@ def _row(label, acc, cost, comp, lat, n_started, pruned=None):
 
 
 def _matched(rows):
-    """For each ZIP-RC row, majority voting interpolated (linearly in cost) at the same cost,
+    """For each row other than majority voting's, majority voting interpolated (linearly in cost) at the same cost,
     with a paired bootstrap CI (over questions) of the accuracy difference."""
     mv = sorted([r for r in rows if r["method"].startswith("majority")], key=lambda r: r["cost"])
     xs = np.array([r["cost"] for r in mv])
@@ -279,7 +339,7 @@ def _matched(rows):
     out = []
     rng = np.random.default_rng(0)
     for r in rows:
-        if not r["method"].startswith("ZIP-RC"):
+        if r["method"].startswith("majority"):
             continue
         c = r["cost"]
         k = int(np.clip(np.searchsorted(xs, c), 1, len(xs) - 1))
@@ -329,6 +389,19 @@ def run_demo(out, c: Config, progress=True) -> dict:
     return summary
 
 
+def format_sampling_rows(rows) -> str:
+    """The sampling table: accuracy with its bootstrap CI, generation cost with its CI,
+    normalised compute and latency, samples started, pruned tokens per question."""
+    L = [f"{'method':<34}{'accuracy':>9}{'95% CI':>13}{'cost':>7}{'95% CI':>13}{'compute':>8}"
+         f"{'latency':>8}{'started':>8}{'pruned':>7}"]
+    for r in rows:
+        ci = f"[{r['accuracy_ci95'][0]:.2f},{r['accuracy_ci95'][1]:.2f}]"
+        cci = f"[{r['cost_ci95'][0]:.2f},{r['cost_ci95'][1]:.2f}]"
+        L.append(f"{r['method']:<34}{r['accuracy']:>9.3f}{ci:>13}{r['cost']:>7.2f}{cci:>13}{r['compute']:>8.2f}"
+                 f"{r['latency']:>8.2f}{r['samples_started']:>8.1f}{r['pruned_tokens']:>7.1f}")
+    return "\n".join(L)
+
+
 def format_table(s: dict) -> str:
     L = []
     pr = s["pretrain"]
@@ -351,12 +424,9 @@ def format_table(s: dict) -> str:
                  f"{m['end_auroc']:>7.2f}{m['ece_end']:>7.3f}{m['ece_start']:>9.3f}{m['length_coverage_80']:>6.2f}")
     L.append("")
     sm = s["sample"]
-    L.append(f"sampling on {sm['questions']} mixed questions (alpha={sm['alpha']}, cap {sm['cap']}):")
-    L.append(f"{'method':<28}{'accuracy':>9}{'95% CI':>15}{'cost':>7}{'compute':>9}{'latency':>9}{'started':>8}")
-    for r in sm["rows"]:
-        ci = f"[{r['accuracy_ci95'][0]:.2f},{r['accuracy_ci95'][1]:.2f}]"
-        L.append(f"{r['method']:<28}{r['accuracy']:>9.3f}{ci:>15}{r['cost']:>7.2f}{r['compute']:>9.2f}"
-                 f"{r['latency']:>9.2f}{r['samples_started']:>8.1f}")
+    L.append(f"sampling on {sm['questions']} mixed questions (alpha={sm['alpha']}, cap {sm['cap']}, "
+             f"smoothing {sm.get('smooth_tokens', 0)} tokens, floor {sm.get('floor', 'nearest')}):")
+    L.append(format_sampling_rows(sm["rows"]))
     for b, tm in sm.get("planner_timing", {}).items():
         L.append(f"  planner time / decode time in the ZIP-RC beta={b} runs: {tm['planner_fraction']:.4f} "
                  f"({tm['decisions']} decisions)")

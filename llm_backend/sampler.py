@@ -7,7 +7,10 @@ samples start from the prompt or branch from a sample's prefix. The chosen sampl
 advance ``delta`` tokens together, one batched forward pass per token. Samples not chosen
 are paused (their caches stay untouched); samples still unfinished when the policy stops
 are pruned (their slots freed, reward 0). A finished sample's value is its predicted
-``E[value]`` just before its end token, which is what the planner sees as a revealed value.
+``E[value]`` just before its end token (never smoothed), which is what the planner sees as a
+revealed value. Policies (ZIP-RC and every baseline) live in :mod:`llm_backend.policies`;
+with ``smooth_tokens = W > 0`` the joint a policy sees for an unfinished sample is the
+causal moving average of the raw joints of its last ``W`` prefixes.
 
 Every sample is written as one row of the simulators' trace format
 (:mod:`simulators.traces`), plus the extra columns ``branch_from`` (sample id, -1 for the
@@ -17,16 +20,19 @@ prompt), ``prefix_tokens`` (tokens inherited when branching) and ``status``.
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from metamdp.grids import LengthGrid, RewardGrid
-from metamdp.planner import PlannerConfig, PlanningState, plan
+from metamdp.grids import RewardGrid
 
 from .decode import KVPool, Sampler
+from .policies import (Action, AdaptiveConsistencyPolicy, DeepConfPolicy, ESCPolicy,  # noqa: F401
+                       HalfFinishedPolicy, LengthPrunePolicy, MajorityVotePolicy, OnlinePolicy,
+                       PandoraPolicy, PolicyConfigError, RewardPruningPolicy, ShortMAtKPolicy,
+                       SpecRejectionPolicy, View, ZipRCPolicy, make_policy, select)
 from .model import GridSpec
 from .rollouts import prompt_ids
 from .slice import ReservedSlice
@@ -50,6 +56,7 @@ class Sample:
     answer: str | None = None
     correct: bool = False
     elapsed_ticks: int = 0
+    window: deque | None = None    # raw per-token joints of the last W prefixes (smoothing)
 
     @property
     def own_tokens(self) -> int:
@@ -58,88 +65,6 @@ class Sample:
     @property
     def unfinished(self) -> bool:
         return self.status in ("running", "paused")
-
-
-@dataclass
-class Action:
-    keep: list          # sample ids to advance
-    new: int = 0
-    branch_from: int | None = None   # sample id, None = from the prompt
-
-    @property
-    def stop(self) -> bool:
-        return not self.keep and self.new == 0
-
-
-@dataclass
-class View:
-    """What a policy sees at a decision epoch."""
-
-    unfinished: list            # Sample objects
-    finished: list
-    root_joint: np.ndarray
-    n_created: int
-    epoch: int
-    rewards: RewardGrid
-    lengths: LengthGrid
-
-
-class ZipRCPolicy:
-    """ZIP-RC sampling: the engine's planner at every epoch."""
-
-    name = "ziprc"
-
-    def __init__(self, config: PlannerConfig):
-        self.config = config
-        # load (or compile) the planner's kernels now, so that decisions are timed warm
-        B, L = config.rewards.size, config.lengths.size
-        flat = np.full((1, B, L), 1.0 / (B * L))
-        plan(PlanningState(joints=flat, root_joint=flat[0], n_created=1), config)
-
-    def __call__(self, view: View) -> Action:
-        B, L = view.rewards.size, view.lengths.size
-        joints = (np.stack([s.joint for s in view.unfinished]) if view.unfinished
-                  else np.zeros((0, B, L)))
-        fin = [s.value for s in view.finished if s.status == "finished"]
-        floor = view.rewards.nearest_index(max(fin)) if fin else 0
-        state = PlanningState(joints=joints, root_joint=view.root_joint, floor_index=floor,
-                              n_created=view.n_created,
-                              elapsed=np.array([s.elapsed_ticks for s in view.unfinished], dtype=float),
-                              finished_lengths=np.array([s.elapsed_ticks for s in view.finished], dtype=float))
-        d = plan(state, self.config)
-        st = d.strategy
-        keep = [view.unfinished[i].sid for i in st.keep]
-        bf = None if st.branch_from is None else view.unfinished[st.branch_from].sid
-        return Action(keep=keep, new=int(st.new), branch_from=bf)
-
-
-class MajorityVotePolicy:
-    """Start ``n`` samples at once and run them all to completion."""
-
-    name = "majority"
-
-    def __init__(self, n: int):
-        self.n = int(n)
-
-    def __call__(self, view: View) -> Action:
-        new = self.n if view.epoch == 0 else 0
-        return Action(keep=[s.sid for s in view.unfinished], new=new)
-
-
-class RewardPruningPolicy:
-    """ZIP-RC reward pruning (ablation): start ``n``; drop a sample when E[value] < threshold."""
-
-    name = "reward_pruning"
-
-    def __init__(self, n: int, threshold: float = 0.4):
-        self.n, self.threshold = int(n), float(threshold)
-
-    def __call__(self, view: View) -> Action:
-        if view.epoch == 0:
-            return Action(keep=[], new=self.n)
-        v = view.rewards.values
-        keep = [s.sid for s in view.unfinished if float(s.joint.sum(1) @ v) >= self.threshold]
-        return Action(keep=keep)
 
 
 @dataclass
@@ -158,6 +83,9 @@ class QuestionResult:
     samples: list
     policy_seconds: float = 0.0
     decode_seconds: float = 0.0
+    answer: str | None = None        # the policy's own answer (its selection rule)
+    correct: bool = False
+    selection: str = "value"
 
 
 class OnlineSampler:
@@ -165,7 +93,7 @@ class OnlineSampler:
 
     def __init__(self, model, tok, reserved: ReservedSlice, grid: GridSpec, cap: int = 8,
                  max_new_tokens: int = 160, max_prompt: int = 64, seed: int = 0,
-                 temperature: float = 1.0):
+                 temperature: float = 1.0, smooth_tokens: int = 0):
         self.model, self.tok, self.reserved, self.grid = model, tok, reserved, grid
         self.device = next(model.parameters()).device
         self.rewards = RewardGrid.official(reserved.reward_states)
@@ -177,13 +105,34 @@ class OnlineSampler:
         rows = model.get_output_embeddings().weight.shape[0]
         self.sampler = Sampler(reserved, rows, len(tok), temperature, seed, self.device)
         self.eos = tok.eos_token_id
+        if int(smooth_tokens) != smooth_tokens or smooth_tokens < 0:
+            raise ValueError(f"smooth_tokens must be an integer >= 0 (0 = off), got {smooth_tokens!r}")
+        self.smooth_tokens = int(smooth_tokens)
+
+    def _window(self, first: np.ndarray | None = None, src: "Sample | None" = None):
+        """A fresh smoothing window (``None`` when smoothing is off): the source's copy when
+        branching, else one holding the prompt's joint."""
+        if not self.smooth_tokens:
+            return None
+        if src is not None:
+            return deque(src.window, maxlen=self.smooth_tokens)
+        return deque([first], maxlen=self.smooth_tokens)
+
+    def _seen_joint(self, s: Sample) -> np.ndarray:
+        """What the policy sees for an unfinished sample: the joint of its current prefix,
+        or with smoothing the mean of the raw joints of its last ``W`` prefixes (the prompt
+        counts as the prefix of 0 tokens; a branch inherits its source's window)."""
+        if not self.smooth_tokens:
+            return self._joint(s.pending)
+        return np.mean(np.stack(list(s.window)), axis=0)
 
     def _joint(self, logits: torch.Tensor) -> np.ndarray:
         return self.reserved.joints(logits[None])[0].cpu().numpy().astype(np.float64)
 
     def _finish(self, s: Sample, problem: Problem, status: str):
         s.status = status
-        if s.joint is None:
+        if s.joint is None or status == "finished":
+            # the raw joint just before the end token (never smoothed): the revealed value
             s.joint = self._joint(s.pending)
         if status == "finished":
             text = self.tok.decode(s.tokens[:-1])
@@ -198,6 +147,10 @@ class OnlineSampler:
         ids = prompt_ids(self.tok, problem)
         prefix = self.pool.prefill(ids)
         root_joint = self._joint(prefix.logits)
+        if hasattr(policy, "prepare"):
+            policy.prepare(self.rewards, self.lengths)
+        if hasattr(policy, "reset"):
+            policy.reset()
         samples: list[Sample] = []
         compute = serial = 0
         epoch = 0
@@ -222,14 +175,15 @@ class OnlineSampler:
                 if act.branch_from is None:
                     self.pool.load(slot, prefix)
                     s = Sample(sid=len(samples), slot=slot, tokens=[], prefix_tokens=0,
-                               pending=prefix.logits, joint=root_joint)
+                               pending=prefix.logits, joint=root_joint,
+                               window=self._window(root_joint))
                 else:
                     src = samples[act.branch_from]
                     self.pool.copy(src.slot, slot)
                     s = Sample(sid=len(samples), slot=slot, tokens=list(src.tokens),
                                prefix_tokens=len(src.tokens), pending=src.pending.clone(),
                                joint=src.joint.copy(), branch_from=src.sid,
-                               elapsed_ticks=src.elapsed_ticks)
+                               elapsed_ticks=src.elapsed_ticks, window=self._window(src=src))
                 s.tick_tokens.append(0)
                 s.joints.append(s.joint.ravel().copy())
                 samples.append(s)
@@ -259,9 +213,13 @@ class OnlineSampler:
                     for s, lg in zip(active, logits):
                         s.pending = lg
                         s.joint = None
+                    if self.smooth_tokens:
+                        raw = self.reserved.joints(logits).cpu().numpy().astype(np.float64)
+                        for s, j in zip(active, raw):
+                            s.window.append(j)
             for s in samples:
                 if s.status == "running":
-                    s.joint = self._joint(s.pending)
+                    s.joint = self._seen_joint(s)
                     s.elapsed_ticks += 1
                     s.tick_tokens.append(s.own_tokens)
                     s.joints.append(s.joint.ravel().copy())
@@ -276,10 +234,13 @@ class OnlineSampler:
                 self._finish(s, problem, "pruned")
         done = [s for s in samples if s.status == "finished" and s.answer is not None]
         best = max(done, key=lambda s: s.value) if done else None
+        selection = getattr(policy, "selection", "value")
         votes: Counter = Counter()
         for s in done:
-            votes[s.answer] += max(s.value, 1e-9) if policy.name != "majority" else 1.0
+            votes[s.answer] += max(s.value, 1e-9) if selection != "plurality" else 1.0
         vote = max(votes.items(), key=lambda kv: kv[1])[0] if votes else None
+        fin = [s for s in samples if s.status == "finished"]
+        chosen = policy.choose(fin) if hasattr(policy, "choose") else select("value", fin)
         qid = question_id or problem.qid
         return QuestionResult(qid=qid, policy=policy.name,
                               answer_best=best.answer if best else None, answer_vote=vote,
@@ -288,7 +249,10 @@ class OnlineSampler:
                               compute_tokens=compute, serial_tokens=serial, n_started=len(samples),
                               pruned_tokens=pruned, epochs=epoch,
                               samples=[self.trace_row(s, qid, problem) for s in samples],
-                              policy_seconds=t_policy, decode_seconds=t_decode)
+                              policy_seconds=t_policy, decode_seconds=t_decode,
+                              answer=chosen.answer if chosen else None,
+                              correct=bool(chosen is not None and chosen.answer == problem.answer),
+                              selection=selection)
 
     def trace_row(self, s: Sample, qid: str, problem: Problem) -> dict:
         return {"question_id": qid, "sample_id": int(s.sid), "difficulty": float(problem.difficulty),

@@ -9,7 +9,6 @@ Subcommands: ``demo`` (everything from nothing), the stages ``pretrain``, ``roll
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 
@@ -54,6 +53,19 @@ def _config(args):
         over["betas"] = tuple(float(b) for b in args.betas.split(","))
     if getattr(args, "denoise", False):
         over["denoise"] = True
+    if getattr(args, "policies", None):
+        from llm_backend.policies import PolicyConfigError, parse_policy_names
+
+        try:
+            over["policies"] = tuple(parse_policy_names(args.policies))
+        except PolicyConfigError as e:
+            raise LLMCommandError(f"--policies: {e}") from None
+    if getattr(args, "smooth_tokens", None) is not None:
+        if args.smooth_tokens < 0:
+            raise LLMCommandError(f"--smooth-tokens must be >= 0 (0 = off), got {args.smooth_tokens}")
+        over["smooth_tokens"] = args.smooth_tokens
+    if getattr(args, "floor", None):
+        over["floor"] = args.floor
     return make_config(fast=getattr(args, "fast", False), **over)
 
 
@@ -132,9 +144,10 @@ def cmd_sample(args):
     from llm_backend.pipeline import stage_sample
 
     _need(Path(args.out) / args.model, f"model {args.model}", "train")
+    from llm_backend.pipeline import format_sampling_rows
+
     r = stage_sample(Path(args.out), _config(args), args.model, progress=not args.quiet)
-    for row in r["rows"]:
-        print(f"{row['method']:<28} accuracy {row['accuracy']:.3f} cost {row['cost']:.2f}")
+    print(format_sampling_rows(r["rows"]))
     for m in r["matched"]:
         ci = m["difference_ci95"]
         print(f"{m['method']}: vs majority at cost {m['cost']:.2f}: {m['difference']:+.3f} "
@@ -167,6 +180,18 @@ def cmd_predict(args):
     return 0
 
 
+def _sampling_options(p):
+    from llm_backend.policies import FLOORS, ONLINE_POLICY_NAMES
+
+    p.add_argument("--policies", default=None,
+                   help="comma-separated online policies (default all): " + ",".join(ONLINE_POLICY_NAMES))
+    p.add_argument("--smooth-tokens", type=int, default=None, metavar="W",
+                   help="causal moving average of the joint over the last W tokens (default 0 = off)")
+    p.add_argument("--floor", choices=FLOORS, default=None,
+                   help="ZIP-RC's floor from the best finished value: grid value rounded down "
+                        "(default) or nearest")
+
+
 def register(subparsers):
     p = subparsers.add_parser("llm", help="a small model that predicts its own reward and length; ZIP-RC sampling with it")
     sub = p.add_subparsers(dest="llm_command", metavar="STAGE")
@@ -175,6 +200,7 @@ def register(subparsers):
     d = sub.add_parser("demo", help="the whole pipeline from nothing, ending in a table")
     _common(d)
     d.add_argument("--quiet", action="store_true")
+    _sampling_options(d)
     d.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("pretrain", help="build and pretrain the policy on noisy scratchpads")
@@ -214,6 +240,7 @@ def register(subparsers):
     s.add_argument("--sample-questions", type=int)
     s.add_argument("--betas", default=None, help="comma-separated beta values")
     s.add_argument("--quiet", action="store_true")
+    _sampling_options(s)
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("predict", help="per-token joint, E[value] and E[remaining] from a local checkpoint")
