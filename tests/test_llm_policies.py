@@ -14,7 +14,6 @@ from metamdp.grids import RewardGrid  # noqa: E402
 from simulators.policies import POLICY_NAMES, pandora_reservation  # noqa: E402
 from simulators.traces import validate_traces, write_traces  # noqa: E402
 
-from llm_backend.model import GridSpec, build_model  # noqa: E402
 from llm_backend.policies import (KNOBS, ONLINE_POLICY_NAMES, Action, PolicyConfigError, View,  # noqa: E402
                                   floor_index, make_policy, parse_policy_names, select)
 from llm_backend.rollouts import prompt_ids  # noqa: E402
@@ -23,7 +22,7 @@ from llm_backend.task import make_problems  # noqa: E402
 from llm_backend.train import length_grid  # noqa: E402
 
 torch.set_num_threads(1)
-GRID = GridSpec(length_edges=(0, 4, 8, 12, 16, 20, 24, 28, 40), delta=4)
+from .llm_tiny import GRID, tiny_model  # noqa: E402
 BIN = RewardGrid.official(2)
 LEN = length_grid(GRID)
 
@@ -245,10 +244,7 @@ def test_floor_rule():
 
 @pytest.fixture(scope="module")
 def tiny():
-    model, tok, rs = build_model("tiny", GRID, seed=0)
-    with torch.no_grad():  # make the end token likely so that samples finish at varied lengths
-        model.lm_head.weight[tok.eos_token_id] += 0.8 * model.lm_head.weight[tok.eos_token_id].sign()
-    return model.eval(), tok, rs
+    return tiny_model()
 
 
 class OneSample:

@@ -8,7 +8,6 @@ pytest.importorskip("pyarrow")
 from metamdp.planner import PlannerConfig  # noqa: E402
 from simulators.traces import read_traces, validate_traces, write_traces  # noqa: E402
 
-from llm_backend.model import GridSpec, build_model  # noqa: E402
 from llm_backend.sampler import (Action, MajorityVotePolicy, OnlineSampler, RewardPruningPolicy,  # noqa: E402
                                  ZipRCPolicy, majority_from_samples)
 from llm_backend.task import make_problems  # noqa: E402
@@ -16,15 +15,12 @@ from llm_backend.train import length_grid  # noqa: E402
 from metamdp.grids import RewardGrid  # noqa: E402
 
 torch.set_num_threads(1)  # <= 2; one thread is far faster when the cores are shared
-GRID = GridSpec(length_edges=(0, 4, 8, 12, 16, 20, 24, 28, 40), delta=4)
+from .llm_tiny import GRID, tiny_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    model, tok, rs = build_model("tiny", GRID, seed=0)
-    with torch.no_grad():  # make the end token likely so that samples finish at varied lengths
-        model.lm_head.weight[tok.eos_token_id] += 0.8 * model.lm_head.weight[tok.eos_token_id].sign()
-    return model.eval(), tok, rs
+    return tiny_model()
 
 
 def _check_rows(rows, cap):
