@@ -133,7 +133,72 @@ def prediction_metrics(recs: list[dict], reward_values, lengths: LengthGrid, see
         "length_coverage_80": float(cover.mean()), "length_interval_width_bins": float(np.concatenate(width).mean()),
         "remaining_mae_tokens": float(np.concatenate(abs_err).mean()),
         "per_question": per_q,
+        # per rollout, for confidence intervals over questions (bootstrap_table1)
+        "per_rollout": {"qid": [r["qid"] for r in recs], "correct": correct.tolist(),
+                        "end_value": end_v.tolist()},
     }
+
+
+def end_metrics(correct: np.ndarray, end_value: np.ndarray, threshold: float = 0.5) -> dict:
+    """F1 (positive class: correct), accuracy and recall on incorrect of ``end_value >= threshold``."""
+    correct = np.asarray(correct, dtype=bool)
+    pred = np.asarray(end_value) >= threshold
+    tp = int((pred & correct).sum())
+    fp = int((pred & ~correct).sum())
+    fn = int((~pred & correct).sum())
+    tn = int((~pred & ~correct).sum())
+    return {"end_f1": 2 * tp / max(1, 2 * tp + fp + fn), "end_accuracy": (tp + tn) / max(1, correct.size),
+            "end_recall_incorrect": tn / max(1, tn + fp)}
+
+
+def bootstrap_table1(metrics: dict, n_boot: int = 1000, seed: int = 0) -> dict:
+    """95% percentile intervals of the Table 1 columns, resampling questions with replacement.
+
+    Reads the ``per_question`` TVs and the ``per_rollout`` arrays of
+    :func:`prediction_metrics`; a question's rollouts move together (they share a prompt).
+    """
+    pq = metrics["per_question"]
+    pr = metrics["per_rollout"]
+    qids = [q["qid"] for q in pq]
+    tv = np.array([q["tv"] for q in pq])
+    index = {q: i for i, q in enumerate(qids)}
+    owner = np.array([index[q] for q in pr["qid"]])
+    members = [np.flatnonzero(owner == i) for i in range(len(qids))]
+    correct = np.asarray(pr["correct"], dtype=bool)
+    endv = np.asarray(pr["end_value"], dtype=float)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 1901]))
+    draws = {"start_tv": [], "end_f1": [], "end_accuracy": [], "end_recall_incorrect": []}
+    for _ in range(int(n_boot)):
+        pick = rng.integers(0, len(qids), size=len(qids))
+        rows = np.concatenate([members[i] for i in pick])
+        draws["start_tv"].append(tv[pick].mean())
+        for k, v in end_metrics(correct[rows], endv[rows]).items():
+            draws[k].append(v)
+    return {k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for k, v in draws.items()}
+
+
+def live_predictions(joints, reward_values, lengths: LengthGrid) -> dict:
+    """E[value] and E[remaining tokens] (bin representatives) of each joint of a generation."""
+    j = np.asarray(joints, dtype=np.float64)
+    v = np.asarray(reward_values, dtype=np.float64)
+    rep = lengths.representative * lengths.delta
+    return {"expected_value": (j.sum(2) @ v).tolist(), "expected_remaining": (j.sum(1) @ rep).tolist()}
+
+
+def initial_joints(model, tok, reserved, problems, device="cpu") -> np.ndarray:
+    """The joint each prompt's own forward pass predicts before any response token, ``(n, R, L)``."""
+    import torch
+
+    from .rollouts import prompt_ids
+
+    out = []
+    model.eval()
+    with torch.no_grad():
+        for p in problems:
+            ids = torch.tensor([prompt_ids(tok, p)], dtype=torch.long, device=device)
+            logits = model(input_ids=ids).logits[0, -1]
+            out.append(reserved.joints(logits).cpu().numpy().astype(np.float64))
+    return np.array(out)
 
 
 def evaluate_model(model, tok, reserved, grid: GridSpec, problems, k: int, max_new_tokens: int,

@@ -378,7 +378,7 @@ def run_demo(out, c: Config, progress=True) -> dict:
         "ziprc_lite": timed("train_lite", stage_train, out, c, "ziprc_lite", lite=True, progress=progress),
     }
     ev = timed("evaluate", stage_evaluate, out, c, ("ziprc", "ziprc_lite"), progress)
-    summary["evaluate"] = {k: {kk: vv for kk, vv in v.items() if kk not in ("per_question",)}
+    summary["evaluate"] = {k: {kk: vv for kk, vv in v.items() if kk not in ("per_question", "per_rollout")}
                            for k, v in ev.items()}
     summary["sample"] = timed("sample", stage_sample, out, c, "ziprc", progress)
     times["total"] = round(time.perf_counter() - t_all, 1)

@@ -252,42 +252,13 @@ def _fmt_knob(name, value) -> str:
 
 
 def plot_frontier(result: dict, path) -> None:
-    """Accuracy vs generation cost, one line per policy (Agg backend), with CI bars."""
-    import matplotlib
+    """Accuracy vs generation cost: each policy's Pareto frontier with CIs, the labelled
+    matched-cost budget, the matched points and the run's details (Agg backend; the format
+    follows the suffix: .png, .pdf or .svg). Drawn by :mod:`simulators.plotstyle`, as every
+    figure of ``paper_figures/`` is."""
+    from .plotstyle import frontier_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)  # enough colours for every policy
-    groups = {}
-    for r in result["rows"]:
-        groups.setdefault((r["policy"], r["variant"]), []).append(r)
-    for (name, variant), rs in groups.items():
-        rs = sorted(rs, key=lambda r: r["gen_cost"])
-        x = [r["gen_cost"] for r in rs]
-        y = [100 * r["accuracy"] for r in rs]
-        yerr = [[100 * (r["accuracy"] - r["accuracy_ci"][0]) for r in rs],
-                [100 * (r["accuracy_ci"][1] - r["accuracy"]) for r in rs]]
-        label = name + (f" ({variant})" if variant else "")
-        style = dict(lw=2.5, color="k") if name == "ziprc" else dict(lw=1.0)
-        ax.errorbar(x, y, yerr=yerr, marker="o", ms=3, capsize=2, label=label, **style)
-    ref = result["reference"]
-    ax.axvline(ref["gen_cost"], color="grey", ls=":", lw=1)
-    p = result["provenance"]["params"]
-    ax.set_xlabel(f"generation cost (alpha = {p.get('alpha')})")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title(f"{p.get('suite')} suite: accuracy vs generation cost (95% CIs)")
-    ax.set_xscale("log")
-    ax.legend(fontsize=7, ncol=2, loc="lower right")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    frontier_figure(result, path)
 
 
 # --------------------------------------------------------------------------- sweeps

@@ -291,3 +291,48 @@ def _evaluate_dependent(instance: Instance) -> InstanceResult:
     v, states = policy_value(problem, ziprc_policy(problem))
     return InstanceResult(seed=instance.seed, variant="dependent_samples", best_strategy_value=w,
                           v_ziprc=v, v_optimal=None, states=states)
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def instance_seed(seed: int, i: int) -> int:
+    """Independent, reproducible per-instance seeds (the same as ``ziprc theorem``'s)."""
+    return int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+
+
+def check_instances(instances: int, seed: int = 0, variants=VARIANTS, max_depth: int = 4,
+                    max_samples: int = 4, with_optimal: bool = True, progress: bool = False) -> dict:
+    """Evaluate ``instances`` random worlds under every variant, exactly.
+
+    Returns
+    -------
+    dict
+        ``{variant: {"seed": [...], "best_strategy_value": [...], "v_ziprc": [...],
+        "v_optimal": [...] (None where not computed), "margin": [...]}}``, one entry per
+        instance in order, the worlds being those of ``ziprc theorem --seed seed``.
+    """
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad:
+        raise ValueError(f"unknown variant {bad[0]!r}; choose from {', '.join(VARIANTS)}")
+    if int(instances) < 1:
+        raise ValueError(f"instances must be >= 1, got {instances!r}")
+    out = {v: {"seed": [], "best_strategy_value": [], "v_ziprc": [], "v_optimal": [], "margin": []}
+           for v in variants}
+    cache: dict = {}
+    it = range(int(instances))
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc="theorem", unit="world", mininterval=0.5, leave=False)
+    for i in it:
+        inst = random_instance(instance_seed(seed, i), max_depth=max_depth, max_samples=max_samples)
+        for v in variants:
+            r = evaluate(inst, v, with_optimal=with_optimal, optimal_cache=cache)
+            d = out[v]
+            d["seed"].append(r.seed)
+            d["best_strategy_value"].append(r.best_strategy_value)
+            d["v_ziprc"].append(r.v_ziprc)
+            d["v_optimal"].append(r.v_optimal)
+            d["margin"].append(r.margin)
+    return out

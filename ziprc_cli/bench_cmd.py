@@ -10,12 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import time
 
-import numpy as np
+from metamdp.bench import SAMPLE_COUNTS, SEARCHES
 
-SAMPLE_COUNTS = (2, 4, 8, 12)
-SEARCHES = ("exhaustive", "two-prefix")
 OPTIONAL_SECTIONS = {
     "episodes": ("simulators.bench", "run_episode_bench"),
     "zero_overhead": ("llm_backend.bench", "run_zero_overhead_bench"),
@@ -37,48 +34,10 @@ def register(sub) -> None:
 
 
 def planner_bench(repeats: int = 200, seed: int = 0, counts=SAMPLE_COUNTS) -> dict:
-    """Median time of one decision on the official 7 x 8 layout, Numba and NumPy alternated.
+    """Median time of one decision, Numba vs NumPy (see :func:`metamdp.bench.planner_timing`)."""
+    from metamdp.bench import planner_timing
 
-    The cap is ``max(8, n)``: with 8 or more unfinished samples no new sample may start (the
-    paper's setting, cap 8), with fewer the search also covers new and branched samples.
-    """
-    from metamdp import LengthGrid, PlannerConfig, PlanningState, RewardGrid, plan
-    from metamdp.planner_numpy import plan_numpy
-
-    rng = np.random.default_rng(seed)
-    rewards, lengths = RewardGrid.seven_state(), LengthGrid.official()
-    B, L = rewards.size, lengths.size
-    decision_us: dict = {s: {} for s in SEARCHES}
-    reference_us: dict = {s: {} for s in SEARCHES}
-    speedup: dict = {s: {} for s in SEARCHES}
-    for n in counts:
-        joints = rng.dirichlet(np.full(B * L, 0.3), size=n).reshape(n, B, L)
-        root = rng.dirichlet(np.ones(B * L)).reshape(B, L)
-        state = PlanningState(joints=joints, root_joint=root, floor_index=int(rng.integers(B)),
-                              n_created=n, elapsed=rng.integers(0, 100, size=n).astype(float))
-        for search in SEARCHES:
-            cfg = PlannerConfig(rewards, lengths, alpha=0.1, beta=0.01, cap=max(8, n), search=search)
-            a = plan(state, cfg)  # compile / warm up
-            b = plan_numpy(state, cfg)
-            if abs(a.q - b.q) > 1e-9:
-                raise RuntimeError(f"Numba and NumPy planners disagree at n={n}, {search}")
-            # the NumPy reference is slow at 12 samples: fewer repeats there
-            reps_ref = max(5, repeats // (20 if n >= 12 else 4))
-            t_numba, t_ref = [], []
-            for r in range(repeats):
-                t0 = time.perf_counter()
-                plan(state, cfg)
-                t_numba.append(time.perf_counter() - t0)
-                if r < reps_ref:
-                    t0 = time.perf_counter()
-                    plan_numpy(state, cfg)
-                    t_ref.append(time.perf_counter() - t0)
-            decision_us[search][str(n)] = float(np.median(t_numba) * 1e6)
-            reference_us[search][str(n)] = float(np.median(t_ref) * 1e6)
-            speedup[search][str(n)] = float(np.median(t_ref) / np.median(t_numba))
-    return {"decision_us": decision_us, "reference_us": reference_us, "numba_speedup": speedup,
-            "layout": {"reward_states": B, "length_bins": L, "cap": "max(8, n)"},
-            "repeats": repeats}
+    return planner_timing(repeats, seed, counts, SEARCHES)
 
 
 def _fmt(v) -> str:

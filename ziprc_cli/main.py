@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "ziprc_cli.replay_cmd",
     "ziprc_cli.llm_cmd",
     "ziprc_cli.bench_cmd",
+    "ziprc_cli.figures_cmd",
 )
 
 
