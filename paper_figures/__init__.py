@@ -4,7 +4,7 @@ Every module has ``NAME``, ``collect(stages) -> data`` (the numbers, from the ca
 :mod:`paper_figures.stages`), ``make(data, out_dir, params) -> paths`` (draws and writes
 ``NAME.png/.pdf/.json`` or ``NAME.md/.json``) and ``build(stages, out_dir)``. Run all of them
 with ``ziprc figures`` (:mod:`paper_figures.run`), or one alone with
-``python -m paper_figures.run --only NAME``.
+``python -m paper_figures.NAME [--out DIR] [--fast]``.
 """
 
 #: name -> (module, stages it needs), in the order they are built

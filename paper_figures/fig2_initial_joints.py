@@ -70,3 +70,9 @@ def make(data: dict, out_dir, params: dict | None = None) -> list:
 
 def build(stages, out_dir) -> list:
     return make(collect(stages), out_dir, stages.describe())
+
+
+if __name__ == "__main__":
+    from .run import main_one
+
+    raise SystemExit(main_one(NAME))

@@ -41,8 +41,8 @@ def build(names, out, fast: bool = False, progress: bool = True, command: str | 
         raise FiguresError(f"--out {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     stages = Stages(out, fast=fast, progress=progress)
-    if command:
-        stages.command = command
+    stages.command = command or ("ziprc figures" + (" --fast" if fast else "")
+                                 + (f" --only {','.join(names)}" if list(names) != list(NAMES) else ""))
     written = {}
     t_all = time.perf_counter()
     for i, name in enumerate(names, 1):
@@ -72,6 +72,16 @@ def main(argv=None) -> int:
     except FiguresError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    return 0
+
+
+def main_one(name: str, argv=None) -> int:
+    """``python -m paper_figures.NAME [--out DIR] [--fast]``: one figure alone."""
+    p = argparse.ArgumentParser(prog=f"python -m paper_figures.{name}")
+    p.add_argument("--out", default="runs/figures")
+    p.add_argument("--fast", action="store_true")
+    a = p.parse_args(argv)
+    build([name], a.out, a.fast)
     return 0
 
 

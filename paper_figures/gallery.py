@@ -1,0 +1,49 @@
+"""Small copies of chosen figures for the README (``docs/figures/``): resized to a README-width
+PNG with a 256-colour palette, so each stays well under 200 KB.
+
+``python -m paper_figures.gallery --src runs/figures_full --dst docs/figures NAME [NAME ...]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def shrink(src, dst, width: int = 1100, max_bytes: int = 200_000) -> int:
+    """Write a resized, palette PNG of ``src`` to ``dst``; returns its size in bytes."""
+    from PIL import Image
+
+    img = Image.open(src).convert("RGB")
+    w = width
+    while True:
+        h = round(img.height * w / img.width)
+        small = img.resize((w, h), Image.LANCZOS).quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+        dst = Path(dst)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f".{dst.name}.tmp.png")
+        small.save(tmp, optimize=True)
+        os.replace(tmp, dst)
+        size = dst.stat().st_size
+        if size <= max_bytes or w < 500:
+            return size
+        w = int(w * 0.85)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m paper_figures.gallery", description=__doc__)
+    p.add_argument("--src", required=True)
+    p.add_argument("--dst", default="docs/figures")
+    p.add_argument("--width", type=int, default=1100)
+    p.add_argument("names", nargs="+")
+    a = p.parse_args(argv)
+    for n in a.names:
+        size = shrink(Path(a.src) / f"{n}.png", Path(a.dst) / f"{n}.png", a.width)
+        print(f"{a.dst}/{n}.png: {size / 1000:.0f} kB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
