@@ -44,6 +44,10 @@ def make(data: dict, out_dir, params: dict | None = None) -> list:
     ax.grid(alpha=0.25, which="both")
     ax.legend(fontsize=8)
     ax2.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax2.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax2.yaxis.set_minor_formatter(NullFormatter())
     ax2.set_xlabel("unfinished samples")
     ax2.set_ylabel("speed-up of Numba over NumPy (x)")
     ax2.set_title("Numba speed-up, same loop")
