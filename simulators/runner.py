@@ -1,5 +1,5 @@
 """The Numba episode runner: policies over batches of synthetic questions, with the spec's
-cost meter (``metamdp.md`` section 7).
+cost meter (``docs/spec.md`` section 7).
 
 One *episode* is one policy answering one question. Every sample's future is fixed by the
 episode seed and the sample's index (counter-based hashing, :mod:`simulators.synthetic`), so
@@ -249,6 +249,11 @@ def _episode(code, prm, corr_prm, seed, q, values, prior, log_median, sigma, sig
     rcls = np.zeros(cap, dtype=np.int64)
     vnoise = corr_prm[C_VNOISE]
     hist = np.zeros((cap, t_max + 1)) if track_hist else np.zeros((cap, 1))
+    # Run-time (not literal) constants for calls to other kernels: a literal argument makes
+    # Numba compile the callee once more for that constant (the planner three times over).
+    I0 = np.int64(0)
+    I_ROOT = np.int64(-1)
+    NO_HIST = track_hist and not track_hist
     scores = np.zeros(distractor_cdf.shape[1] + 1)
     no_weights = np.zeros(0)
     shared_cls = draw_class(prior[q], hash_uniform(seed, stream_id(cap + 2, P_SHARED_CLASS), 0))
@@ -270,7 +275,7 @@ def _episode(code, prm, corr_prm, seed, q, values, prior, log_median, sigma, sig
     root = np.empty((B, Lp))
     if needs_joints:
         survival_table(log_median[q], sigma[q], t_max, surv)
-        _predict(-1, seed, q, 0, 0.0, hist, False, prior, signal_mean, surv, r_lo, r_hi,
+        _predict(I_ROOT, seed, q, I0, 0.0, hist, NO_HIST, prior, signal_mean, surv, r_lo, r_hi,
                  corr_prm, bin_map, values, w_scratch, full, acc, root)
 
     if code == 0:
@@ -325,8 +330,8 @@ def _episode(code, prm, corr_prm, seed, q, values, prior, log_median, sigma, sig
                         d = tot / cnt if cnt > 0 else d_fixed
                     else:
                         d = d_fixed
-                    best = plan_kernel(values, rep, upper, stacked[:n + 1], n, max_new, branching,
-                                       floor_idx, alpha, beta / d, search, TIE_TOL)
+                    best = plan_kernel(values, rep, upper, stacked[:n + 1], np.int64(n), np.int64(max_new),
+                                       branching, np.int64(floor_idx), alpha, beta / d, search, TIE_TOL)
                     mask = int(best[2])
                     m = int(best[3])
                     src = int(best[4])
@@ -340,13 +345,13 @@ def _episode(code, prm, corr_prm, seed, q, values, prior, log_median, sigma, sig
                 for _ in range(m):
                     i = created
                     if src < 0:
-                        _new_sample(i, seed, q, prior[q], 0, 0.0, -1, corr, shared_cls,
+                        _new_sample(i, seed, q, prior[q], I0, 0.0, I_ROOT, corr, shared_cls,
                                     log_median, sigma, values, correct_prob, distractor_cdf, t_max, cls, ntot,
                                     age, start, X, hist, status, correct, answer, track_hist, rcls, vnoise, prior)
                     else:
                         s = unf[src]
                         class_posterior(prior[q], signal_mean[q], surv, age[s], X[s], cw)
-                        _new_sample(i, seed, q, cw, age[s], X[s], s, corr, shared_cls,
+                        _new_sample(i, seed, q, cw, age[s], X[s], np.int64(s), corr, shared_cls,
                                     log_median, sigma, values, correct_prob, distractor_cdf, t_max, cls, ntot,
                                     age, start, X, hist, status, correct, answer, track_hist, rcls, vnoise, prior)
                     adv[i] = True
@@ -373,9 +378,9 @@ def _episode(code, prm, corr_prm, seed, q, values, prior, log_median, sigma, sig
         # ------------------------------------------- fully parallel, closed form in lengths
         n = n_target
         for i in range(n):
-            _new_sample(i, seed, q, prior[q], 0, 0.0, -1, corr, shared_cls, log_median, sigma,
+            _new_sample(i, seed, q, prior[q], I0, 0.0, I_ROOT, corr, shared_cls, log_median, sigma,
                         values, correct_prob, distractor_cdf, t_max, cls, ntot, age, start, X, hist, status,
-                        correct, answer, False, rcls, vnoise, prior)
+                        correct, answer, NO_HIST, rcls, vnoise, prior)
         created = n
         stop_at = t_max
         if code == 6:
@@ -456,9 +461,9 @@ def _episode(code, prm, corr_prm, seed, q, values, prior, log_median, sigma, sig
         for i in range(n_target):
             if code == 14 and (z <= best_v if have else z <= 0.0):
                 break
-            _new_sample(i, seed, q, prior[q], 0, 0.0, -1, corr, shared_cls, log_median, sigma,
+            _new_sample(i, seed, q, prior[q], I0, 0.0, I_ROOT, corr, shared_cls, log_median, sigma,
                         values, correct_prob, distractor_cdf, t_max, cls, ntot, age, start, X, hist, status,
-                        correct, answer, False, rcls, vnoise, prior)
+                        correct, answer, NO_HIST, rcls, vnoise, prior)
             created += 1
             status[i] = ST_DONE
             age[i] = ntot[i]
@@ -496,9 +501,9 @@ def _episode(code, prm, corr_prm, seed, q, values, prior, log_median, sigma, sig
             unanimous = True
             for j in range(size):
                 i = created + j
-                _new_sample(i, seed, q, prior[q], 0, 0.0, -1, corr, shared_cls, log_median,
+                _new_sample(i, seed, q, prior[q], I0, 0.0, I_ROOT, corr, shared_cls, log_median,
                             sigma, values, correct_prob, distractor_cdf, t_max, cls, ntot, age, start, X,
-                            hist, status, correct, answer, False, rcls, vnoise, prior)
+                            hist, status, correct, answer, NO_HIST, rcls, vnoise, prior)
                 status[i] = ST_DONE
                 age[i] = ntot[i]
                 gen += ntot[i]
@@ -533,7 +538,7 @@ def _episode(code, prm, corr_prm, seed, q, values, prior, log_median, sigma, sig
             warm = n
             phase_end = n
         for i in range(warm):
-            _new_sample(i, seed, q, prior[q], 0, 0.0, -1, corr, shared_cls, log_median, sigma,
+            _new_sample(i, seed, q, prior[q], I0, 0.0, I_ROOT, corr, shared_cls, log_median, sigma,
                         values, correct_prob, distractor_cdf, t_max, cls, ntot, age, start, X, hist, status,
                         correct, answer, track_hist, rcls, vnoise, prior)
         created = warm
@@ -612,7 +617,7 @@ def _episode(code, prm, corr_prm, seed, q, values, prior, log_median, sigma, sig
                         vals[i] = minconf[i]
                     cutoff = np.percentile(vals, prm[S_PCT])
                     for i in range(created, n):
-                        _new_sample(i, seed, q, prior[q], 0, 0.0, -1, corr, shared_cls,
+                        _new_sample(i, seed, q, prior[q], I0, 0.0, I_ROOT, corr, shared_cls,
                                     log_median, sigma, values, correct_prob, distractor_cdf, t_max, cls, ntot,
                                     age, start, X, hist, status, correct, answer, track_hist, rcls, vnoise, prior)
                     created = n

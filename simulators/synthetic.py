@@ -292,6 +292,8 @@ def build_world(suite: str = "mixed", reward_states: int = 7, n_questions: int |
     sizes = [s.n_questions for s in specs]
     if n_questions is not None:
         total = sum(sizes)
+        if n_questions > total:
+            raise WorldError(f"n_questions {n_questions} exceeds the {suite} suite's {total} questions")
         if suite == "mixed":
             if n_questions < len(specs):
                 raise WorldError(f"the mixed suite needs at least {len(specs)} questions")
@@ -402,14 +404,14 @@ P_CONF1, P_CONF2, P_RM1, P_RM2, P_SHARE, P_SHARED_CLASS, P_NOISE = 7, 8, 9, 10, 
 P_VALUE, P_VALUE2 = 14, 15
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # tiny: inlined, not compiled once per literal argument
 def _mix64(z):
     z = (z ^ (z >> np.uint64(30))) * _M1
     z = (z ^ (z >> np.uint64(27))) * _M2
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # tiny: inlined, not compiled once per literal argument
 def hash_uniform(seed, stream, tick):
     """Uniform in (0, 1) from (episode seed, stream, tick); stateless and reproducible."""
     k = _mix64(np.uint64(seed) + _GOLD * np.uint64(stream + 1))
@@ -425,7 +427,7 @@ def hash_normal(seed, stream1, stream2, tick):
     return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # tiny: inlined, not compiled once per literal argument
 def stream_id(sample, purpose):
     return sample * 16 + purpose
 
