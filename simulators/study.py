@@ -56,7 +56,7 @@ class Cell:
 def run_cell(world: World, policy: Policy, seed: int, episodes: int,
              corruption: Corruption | None = None, variant: str = "") -> Cell:
     """Run one (policy, knob) on every question; average the episodes of each question."""
-    with _KERNEL_LOCK:
+    with _KERNEL_LOCK:  # a user's policy runs on the Python driver, which calls kernels too
         m = run_policy(world, policy, seed=seed, episodes_per_question=episodes,
                        corruption=corruption)
     correct, compute, latency, _ = per_episode_costs(m, 0.0)
@@ -74,10 +74,10 @@ def run_cell(world: World, policy: Policy, seed: int, episodes: int,
 def _kernel_cached():
     """True if Numba's on-disk cache holds the episode kernel for the current source, False if
     it must compile, None if that cannot be told (Numba's cache layout is not public API)."""
-    from . import runner
+    from .kernels import run_batch
 
     try:
-        return bool(runner._run_batch._cache._cache_file._load_index())
+        return bool(run_batch._cache._cache_file._load_index())
     except Exception:  # pragma: no cover - depends on Numba internals
         return None
 
@@ -160,6 +160,18 @@ def pooled_strata(strata: np.ndarray, names) -> tuple:
                     if rest.size else f"strata of one question ({named}) pooled for the bootstrap")
 
 
+def user_policy_grid(policies) -> list:
+    """A user's policies as study cells: each over its ``knobs`` when it declares a
+    ``knob_name`` (built with :meth:`metamdp.policies.Policy.with_knob`), else once."""
+    out = []
+    for pol in policies or ():
+        if getattr(pol, "knob_name", None) and getattr(pol, "knobs", ()):
+            out += [pol.with_knob(v) for v in pol.knobs]
+        else:
+            out.append(pol)
+    return out
+
+
 def policy_grid(names, alpha: float = 0.1, cap: int = 8, ziprc_params: dict | None = None) -> list:
     """(policy, variant) pairs of a study: every knob value of every named policy."""
     out = []
@@ -177,8 +189,12 @@ def policy_grid(names, alpha: float = 0.1, cap: int = 8, ziprc_params: dict | No
 def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions: int | None = None,
               seed: int = 0, episodes: int = 1, corruption: Corruption | None = None,
               reward_states: int = 7, progress: bool = True, n_boot: int = N_BOOT,
-              ziprc_params: dict | None = None, world_overrides: dict | None = None) -> dict:
+              ziprc_params: dict | None = None, world_overrides: dict | None = None,
+              user_policies=()) -> dict:
     """Run every policy over its knob and build the rows, the matched-cost table and provenance.
+
+    ``user_policies``: :class:`metamdp.policies.Policy` objects run beside the built-in ones
+    on the Python episode driver (same episodes; see :func:`user_policy_grid`).
 
     Returns
     -------
@@ -200,6 +216,7 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
     corruption = corruption or Corruption()
     try:
         grid = policy_grid(names, alpha=alpha, ziprc_params=ziprc_params)
+        grid += [(p, "") for p in user_policy_grid(user_policies)]
     except ValueError as e:
         raise StudyError(str(e)) from None
     warm_up_kernels()  # after validating the parameters: a typo should not wait for Numba
@@ -218,7 +235,9 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
     if bar is not None:
         bar.close()
     return summarize_cells(world, cells, alpha, seed=seed, n_boot=n_boot,
-                           params={"suite": suite, "alpha": alpha, "policies": names,
+                           params={"suite": suite, "alpha": alpha,
+                                   "policies": names + [p.name for p in user_policies],
+                                   "user_policies": [p.describe() for p in user_policies],
                                    "questions": world.n_questions, "episodes": episodes,
                                    "reward_states": reward_states,
                                    "corruption": asdict(corruption),
@@ -315,8 +334,8 @@ def format_table(result: dict) -> str:
     if any(not t["within_budget"] for t in result["matched"]):
         lines.append("* no knob value reaches the budget; its cheapest point is shown")
     if no_ci:
-        lines.append("[n/a]: no interval where every bootstrap resample gives the same value "
-                     "(e.g. every question correct)")
+        lines.append("[n/a]: no interval: every bootstrap resample gives the same value (e.g. "
+                     "every question correct, or the same outcome as MV on every question)")
     if result.get("ci_note"):
         lines.append(f"note: {result['ci_note']}")
     return "\n".join(lines)
@@ -330,6 +349,8 @@ def _with_ci(x: float, interval, sign: str) -> str:
 
 
 def _fmt_knob(name, value) -> str:
+    if name is None:
+        return "-"
     short = {"beta": "b", "n": "N", "threshold": "thr", "budget_tokens": "tok", "window": "w"}
     return f"{short.get(name, name)}={value:g}" if isinstance(value, (int, float)) else str(value)
 
