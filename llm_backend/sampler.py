@@ -29,6 +29,8 @@ import torch
 from metamdp.grids import RewardGrid
 
 from .decode import KVPool, Sampler
+from metamdp.policies import PolicyRunError, call_policy
+
 from .policies import (Action, AdaptiveConsistencyPolicy, DeepConfPolicy, ESCPolicy,  # noqa: F401
                        HalfFinishedPolicy, LengthPrunePolicy, MajorityVotePolicy, OnlinePolicy,
                        PandoraPolicy, PolicyConfigError, RewardPruningPolicy, ShortMAtKPolicy,
@@ -55,12 +57,21 @@ class Sample:
     value: float = 0.0
     answer: str | None = None
     correct: bool = False
-    elapsed_ticks: int = 0
+    elapsed_ticks: int = 0         # ticks along its path (a branch's inherited ones included)
     window: deque | None = None    # raw per-token joints of the last W prefixes (smoothing)
+    prefix_ticks: int = 0          # ticks inherited when branching
+
+    # simulated signals of metamdp.policies.SampleView: a real model has none
+    trace_noise = None
+    rm_noise = None
 
     @property
     def own_tokens(self) -> int:
         return len(self.tokens) - self.prefix_tokens
+
+    @property
+    def own_ticks(self) -> int:
+        return self.elapsed_ticks - self.prefix_ticks
 
     @property
     def unfinished(self) -> bool:
@@ -93,8 +104,11 @@ class OnlineSampler:
 
     def __init__(self, model, tok, reserved: ReservedSlice, grid: GridSpec, cap: int = 8,
                  max_new_tokens: int = 160, max_prompt: int = 64, seed: int = 0,
-                 temperature: float = 1.0, smooth_tokens: int = 0):
+                 temperature: float = 1.0, smooth_tokens: int = 0, task=None):
         self.model, self.tok, self.reserved, self.grid = model, tok, reserved, grid
+        # ``task``: prompt encoding and answer checking of any prompt set
+        # (:class:`llm_backend.prompts.PromptTask`); None = the built-in arithmetic task
+        self.task = task
         self.device = next(model.parameters()).device
         self.rewards = RewardGrid.official(reserved.reward_states)
         self.lengths = length_grid(grid)
@@ -135,16 +149,21 @@ class OnlineSampler:
             # the raw joint just before the end token (never smoothed): the revealed value
             s.joint = self._joint(s.pending)
         if status == "finished":
-            text = self.tok.decode(s.tokens[:-1])
-            s.answer = extract_answer(text)
-            s.correct = bool(check(problem, text))
+            if self.task is not None:
+                text = self.task.decode(s.tokens[:-1])
+                s.answer = self.task.extract(text)
+                s.correct = bool(self.task.check(problem, text))
+            else:
+                text = self.tok.decode(s.tokens[:-1])
+                s.answer = extract_answer(text)
+                s.correct = bool(check(problem, text))
             s.value = float(s.joint.sum(1) @ self.rewards.values)
         if s.slot is not None:
             self.pool.free(s.slot)
             s.slot = None
 
     def run(self, problem: Problem, policy, question_id: str | None = None) -> QuestionResult:
-        ids = prompt_ids(self.tok, problem)
+        ids = self.task.prompt_ids(problem) if self.task is not None else prompt_ids(self.tok, problem)
         prefix = self.pool.prefill(ids)
         root_joint = self._joint(prefix.logits)
         if hasattr(policy, "prepare"):
@@ -159,9 +178,10 @@ class OnlineSampler:
             unf = [s for s in samples if s.unfinished]
             fin = [s for s in samples if not s.unfinished]
             t0 = time.perf_counter()
-            act = policy(View(unfinished=unf, finished=fin, root_joint=root_joint,
-                              n_created=len(samples), epoch=epoch, rewards=self.rewards,
-                              lengths=self.lengths))
+            act = call_policy(policy, View(unfinished=unf, finished=fin, root_joint=root_joint,
+                                           n_created=len(samples), epoch=epoch, rewards=self.rewards,
+                                           lengths=self.lengths, cap=self.cap),
+                              f"question {question_id or problem.qid!r}, epoch {epoch}")
             t_policy += time.perf_counter() - t0
             t0 = time.perf_counter()
             act.new = min(int(act.new), self.cap - len(samples))
@@ -183,13 +203,15 @@ class OnlineSampler:
                     s = Sample(sid=len(samples), slot=slot, tokens=list(src.tokens),
                                prefix_tokens=len(src.tokens), pending=src.pending.clone(),
                                joint=src.joint.copy(), branch_from=src.sid,
-                               elapsed_ticks=src.elapsed_ticks, window=self._window(src=src))
+                               elapsed_ticks=src.elapsed_ticks, prefix_ticks=src.elapsed_ticks,
+                               window=self._window(src=src))
                 s.tick_tokens.append(0)
                 s.joints.append(s.joint.ravel().copy())
                 samples.append(s)
                 active.append(s)
             for s in active:
                 s.status = "running"
+            ticked = list(active)
             # advance the chosen samples by one tick of delta tokens
             for _ in range(self.delta):
                 if not active:
@@ -225,6 +247,9 @@ class OnlineSampler:
                     s.joints.append(s.joint.ravel().copy())
                 elif s.joint is None:
                     s.joint = self._joint(s.pending)
+            for s in ticked:
+                if s.status != "running":   # ended during this tick: it still ran in it
+                    s.elapsed_ticks += 1
             epoch += 1
             t_decode += time.perf_counter() - t0
         pruned = 0
@@ -240,22 +265,34 @@ class OnlineSampler:
             votes[s.answer] += max(s.value, 1e-9) if selection != "plurality" else 1.0
         vote = max(votes.items(), key=lambda kv: kv[1])[0] if votes else None
         fin = [s for s in samples if s.status == "finished"]
-        chosen = policy.choose(fin) if hasattr(policy, "choose") else select("value", fin)
+        try:
+            chosen = policy.choose(fin) if hasattr(policy, "choose") else select("value", fin)
+        except Exception as e:
+            raise PolicyRunError(f"policy {getattr(policy, 'name', type(policy).__name__)!r} raised "
+                                 f"{type(e).__name__}: {e} at question "
+                                 f"{question_id or problem.qid!r}, answer selection") from e
         qid = question_id or problem.qid
         return QuestionResult(qid=qid, policy=policy.name,
                               answer_best=best.answer if best else None, answer_vote=vote,
-                              correct_best=bool(best is not None and best.answer == problem.answer),
-                              correct_vote=bool(vote is not None and vote == problem.answer),
+                              correct_best=bool(best is not None and best.correct),
+                              correct_vote=self._same(vote, problem),
                               compute_tokens=compute, serial_tokens=serial, n_started=len(samples),
                               pruned_tokens=pruned, epochs=epoch,
                               samples=[self.trace_row(s, qid, problem) for s in samples],
                               policy_seconds=t_policy, decode_seconds=t_decode,
                               answer=chosen.answer if chosen else None,
-                              correct=bool(chosen is not None and chosen.answer == problem.answer),
+                              correct=bool(chosen is not None and chosen.correct),
                               selection=selection)
 
+    def _same(self, answer, problem) -> bool:
+        if answer is None:
+            return False
+        if self.task is not None:
+            return bool(self.task.extract.same(answer, problem.answer))
+        return answer == problem.answer
+
     def trace_row(self, s: Sample, qid: str, problem: Problem) -> dict:
-        return {"question_id": qid, "sample_id": int(s.sid), "difficulty": float(problem.difficulty),
+        return {"question_id": qid, "sample_id": int(s.sid), "difficulty": _difficulty(problem),
                 "delta": self.delta, "reward_values": [float(x) for x in self.rewards.values],
                 "length_edges": [float(x) for x in self.grid.length_edges],
                 "tick_tokens": [int(x) for x in s.tick_tokens],
@@ -265,6 +302,12 @@ class OnlineSampler:
                 "value": float(s.value) if s.status == "finished" else 0.0,
                 "branch_from": int(s.branch_from), "prefix_tokens": int(s.prefix_tokens),
                 "status": s.status}
+
+
+def _difficulty(problem):
+    """A question's difficulty for the traces (None when unknown: a nullable column)."""
+    d = getattr(problem, "difficulty", None)
+    return None if d is None or d != d else float(d)
 
 
 def majority_from_samples(rows: list[dict], n: int, truth: str):

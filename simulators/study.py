@@ -54,7 +54,7 @@ class Cell:
 def run_cell(world: World, policy: Policy, seed: int, episodes: int,
              corruption: Corruption | None = None, variant: str = "") -> Cell:
     """Run one (policy, knob) on every question; average the episodes of each question."""
-    with _KERNEL_LOCK:
+    with _KERNEL_LOCK:  # a user's policy runs on the Python driver, which calls kernels too
         m = run_policy(world, policy, seed=seed, episodes_per_question=episodes,
                        corruption=corruption)
     correct, compute, latency, _ = per_episode_costs(m, 0.0)
@@ -93,6 +93,18 @@ def ci(x: np.ndarray, boot: np.ndarray) -> list:
     return [float(lo), float(hi)]
 
 
+def user_policy_grid(policies) -> list:
+    """A user's policies as study cells: each over its ``knobs`` when it declares a
+    ``knob_name`` (built with :meth:`metamdp.policies.Policy.with_knob`), else once."""
+    out = []
+    for pol in policies or ():
+        if getattr(pol, "knob_name", None) and getattr(pol, "knobs", ()):
+            out += [pol.with_knob(v) for v in pol.knobs]
+        else:
+            out.append(pol)
+    return out
+
+
 def policy_grid(names, alpha: float = 0.1, cap: int = 8, ziprc_params: dict | None = None) -> list:
     """(policy, variant) pairs of a study: every knob value of every named policy."""
     out = []
@@ -110,8 +122,12 @@ def policy_grid(names, alpha: float = 0.1, cap: int = 8, ziprc_params: dict | No
 def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions: int | None = None,
               seed: int = 0, episodes: int = 1, corruption: Corruption | None = None,
               reward_states: int = 7, progress: bool = True, n_boot: int = N_BOOT,
-              ziprc_params: dict | None = None, world_overrides: dict | None = None) -> dict:
+              ziprc_params: dict | None = None, world_overrides: dict | None = None,
+              user_policies=()) -> dict:
     """Run every policy over its knob and build the rows, the matched-cost table and provenance.
+
+    ``user_policies``: :class:`metamdp.policies.Policy` objects run beside the built-in ones
+    on the Python episode driver (same episodes; see :func:`user_policy_grid`).
 
     Returns
     -------
@@ -133,6 +149,7 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
     corruption = corruption or Corruption()
     try:
         grid = policy_grid(names, alpha=alpha, ziprc_params=ziprc_params)
+        grid += [(p, "") for p in user_policy_grid(user_policies)]
     except ValueError as e:
         raise StudyError(str(e)) from None
     cells = []
@@ -150,7 +167,9 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
     if bar is not None:
         bar.close()
     return summarize_cells(world, cells, alpha, seed=seed, n_boot=n_boot,
-                           params={"suite": suite, "alpha": alpha, "policies": names,
+                           params={"suite": suite, "alpha": alpha,
+                                   "policies": names + [p.name for p in user_policies],
+                                   "user_policies": [p.describe() for p in user_policies],
                                    "questions": world.n_questions, "episodes": episodes,
                                    "reward_states": reward_states,
                                    "corruption": asdict(corruption),
@@ -247,6 +266,8 @@ def format_table(result: dict) -> str:
 
 
 def _fmt_knob(name, value) -> str:
+    if name is None:
+        return "-"
     short = {"beta": "b", "n": "N", "threshold": "thr", "budget_tokens": "tok", "window": "w"}
     return f"{short.get(name, name)}={value:g}" if isinstance(value, (int, float)) else str(value)
 
