@@ -7,6 +7,9 @@
 * end of generation: the joint read just before the end token; the sample is predicted
   correct when ``E[value] >= 0.5``; F1 (positive class: correct), accuracy, and recall on
   incorrect answers (the fraction of wrong answers flagged as wrong).
+  ``within_question_auroc``: the AUROC of the end ``E[value]`` over pairs of right and wrong
+  samples of the same question (pooled over questions having both), which measures whether
+  the model notices its own errors rather than only which questions are hard.
 * calibration of ``E[value]``: reliability diagram and ECE (10 equal-width bins), at the end
   and at the start of generation.
 * remaining length: at every position, whether the true remaining-length bin lies in the
@@ -52,6 +55,31 @@ def auroc(score: np.ndarray, label: np.ndarray) -> float:
         return float("nan")
     r = rankdata(score)
     return float((r[label].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def within_question_auroc(score, label, group) -> tuple[float, int]:
+    """AUROC restricted to pairs of samples of the *same* question.
+
+    Over every question that has both right and wrong samples, every (right, wrong) pair
+    counts once (ties half), pooled across questions: the probability that a right sample of a
+    question scores above a wrong sample of the same question. Unlike the pooled AUROC, a
+    predictor that only knows which questions are hard scores 0.5. Returns
+    ``(auroc, questions used)``; ``nan`` when no question has both kinds.
+    """
+    score = np.asarray(score, dtype=np.float64)
+    label = np.asarray(label, dtype=bool)
+    group = np.asarray(group)
+    wins, pairs, used = 0.0, 0, 0
+    for g in np.unique(group):
+        sel = group == g
+        pos, neg = score[sel & label], score[sel & ~label]
+        if pos.size == 0 or neg.size == 0:
+            continue
+        d = pos[:, None] - neg[None, :]
+        wins += float((d > 0).sum() + 0.5 * (d == 0).sum())
+        pairs += d.size
+        used += 1
+    return (wins / pairs if pairs else float("nan")), used
 
 
 def empirical_joint(recs: list[dict], rewards: RewardGrid, lengths: LengthGrid) -> np.ndarray:
@@ -101,6 +129,7 @@ def prediction_metrics(recs: list[dict], reward_values, lengths: LengthGrid, see
     tn = int((~pred & ~correct).sum())
     f1 = 2 * tp / max(1, 2 * tp + fp + fn)
     ece_end, table_end = ece(end_v, correct)
+    wq_auroc, wq_used = within_question_auroc(end_v, correct, [r["qid"] for r in recs])
     ece_start, table_start = ece(start_v, correct)
     # remaining length
     rep_tokens = lengths.representative * lengths.delta
@@ -128,6 +157,7 @@ def prediction_metrics(recs: list[dict], reward_values, lengths: LengthGrid, see
         "end_f1": float(f1), "end_accuracy": float((tp + tn) / len(recs)),
         "end_recall_incorrect": float(tn / max(1, tn + fp)), "end_auroc": auroc(end_v, correct),
         "start_auroc": auroc(start_v, correct),
+        "within_question_auroc": wq_auroc, "within_question_auroc_questions": wq_used,
         "ece_end": ece_end, "ece_start": ece_start,
         "reliability_end": table_end, "reliability_start": table_start,
         "length_coverage_80": float(cover.mean()), "length_interval_width_bins": float(np.concatenate(width).mean()),

@@ -134,7 +134,7 @@ def cmd_evaluate(args):
     r = stage_evaluate(Path(args.out), _config(args), names, progress=not args.quiet)
     for n, m in r.items():
         keep = ("start_tv", "start_tv_noise_floor", "end_f1", "end_accuracy", "end_recall_incorrect",
-                "end_auroc", "ece_end", "ece_start", "length_coverage_80")
+                "end_auroc", "within_question_auroc", "ece_end", "ece_start", "length_coverage_80")
         print(n, json.dumps({k: round(m[k], 4) for k in keep}))
     return 0
 

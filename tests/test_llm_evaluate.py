@@ -1,0 +1,132 @@
+"""The numbers the LLM backend publishes, against cases computed by hand: start TV, end F1 /
+accuracy / recall on incorrect, AUROC (pooled and within question), ECE, and the matched-cost
+interpolation against majority voting."""
+
+import numpy as np
+import pytest
+
+from llm_backend.evaluate import auroc, ece, prediction_metrics, within_question_auroc
+from metamdp.grids import LengthGrid
+
+LENGTHS = LengthGrid.binned((0, 4, 8), delta=4)   # bin 0: 0-3 tokens, bin 1: 4+ tokens
+
+
+def _end(v):
+    """A 2x2 joint whose E[value] (reward values 0, 1) is ``v``."""
+    return [[(1 - v) / 2, (1 - v) / 2], [v / 2, v / 2]]
+
+
+def _rec(qid, correct, n, start, end_v):
+    mid = [[0.25, 0.25], [0.25, 0.25]]
+    joints = [start] + [mid] * (n - 2) + [_end(end_v)] if n >= 2 else [start]
+    return {"qid": qid, "steps": 1, "correct": correct, "n_tokens": n,
+            "joints": np.asarray(joints, dtype=np.float64)}
+
+
+START_A = [[0.1, 0.2], [0.3, 0.4]]
+START_B = [[0.0, 0.0], [0.5, 0.5]]
+RECS = [
+    _rec("A", True, 2, START_A, 0.9),    # right, bin 0
+    _rec("A", False, 6, START_A, 0.6),   # wrong, bin 1
+    _rec("B", True, 5, START_B, 0.4),    # right, bin 1
+    _rec("B", True, 3, START_B, 0.95),   # right, bin 0
+]
+
+
+def test_prediction_metrics_hand_computed():
+    m = prediction_metrics(RECS, [0.0, 1.0], LENGTHS, seed=0)
+    # A: empirical joint [[0, .5], [.5, 0]] -> TV = (.1 + .3 + .2 + .4) / 2 = .5;
+    # B: empirical joint [[0, 0], [.5, .5]] equals the prediction -> TV 0
+    assert m["start_tv"] == pytest.approx(0.25)
+    assert [q["tv"] for q in m["per_question"]] == pytest.approx([0.5, 0.0])
+    # threshold 0.5 on end values (.9, .6, .4, .95) vs correct (T, F, T, T): tp 2, fp 1, fn 1, tn 0
+    assert m["end_f1"] == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))
+    assert m["end_accuracy"] == pytest.approx(0.5)
+    assert m["end_recall_incorrect"] == pytest.approx(0.0)
+    # pooled AUROC: the wrong .6 beats .4 only -> 2 of 3 pairs
+    assert m["end_auroc"] == pytest.approx(2 / 3)
+    # within question: only A has both kinds, and its right sample scores higher
+    assert m["within_question_auroc"] == pytest.approx(1.0)
+    assert m["within_question_auroc_questions"] == 1
+    # ECE: bin 9 holds .9 and .95 (mean .925, freq 1), bin 6 .6 (freq 0), bin 4 .4 (freq 1)
+    assert m["ece_end"] == pytest.approx((2 * 0.075 + 0.6 + 0.6) / 4)
+    assert m["accuracy_of_rollouts"] == pytest.approx(0.75)
+
+
+def test_start_auroc_and_tv_marginals():
+    m = prediction_metrics(RECS, [0.0, 1.0], LENGTHS, seed=0)
+    # start values: A .7 (both rollouts), B 1.0 (both); right {.7, 1, 1} vs wrong {.7}: 0.5 + 1 + 1 of 3
+    assert m["start_auroc"] == pytest.approx(2.5 / 3)
+    # reward marginal of A: predicted (.3, .7) vs empirical (.5, .5) -> .2; B: 0
+    assert m["start_tv_reward_marginal"] == pytest.approx(0.1)
+    # length marginal of A: predicted (.4, .6) vs empirical (.5, .5) -> .1; B: (.5, .5) both -> 0
+    assert m["start_tv_length_marginal"] == pytest.approx(0.05)
+
+
+def test_auroc_ties_and_degenerate():
+    assert auroc(np.array([0.5, 0.5]), np.array([1, 0])) == pytest.approx(0.5)
+    assert auroc(np.array([0.2, 0.9, 0.4]), np.array([0, 1, 1])) == pytest.approx(1.0)
+    assert auroc(np.array([0.9, 0.2, 0.4]), np.array([0, 1, 1])) == pytest.approx(0.0)
+    assert np.isnan(auroc(np.array([0.1, 0.2]), np.array([1, 1])))
+
+
+def test_within_question_auroc_ignores_between_question_signal():
+    # question 1 is easy (high scores), question 2 hard (low scores); inside each question the
+    # score ranks right below wrong, so the within-question AUROC is 0 while the pooled is high
+    score = np.array([0.9, 0.95, 0.1, 0.15, 0.12])
+    label = np.array([1, 0, 1, 0, 0], dtype=bool)
+    group = np.array(["e", "e", "h", "h", "h"])
+    a, used = within_question_auroc(score, label, group)
+    assert used == 2 and a == pytest.approx(0.0)
+    assert auroc(score, label) == pytest.approx(2 / 6)
+    # ties count half; a question with only right samples is skipped
+    a, used = within_question_auroc(np.array([0.5, 0.5, 0.3]), np.array([1, 0, 1], bool), np.array([0, 0, 1]))
+    assert (a, used) == (0.5, 1)
+    a, used = within_question_auroc(np.array([0.5, 0.3]), np.array([1, 1], bool), np.array([0, 1]))
+    assert np.isnan(a) and used == 0
+
+
+def test_ece_table():
+    e, table = ece(np.array([0.05, 0.15, 0.15, 0.95]), np.array([0, 1, 0, 1]), bins=10)
+    # bin 0: conf .05 freq 0 -> .05; bin 1: conf .15 freq .5 -> .35 (weight 2); bin 9: .05
+    assert e == pytest.approx((0.05 + 2 * 0.35 + 0.05) / 4)
+    assert table[1] == (pytest.approx(0.15), pytest.approx(0.5), 2)
+    assert table[5][2] == 0 and np.isnan(table[5][0])
+    # a confidence of exactly 1 falls in the last bin
+    e, table = ece(np.array([1.0]), np.array([1]), bins=10)
+    assert e == 0.0 and table[9][2] == 1
+
+
+def _mv_rows():
+    from llm_backend.pipeline import _row
+
+    rows = [_row("majority N=1", [1, 0, 0, 0], [1.0] * 4, [1] * 4, [1] * 4, n_started=[1] * 4),
+            _row("majority N=2", [1, 1, 0, 0], [2.0] * 4, [2] * 4, [1] * 4, n_started=[2] * 4)]
+    return rows
+
+
+def test_matched_cost_interpolation_hand_computed():
+    from llm_backend.pipeline import _matched, _row
+
+    rows = _mv_rows() + [_row("X", [1, 1, 1, 0], [1.5] * 4, [1.5] * 4, [1] * 4, n_started=[2] * 4, policy="x"),
+                         _row("Y", [0, 1, 0, 0], [3.0] * 4, [3] * 4, [1] * 4, n_started=[3] * 4, policy="y")]
+    m = {r["method"]: r for r in _matched(rows)}
+    assert set(m) == {"X", "Y"}
+    # X at cost 1.5: MV per question interpolated halfway: (1, .5, 0, 0); difference (0, .5, 1, 0)
+    assert m["X"]["majority_at_same_cost"] == pytest.approx(0.375)
+    assert m["X"]["difference"] == pytest.approx(0.375)
+    lo, hi = m["X"]["difference_ci95"]
+    assert 0.0 <= lo <= 0.375 <= hi <= 1.0
+    assert not m["X"]["extrapolated"]
+    # Y beyond MV's largest cost: compared with the last MV point, flagged as extrapolated
+    assert m["Y"]["extrapolated"]
+    assert m["Y"]["majority_at_same_cost"] == pytest.approx(0.5)
+    assert m["Y"]["difference"] == pytest.approx(-0.25)
+
+
+def test_matched_cost_constant_difference_has_degenerate_ci():
+    from llm_backend.pipeline import _matched, _row
+
+    rows = _mv_rows() + [_row("Z", [1, 1, 0, 0], [2.0] * 4, [2] * 4, [1] * 4, n_started=[2] * 4, policy="z")]
+    (z,) = _matched(rows)
+    assert z["difference"] == 0.0 and z["difference_ci95"] == (0.0, 0.0)
