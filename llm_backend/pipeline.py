@@ -65,6 +65,7 @@ class Config:
     alpha: float = 0.1
     search: str = "exhaustive"
     policies: tuple = DEMO_POLICIES
+    policy_modules: tuple = ()     # users' policies, "PATH.py:ClassName"
     smooth_tokens: int = 0
     floor: str = "down"
     device: str = "cpu"
@@ -194,10 +195,15 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
     problems = _problems(c, "sample", c.sample_questions)
     osamp = OnlineSampler(model, tok, reserved, grid, cap=c.cap, max_new_tokens=c.max_new_tokens,
                           seed=c.seed + 13, smooth_tokens=c.smooth_tokens)
+    from metamdp.policies import POLICY_NAMES, load_policies
+
     others = [p for p in policies if p not in ("mv", "ziprc") and p not in SAME_SAMPLES_AS_MV]
+    runs = [(make_policy(p, cap=c.cap), None) for p in others]
+    # users' policies (``--policy-module``), run like the built-in ones, labelled by name
+    runs += [(pol, pol.label()) for pol in load_policies(c.policy_modules, reserved=POLICY_NAMES)]
     betas = c.betas if "ziprc" in policies else ()
     t0 = time.perf_counter()
-    bar = tqdm(total=len(problems) * (1 + len(betas) + len(others)), desc="sampling",
+    bar = tqdm(total=len(problems) * (1 + len(betas) + len(runs)), desc="sampling",
                disable=not progress, mininterval=1.0)
     mv_rows, mv = [], []
     mv_policy = MajorityVotePolicy(c.cap)
@@ -262,8 +268,8 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
                                  n_started=[r.n_started for r in res],
                                  pruned=[r.pruned_tokens for r in res], policy="ziprc"))
         wall[f"ziprc beta={beta:g}"] = float(sum(r.policy_seconds + r.decode_seconds for r in res))
-    for pname in others:
-        pol = make_policy(pname, cap=c.cap)
+    for pol, label in runs:
+        pname = pol.name
         res, rows = [], []
         for p in problems:
             r = osamp.run(p, pol)
@@ -273,7 +279,7 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
         write_traces(out / f"traces_{pname}.parquet", rows,
                      {"seed": c.seed, "params": dict(_cfg_json(c), policy=pname, model=name,
                                                      knobs=pol.describe())})
-        rows_out.append(_row(_label(pol), [r.correct for r in res],
+        rows_out.append(_row(label or _label(pol), [r.correct for r in res],
                              [cost(r.compute_tokens, r.serial_tokens, r.qid) for r in res],
                              [r.compute_tokens / lbar[r.qid] for r in res],
                              [r.serial_tokens / lbar[r.qid] for r in res],

@@ -29,6 +29,8 @@ import torch
 from metamdp.grids import RewardGrid
 
 from .decode import KVPool, Sampler
+from metamdp.policies import PolicyRunError, call_policy
+
 from .policies import (Action, AdaptiveConsistencyPolicy, DeepConfPolicy, ESCPolicy,  # noqa: F401
                        HalfFinishedPolicy, LengthPrunePolicy, MajorityVotePolicy, OnlinePolicy,
                        PandoraPolicy, PolicyConfigError, RewardPruningPolicy, ShortMAtKPolicy,
@@ -55,12 +57,21 @@ class Sample:
     value: float = 0.0
     answer: str | None = None
     correct: bool = False
-    elapsed_ticks: int = 0
+    elapsed_ticks: int = 0         # ticks along its path (a branch's inherited ones included)
     window: deque | None = None    # raw per-token joints of the last W prefixes (smoothing)
+    prefix_ticks: int = 0          # ticks inherited when branching
+
+    # simulated signals of metamdp.policies.SampleView: a real model has none
+    trace_noise = None
+    rm_noise = None
 
     @property
     def own_tokens(self) -> int:
         return len(self.tokens) - self.prefix_tokens
+
+    @property
+    def own_ticks(self) -> int:
+        return self.elapsed_ticks - self.prefix_ticks
 
     @property
     def unfinished(self) -> bool:
@@ -159,9 +170,10 @@ class OnlineSampler:
             unf = [s for s in samples if s.unfinished]
             fin = [s for s in samples if not s.unfinished]
             t0 = time.perf_counter()
-            act = policy(View(unfinished=unf, finished=fin, root_joint=root_joint,
-                              n_created=len(samples), epoch=epoch, rewards=self.rewards,
-                              lengths=self.lengths))
+            act = call_policy(policy, View(unfinished=unf, finished=fin, root_joint=root_joint,
+                                           n_created=len(samples), epoch=epoch, rewards=self.rewards,
+                                           lengths=self.lengths, cap=self.cap),
+                              f"question {question_id or problem.qid!r}, epoch {epoch}")
             t_policy += time.perf_counter() - t0
             t0 = time.perf_counter()
             act.new = min(int(act.new), self.cap - len(samples))
@@ -183,13 +195,15 @@ class OnlineSampler:
                     s = Sample(sid=len(samples), slot=slot, tokens=list(src.tokens),
                                prefix_tokens=len(src.tokens), pending=src.pending.clone(),
                                joint=src.joint.copy(), branch_from=src.sid,
-                               elapsed_ticks=src.elapsed_ticks, window=self._window(src=src))
+                               elapsed_ticks=src.elapsed_ticks, prefix_ticks=src.elapsed_ticks,
+                               window=self._window(src=src))
                 s.tick_tokens.append(0)
                 s.joints.append(s.joint.ravel().copy())
                 samples.append(s)
                 active.append(s)
             for s in active:
                 s.status = "running"
+            ticked = list(active)
             # advance the chosen samples by one tick of delta tokens
             for _ in range(self.delta):
                 if not active:
@@ -225,6 +239,9 @@ class OnlineSampler:
                     s.joints.append(s.joint.ravel().copy())
                 elif s.joint is None:
                     s.joint = self._joint(s.pending)
+            for s in ticked:
+                if s.status != "running":   # ended during this tick: it still ran in it
+                    s.elapsed_ticks += 1
             epoch += 1
             t_decode += time.perf_counter() - t0
         pruned = 0
@@ -240,7 +257,12 @@ class OnlineSampler:
             votes[s.answer] += max(s.value, 1e-9) if selection != "plurality" else 1.0
         vote = max(votes.items(), key=lambda kv: kv[1])[0] if votes else None
         fin = [s for s in samples if s.status == "finished"]
-        chosen = policy.choose(fin) if hasattr(policy, "choose") else select("value", fin)
+        try:
+            chosen = policy.choose(fin) if hasattr(policy, "choose") else select("value", fin)
+        except Exception as e:
+            raise PolicyRunError(f"policy {getattr(policy, 'name', type(policy).__name__)!r} raised "
+                                 f"{type(e).__name__}: {e} at question "
+                                 f"{question_id or problem.qid!r}, answer selection") from e
         qid = question_id or problem.qid
         return QuestionResult(qid=qid, policy=policy.name,
                               answer_best=best.answer if best else None, answer_vote=vote,

@@ -1,8 +1,12 @@
-"""Policies the episode runner can execute: ZIP-RC and every baseline of ``baselines.md``.
+"""Built-in policies as the simulators configure them: ZIP-RC and every baseline of
+``baselines.md``.
 
-A :class:`Policy` is a name, a knob value and keyword parameters; :meth:`Policy.to_array`
-packs it into the flat float64 vector the Numba runner reads (slot layout :data:`SLOTS`).
-:data:`REGISTRY` gives each policy's code, defaults and the knob it sweeps in a study.
+A :class:`PolicySpec` is a name, a knob value and keyword parameters (defaults from
+:data:`REGISTRY`, with the knob each policy sweeps in a study). Its definition is the
+reference class of :mod:`metamdp.policies` (:meth:`PolicySpec.reference` builds it, for the
+Python driver and replay); :meth:`PolicySpec.to_array` packs it into the flat float64
+vector its Numba kernel reads (slot layout :data:`SLOTS`). ``Policy`` is the old name of
+:class:`PolicySpec`.
 
 Names (stable on the command line and in JSON):
 ``ziprc`` (beta), ``mv`` (N), ``bon`` (N), ``wbon`` (N), ``wbon_rm`` (N), ``pass_at_n`` (N),
@@ -19,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from metamdp.planner import NORMALIZERS, SEARCHES
+from metamdp.policies import BUILTIN, dprime_from_auroc
 
 
 class PolicyError(ValueError):
@@ -69,14 +74,14 @@ DEFAULT_STUDY_POLICIES = POLICY_NAMES
 
 
 @dataclass(frozen=True)
-class Policy:
-    """A policy with all its parameters (defaults filled from :data:`REGISTRY`)."""
+class PolicySpec:
+    """A built-in policy with all its parameters (defaults filled from :data:`REGISTRY`)."""
 
     name: str
     params: dict = field(default_factory=dict)
 
     @classmethod
-    def make(cls, name: str, **params) -> "Policy":
+    def make(cls, name: str, **params) -> "PolicySpec":
         if name not in REGISTRY:
             raise PolicyError(f"unknown policy {name!r}; choose from {', '.join(POLICY_NAMES)}")
         full = dict(_COMMON)
@@ -99,8 +104,16 @@ class Policy:
     def knob(self):
         return self.params[self.knob_name]
 
-    def with_knob(self, value) -> "Policy":
-        return Policy.make(self.name, **{**self.params, self.knob_name: value})
+    def with_knob(self, value) -> "PolicySpec":
+        return PolicySpec.make(self.name, **{**self.params, self.knob_name: value})
+
+    def reference(self):
+        """The reference definition (:mod:`metamdp.policies`) with these parameters."""
+        import inspect
+
+        cls = BUILTIN[self.name]
+        accepted = inspect.signature(cls).parameters
+        return cls(**{k: v for k, v in self.params.items() if k in accepted})
 
     def label(self) -> str:
         extra = f",{self.params['signal']}" if self.name == "deepconf" else ""
@@ -169,9 +182,7 @@ class Policy:
         strength = float(p.get("strength", 1.0))
         if self.name == "wbon_rm":
             # AUROC of a unit-variance Gaussian score shifted by d' for correct samples
-            from scipy.stats import norm
-
-            strength = math.sqrt(2.0) * float(norm.ppf(strength))
+            strength = dprime_from_auroc(strength)
         a[SLOTS["strength"]] = strength
         a[SLOTS["rm_cost"]] = p.get("rm_cost", 0.0)
         a[SLOTS["window"]] = p.get("window", 1)
@@ -183,9 +194,12 @@ class Policy:
                 "params": dict(self.params)}
 
 
+Policy = PolicySpec  # the name used before the reference classes moved to metamdp.policies
+
+
 def sweep(name: str, knobs=None, **params) -> list:
     """The policy at every knob value of its default sweep (or of ``knobs``)."""
-    base = Policy.make(name, **params)
+    base = PolicySpec.make(name, **params)
     values = REGISTRY[name][1] if knobs is None else knobs
     out = []
     for v in values:

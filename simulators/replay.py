@@ -1,17 +1,18 @@
 """Exact replay of policies over recorded traces (``docs/traces.md``), and a recorder that
 writes the synthetic world's samples as traces.
 
-Replay semantics: starting a sample takes the question's next unused recorded sample (in
-file order); advancing it one tick moves ``delta`` tokens along its recording; its prediction
-after ``k`` ticks is the latest recorded joint at or before ``k * delta`` tokens; it ends
-after ``ceil(total_tokens / delta)`` ticks, with its recorded answer, correctness and value
-if ``finished``, else cut (no answer, value 0). Pausing, resuming and pruning are exact;
-branching from a prefix is not replayable (the recording has no continuations of prefixes)
-and is refused.
+Replay is a driver of :mod:`metamdp.policies`: any policy (a built-in's reference
+definition or a user's) runs on the recordings. Starting a sample takes the question's next
+unused recorded sample (in file order); advancing it one tick moves ``delta`` tokens along
+its recording; its prediction after ``k`` ticks is the latest recorded joint at or before
+``k * delta`` tokens; it ends after ``ceil(total_tokens / delta)`` ticks, with its recorded
+answer, correctness and value if ``finished``, else ``truncated`` (no answer, value 0).
+Pausing, resuming and pruning are exact; branching from a prefix is not replayable (the
+recording has no continuations of prefixes) and is refused. A question has at most as
+many samples as were recorded.
 
-This module is also the plain-Python reference of the Numba runner's policies: replaying a
-recording made by :func:`record_world` reproduces :func:`simulators.runner.run_policy` tick for
-tick (tests check it).
+Replaying a recording made by :func:`record_world` reproduces
+:func:`simulators.runner.run_policy` tick for tick (tests check it).
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metamdp.grids import LengthGrid
-from metamdp.planner import TIE_TOL, plan_kernel
+from metamdp.grids import LengthGrid, RewardGrid
+from metamdp.policies import PolicyRunError, View, call_policy
 
-from .policies import POLICY_NAMES, SELECTIONS, Policy, sweep
+from .policies import POLICY_NAMES, PolicySpec, sweep
 from .runner import episode_seeds, record_sample
 from .study import Cell, summarize_cells
 from .synthetic import World
@@ -89,77 +90,50 @@ class ReplayQuestion:
 # --------------------------------------------------------------------------- episode
 
 
-class _Episode:
-    """Mutable state of one replayed episode (mirrors the Numba runner's arrays)."""
+class _ReplaySample:
+    """A recorded sample as a policy sees it (:class:`metamdp.policies.SampleView`)."""
 
-    def __init__(self, rq: ReplayQuestion, values: np.ndarray):
-        self.rq = rq
-        self.values = values
-        n = rq.n_samples
-        self.age = np.zeros(n, dtype=np.int64)
-        self.status = np.zeros(n, dtype=np.int64)  # 0 unborn, 1 open, 2 done, 3 pruned/cut
-        self.created = 0
-        self.gen = 0
-        self.serial = 0
+    __slots__ = ("sid", "status", "_rq", "_age")
 
-    def start(self) -> int:
-        i = self.created
-        self.status[i] = 1
-        self.created += 1
-        return i
+    def __init__(self, sid, rq, age):
+        self.sid, self.status, self._rq, self._age = sid, "running", rq, age
 
-    def advance(self, i: int) -> bool:
-        self.age[i] += 1
-        self.gen += 1
-        if self.age[i] >= self.rq.length[i]:
-            self.status[i] = 2 if self.rq.finished[i] else 3
-            return self.status[i] == 2
-        return False
+    @property
+    def unfinished(self) -> bool:
+        return self.status in ("running", "paused")
 
-    def value_index(self, i: int) -> int:
-        return int(np.argmin(np.abs(self.values - self.rq.value[i])))
+    @property
+    def elapsed_ticks(self) -> int:
+        return int(self._age[self.sid])
 
-    def select(self, sel: int, weights=None) -> int:
-        """Same rule and tie-breaking as the runner's ``_select``."""
-        rq = self.rq
-        done = [i for i in range(self.created) if self.status[i] == 2 and rq.answer[i] >= 0]
-        if not done:
-            return -1
-        if sel == 0:
-            best, bv = -1, -1.0
-            for i in done:
-                if rq.value[i] > bv:
-                    bv, best = rq.value[i], i
-            return best
-        scores = {}
-        for i in done:
-            w = 1.0 if sel == 2 else (weights[i] if weights is not None else rq.value[i])
-            scores[rq.answer[i]] = scores.get(rq.answer[i], 0.0) + w + 1e-12
-        best, bs = -1, 0.0
-        for i in done:
-            if scores[rq.answer[i]] > bs:
-                bs, best = scores[rq.answer[i]], i
-        return best
+    own_ticks = elapsed_ticks
+
+    @property
+    def joint(self) -> np.ndarray:
+        return self._rq.joint_at(self.sid, int(self._age[self.sid]))
+
+    @property
+    def value(self) -> float:
+        return float(self._rq.value[self.sid]) if self.status == "finished" else 0.0
+
+    @property
+    def answer(self):
+        a = int(self._rq.answer[self.sid])
+        return a if self.status == "finished" and a >= 0 else None
+
+    @property
+    def correct(self) -> bool:
+        return bool(self._rq.correct[self.sid])
+
+    trace_noise = None   # recordings carry no token-confidence trace
+    rm_noise = None      # nor an external reward model's score
 
 
-def _expected_value(p, values):
-    return float(p.sum(axis=1) @ values)
-
-
-def _expected_remaining(p, rep):
-    return float(p.sum(axis=0) @ rep)
-
-
-def _beta_stop_prob(a: int, b: int) -> float:
-    n = a + b + 1
-    return sum(math.comb(n, j) for j in range(a + 1)) / 2.0 ** n
-
-
-def replay_episode(rq: ReplayQuestion, policy: Policy, values: np.ndarray, rep: np.ndarray,
-                   upper: np.ndarray) -> dict:
-    """Run ``policy`` once over one question's recordings; returns raw metrics."""
-    name = policy.name
-    p = policy.params
+def _reference(policy):
+    """The policy object a spec stands for, refusing what cannot be replayed exactly."""
+    if not isinstance(policy, PolicySpec):
+        return policy
+    name, p = policy.name, policy.params
     if name not in REPLAYABLE:
         raise ReplayError(f"policy {name} cannot be replayed (it needs an external reward model)")
     if name == "ziprc" and p.get("branching"):
@@ -167,232 +141,74 @@ def replay_episode(rq: ReplayQuestion, policy: Policy, values: np.ndarray, rep: 
                           "continuations of prefixes")
     if name == "deepconf" and p.get("signal") != "ziprc":
         raise ReplayError("deepconf replays only with signal=ziprc (traces carry no token confidences)")
-    ep = _Episode(rq, values)
-    cap = min(int(p["cap"]), rq.n_samples)
-    n_target = min(int(p.get("n", cap)), rq.n_samples)
-    sel = SELECTIONS.index(p.get("selection", "plurality"))
-    chosen = -1
+    return policy.reference()
+
+
+def replay_episode(rq: ReplayQuestion, policy, values: np.ndarray, rep: np.ndarray,
+                   upper: np.ndarray, cap: int | None = None) -> dict:
+    """Run ``policy`` (a :class:`PolicySpec` or any :class:`metamdp.policies.Policy`) once
+    over one question's recordings; returns raw metrics.
+
+    The question has at most ``cap`` samples (default: the policy's cap, else 8), and never
+    more than were recorded; a policy that branches is refused (nothing to replay).
+    """
+    obj = _reference(policy)
+    cap = int(cap or (policy.params["cap"] if isinstance(policy, PolicySpec) else None)
+              or getattr(obj, "cap", None) or 8)
+    cap = min(cap, rq.n_samples)
+    rewards = RewardGrid.from_values(values)
+    lengths = LengthGrid(representative=np.asarray(rep, dtype=np.float64),
+                         upper=np.asarray(upper, dtype=np.float64), delta=int(rq.delta))
+    obj.prepare(rewards, lengths)
+    obj.reset()
+    age = np.zeros(rq.n_samples, dtype=np.int64)
+    samples: list = []
     root = rq.joints[0][0]
-    if name == "ziprc":
-        chosen = _replay_ziprc(ep, p, cap, sel, values, rep, upper, root)
-    elif name in ("mv", "bon", "wbon", "pass_at_n", "length_prune", "half_finished", "short_m_at_k"):
-        n = n_target
-        for _ in range(n):
-            ep.start()
-        stop_at = None
-        if name == "length_prune":
-            stop_at = math.ceil(float(p["budget_tokens"]) / rq.delta)
-        elif name in ("half_finished", "short_m_at_k"):
-            need = (n + 1) // 2 if name == "half_finished" else min(int(p["m"]), n)
-            stop_at = int(np.sort(rq.length[:n])[need - 1])
-        longest = 0
-        for i in range(n):
-            ran = int(rq.length[i]) if stop_at is None else min(int(rq.length[i]), stop_at)
-            ep.age[i] = ran
-            ep.gen += ran
-            longest = max(longest, ran)
-            if stop_at is None or rq.length[i] <= stop_at:
-                ep.status[i] = 2 if rq.finished[i] else 3
-        ep.serial = longest
-        if name == "pass_at_n":
-            ok = [i for i in range(n) if ep.status[i] == 2 and rq.correct[i]]
-            done = [i for i in range(n) if ep.status[i] == 2]
-            chosen = ok[-1] if ok else (done[0] if done else -1)
-        else:
-            chosen = ep.select({"bon": 0, "wbon": 1}.get(name, 2 if name == "short_m_at_k" else sel))
-    elif name in ("ac", "pandora"):
-        z = 0.0
-        if name == "pandora":
-            from .policies import pandora_reservation
-
-            z = pandora_reservation(values, root.sum(axis=1), float(p["beta"]))
-        best_v, have = 0.0, False
-        for i in range(n_target):
-            if name == "pandora" and (z <= best_v if have else z <= 0.0):
-                break
-            ep.start()
-            ep.age[i] = rq.length[i]
-            ep.status[i] = 2 if rq.finished[i] else 3
-            ep.gen += int(rq.length[i])
-            ep.serial += int(rq.length[i])
-            v = rq.value[i]
-            if not have or v > best_v:
-                best_v = v
-            have = True
-            if name == "ac":
-                counts = {}
-                for j in range(ep.created):
-                    counts[rq.answer[j]] = counts.get(rq.answer[j], 0) + 1
-                top = sorted(counts.values(), reverse=True) + [0]
-                if _beta_stop_prob(top[0], top[1]) >= float(p["threshold"]):
-                    break
-        chosen = ep.select(0 if name == "pandora" else 2)
-    elif name == "esc":
-        w = int(p["window"])
-        while ep.created < n_target:
-            size = min(w, n_target - ep.created)
-            idx = [ep.start() for _ in range(size)]
-            for i in idx:
-                ep.age[i] = rq.length[i]
-                ep.status[i] = 2 if rq.finished[i] else 3
-                ep.gen += int(rq.length[i])
-            ep.serial += int(max(rq.length[i] for i in idx))
-            if len({int(rq.answer[i]) for i in idx}) == 1:
-                break
-        chosen = ep.select(2)
-    else:
-        chosen = _replay_tick_loop(ep, name, p, n_target, sel, values, root)
-    pruned = sum(int(ep.age[i]) for i in range(ep.created) if ep.status[i] != 2)
-    return {"correct": bool(chosen >= 0 and rq.correct[chosen]), "answered": chosen >= 0,
-            "gen_ticks": ep.gen, "serial_ticks": ep.serial, "started": ep.created,
-            "pruned_ticks": pruned, "finished": int(np.sum(ep.status[:ep.created] == 2))}
-
-
-def _replay_ziprc(ep, p, cap, sel, values, rep, upper, root):
-    rq = ep.rq
-    alpha = float(p["alpha"])
-    beta = float(p["beta"])
-    search = ("exhaustive", "two-prefix", "top-k").index(p["search"])
-    norm = ("fixed", "raw", "state").index(p["normalizer"])
-    init_k = int(p.get("init_k", 0))
-    interval = int(p.get("interval", 1))
-    d_fixed = _expected_remaining(root, rep)
-    adv = np.zeros(rq.n_samples, dtype=bool)
-    floor_idx = 0
-    since_plan = interval
-    epoch = 0
-    t_limit = cap * (int(rq.length.max()) + 2)
+    gen = serial = epoch = 0
+    label = f"question {rq.question_id!r}"
     while True:
-        any_adv = any(adv[i] and ep.status[i] == 1 for i in range(ep.created))
-        if since_plan >= interval or not any_adv:
-            unf = [i for i in range(ep.created) if ep.status[i] == 1]
-            n = len(unf)
-            stacked = np.empty((n + 1,) + root.shape)
-            for j, i in enumerate(unf):
-                stacked[j] = rq.joint_at(i, int(ep.age[i]))
-            stacked[n] = root
-            max_new = cap - ep.created
-            if init_k > 0 and ep.created == 0:
-                mask, m = 0, min(init_k, cap)
-            else:
-                if norm == 1:
-                    d = 1.0
-                elif norm == 2:
-                    tot = [ep.age[i] + _expected_remaining(stacked[j], rep) for j, i in enumerate(unf)]
-                    tot += [rq.length[i] for i in range(ep.created) if ep.status[i] == 2]
-                    d = float(sum(tot)) / len(tot) if tot else d_fixed
-                else:
-                    d = d_fixed
-                best = plan_kernel(values, rep, upper, stacked, n, max_new, False, floor_idx,
-                                   alpha, beta / d, search, TIE_TOL)
-                mask, m = int(best[2]), int(best[3])
-            if mask == 0 and m == 0:
-                break
-            adv[:] = False
-            for j, i in enumerate(unf):
-                if (mask >> j) & 1:
-                    adv[i] = True
-            for _ in range(m):
-                adv[ep.start()] = True
-            since_plan = 0
-        stepped = False
-        for i in range(ep.created):
-            if adv[i] and ep.status[i] == 1:
-                stepped = True
-                if ep.advance(i):
-                    k = ep.value_index(i)
-                    if values[k] > values[floor_idx]:
-                        floor_idx = k
-        if stepped:
-            ep.serial += 1
-        since_plan += 1
+        unf = [s for s in samples if s.unfinished]
+        fin = [s for s in samples if not s.unfinished]
+        view = View(unfinished=unf, finished=fin, root_joint=root, n_created=len(samples),
+                    epoch=epoch, rewards=rewards, lengths=lengths, cap=cap)
+        where = f"{label}, epoch {epoch}"
+        act = call_policy(obj, view, where)
+        new = min(act.new, cap - len(samples))
+        if not act.keep and new == 0:
+            break
+        if new and act.branch_from is not None:
+            raise ReplayError(f"policy {obj.name!r} branched at {where}: recordings have no "
+                              "continuations of prefixes, so branching cannot be replayed")
+        for s in unf:
+            s.status = "paused"
+        active = list(act.keep)
+        for _ in range(new):
+            samples.append(_ReplaySample(len(samples), rq, age))
+            active.append(len(samples) - 1)
+        for i in sorted(active):
+            s = samples[i]
+            s.status = "running"
+            age[i] += 1
+            gen += 1
+            if age[i] >= rq.length[i]:
+                s.status = "finished" if rq.finished[i] else "truncated"
+        serial += 1
         epoch += 1
-        if epoch > t_limit:
-            break
-    return ep.select(sel)
-
-
-def _replay_tick_loop(ep, name, p, n, sel, values, root):
-    """reward_prune, spec_rejection and deepconf (ZIP-RC signal), as in the runner."""
-    rq = ep.rq
-    thr = float(p.get("threshold", 0.0))
-    if name == "deepconf":
-        warm = min(int(p["warmup"]), n)
-        win = int(p["window"])
-        conf = {}
-        minconf = np.full(rq.n_samples, np.inf)
-        cutoff = -np.inf
-        phase_end = warm
-    else:
-        warm = n
-        phase_end = n
-    for _ in range(warm):
-        ep.start()
-    checkpoint = 4
-    wts = np.zeros(rq.n_samples)
-    while True:
-        stepped = False
-        for i in range(ep.created):
-            if ep.status[i] != 1:
-                continue
-            stepped = True
-            ep.advance(i)
-            done = ep.status[i] != 1
-            if name == "deepconf":
-                c = rq.value[i] if done else _expected_value(rq.joint_at(i, int(ep.age[i])), values)
-                a_i = int(ep.age[i])
-                cs = conf.setdefault(i, [0.0])
-                cs.append(cs[-1] + c)
-                lo = a_i - win if a_i > win else 0
-                wmean = (cs[a_i] - cs[lo]) / (a_i - lo)
-                if (a_i >= win or done) and wmean < minconf[i]:
-                    minconf[i] = wmean
-                if not done and i >= warm and a_i >= win and wmean < cutoff:
-                    ep.status[i] = 3
-        if stepped:
-            ep.serial += 1
-        if name == "reward_prune":
-            for i in range(ep.created):
-                if ep.status[i] == 1 and _expected_value(rq.joint_at(i, int(ep.age[i])), values) < thr:
-                    ep.status[i] = 3
-        elif name == "spec_rejection" and ep.serial == checkpoint:
-            checkpoint *= 2
-            open_ = [i for i in range(ep.created) if ep.status[i] == 1]
-            for i in open_:
-                wts[i] = _expected_value(rq.joint_at(i, int(ep.age[i])), values)
-            keep = max(1, int(math.ceil(float(p["keep_frac"]) * len(open_))))
-            for _ in range(len(open_) - keep):
-                worst = -1
-                for i in range(ep.created):
-                    if ep.status[i] == 1 and (worst < 0 or wts[i] <= wts[worst]):
-                        worst = i
-                ep.status[worst] = 3
-        elif name == "deepconf":
-            any_open = any(ep.status[i] == 1 for i in range(ep.created))
-            if not any_open and ep.created == phase_end and ep.created < n:
-                cutoff = float(np.percentile(minconf[:ep.created], float(p["percentile"])))
-                for _ in range(ep.created, n):
-                    ep.start()
-                phase_end = n
-            if ep.created == n:
-                scores = {}
-                tot = 0.0
-                for i in range(ep.created):
-                    if ep.status[i] == 2:
-                        scores[rq.answer[i]] = scores.get(rq.answer[i], 0.0) + minconf[i]
-                        tot += minconf[i]
-                if tot > 0 and max(scores.values()) / tot >= thr:
-                    break
-        if not any(ep.status[i] == 1 for i in range(ep.created)):
-            if name == "deepconf" and ep.created < n:
-                continue
-            break
-    if name == "deepconf":
-        w = np.where(np.isfinite(minconf), minconf, 0.0)
-        return ep.select(1, w)
-    if name == "spec_rejection":
-        return ep.select(0)
-    return ep.select(sel)
+    for s in samples:
+        if s.unfinished:
+            s.status = "pruned"
+    try:
+        chosen = obj.choose(samples)
+    except PolicyRunError:
+        raise
+    except Exception as e:
+        raise PolicyRunError(f"policy {obj.name!r} raised {type(e).__name__}: {e} at {label}, "
+                             "answer selection") from e
+    pruned = sum(int(age[s.sid]) for s in samples if s.status != "finished")
+    return {"correct": bool(chosen is not None and rq.correct[chosen.sid]),
+            "answered": chosen is not None, "gen_ticks": gen, "serial_ticks": serial,
+            "started": len(samples), "pruned_ticks": pruned,
+            "finished": sum(1 for s in samples if s.status == "finished")}
 
 
 # --------------------------------------------------------------------------- files
@@ -405,13 +221,17 @@ def load_questions(path, batch_size: int = 1024):
 
 
 def replay_study(path, policies=None, alpha: float = 0.1, cap: int = 8, seed: int = 0,
-                 n_boot: int = 1000, progress: bool = True, batch_size: int = 1024) -> dict:
+                 n_boot: int = 1000, progress: bool = True, batch_size: int = 1024,
+                 user_policies=()) -> dict:
     """Every replayable policy over its knob on a trace file: the study's rows and table.
 
+    ``user_policies``: :class:`metamdp.policies.Policy` objects replayed beside the
+    built-in ones (each over its ``knobs`` if it declares a ``knob_name``, else once).
     The file is streamed question by question; per-question results are kept (small).
     ``Lbar`` of a question is the mean recorded length of its samples.
     """
     from .policies import parse_policies
+    from .study import user_policy_grid
 
     names = parse_policies(policies) if policies else list(REPLAYABLE)
     bad = [n for n in names if n not in REPLAYABLE]
@@ -430,6 +250,7 @@ def replay_study(path, policies=None, alpha: float = 0.1, cap: int = 8, seed: in
             grid_pol += [(p, "ziprc") for p in sweep("deepconf", alpha=alpha, cap=cap, signal="ziprc")]
         else:
             grid_pol += [(p, "") for p in sweep(name, alpha=alpha, cap=cap)]
+    grid_pol += [(p, "") for p in user_policy_grid(user_policies)]
     per = {k: [] for k in range(len(grid_pol))}
     lbar, sources, qids = [], [], []
     it = read_traces(path, batch_size=batch_size)
@@ -443,7 +264,7 @@ def replay_study(path, policies=None, alpha: float = 0.1, cap: int = 8, seed: in
         sources.append(rq.source)
         lbar.append(float(rq.length.mean()))
         for k, (pol, _) in enumerate(grid_pol):
-            per[k].append(replay_episode(rq, pol, values, rep, upper))
+            per[k].append(replay_episode(rq, pol, values, rep, upper, cap=cap))
     if not qids:
         raise ReplayError(f"{path}: no questions")
     lb = np.array(lbar)
@@ -466,7 +287,8 @@ def replay_study(path, policies=None, alpha: float = 0.1, cap: int = 8, seed: in
 
     return summarize_cells(_W, cells, alpha, seed=seed, n_boot=n_boot,
                            params={"traces": str(path), "alpha": alpha, "cap": cap,
-                                   "policies": names, "questions": len(qids), "episodes": 1,
+                                   "policies": names + [p.name for p in user_policies],
+                                   "questions": len(qids), "episodes": 1,
                                    "suite": f"traces:{meta.get('params', {}).get('suite', '?')}",
                                    "trace_metadata": meta})
 

@@ -1,5 +1,11 @@
-"""The Numba episode runner: policies over batches of synthetic questions, with the spec's
-cost meter (``metamdp.md`` section 7).
+"""The episode runner: policies over batches of synthetic questions, with the spec's cost
+meter (``metamdp.md`` section 7).
+
+A built-in policy given as a :class:`simulators.policies.PolicySpec` runs on its Numba
+kernel (``simulators.kernels``, the fast path); any :class:`metamdp.policies.Policy` object
+(a user's, or a built-in's reference definition) runs on the Python episode driver
+(:mod:`simulators.driver`), on the very same samples. This module keeps the sample
+mechanics both use (``_new_sample``, ``_advance``, ``_predict``).
 
 One *episode* is one policy answering one question. Every sample's future is fixed by the
 episode seed and the sample's index (counter-based hashing, :mod:`simulators.synthetic`), so
@@ -23,9 +29,9 @@ import numpy as np
 from numba import njit, prange
 
 from metamdp.grids import LengthGrid
-from metamdp.planner import TIE_TOL, plan_kernel
+from metamdp.policies.kernels import beta_stop_prob
 
-from .policies import CODES, SLOTS, Policy
+from .policies import CODES, SLOTS, PolicySpec
 from .synthetic import (P_CLASS, P_CONF1, P_CONF2, P_NOISE, P_RM1, P_RM2, P_SHARE, P_SHARED_CLASS,
                         P_SIG1, P_SIG2, P_VALUE, P_VALUE2, Corruption, World, class_posterior, draw_answer,
                         draw_class, draw_length, exact_joint, hash_normal, hash_uniform,
@@ -158,533 +164,8 @@ def _predict(i, seed, q, t, x_now, hist, track_hist, prior, signal_mean, surv, r
                 out[k, l] /= tot
 
 
-@njit(cache=True)
-def _expected_value(p, values):
-    B, L = p.shape
-    e = 0.0
-    for k in range(B):
-        for l in range(L):
-            e += p[k, l] * values[k]
-    return e
-
-
-@njit(cache=True)
-def _expected_remaining(p, rep):
-    B, L = p.shape
-    e = 0.0
-    for k in range(B):
-        for l in range(L):
-            e += p[k, l] * rep[l]
-    return e
-
-
-@njit(cache=True)
-def _select(sel, n, status, answer, cls, values, weights, scores):
-    """Index of a finished sample carrying the chosen answer (-1 if none finished).
-
-    ``sel``: 0 highest value, 1 value-weighted vote (weights = ``values[cls]`` when
-    ``weights`` is empty, else ``weights``), 2 plurality. Ties go to the answer (or sample)
-    that appears first.
-    """
-    best = -1
-    if sel == 0:
-        bv = -1.0
-        for i in range(n):
-            if status[i] == ST_DONE and values[cls[i]] > bv:
-                bv = values[cls[i]]
-                best = i
-        return best
-    for a in range(scores.size):
-        scores[a] = 0.0
-    for i in range(n):
-        if status[i] == ST_DONE:
-            w = 1.0
-            if sel == 1:
-                w = weights[i] if weights.size > 0 else values[cls[i]]
-            scores[answer[i]] += w + 1e-12  # every answer present beats absent ones
-    bs = 0.0
-    for i in range(n):
-        if status[i] == ST_DONE and scores[answer[i]] > bs:
-            bs = scores[answer[i]]
-            best = i
-    return best
-
-
-@njit(cache=True)
-def _beta_stop_prob(a, b):
-    """P(p > 1/2), p ~ Beta(a + 1, b + 1): sum_{j<=a} C(n, j) / 2^n, n = a + b + 1."""
-    n = a + b + 1
-    tot = 0.0
-    c = 1.0
-    for j in range(a + 1):
-        if j > 0:
-            c = c * (n - j + 1) / j
-        tot += c
-    return tot / 2.0 ** n
-
-
-# --------------------------------------------------------------------------- one episode
-
-
-@njit(cache=True)
-def _episode(code, prm, corr_prm, seed, q, values, prior, log_median, sigma, signal_mean,
-             correct_prob, distractor_cdf, mean_ticks, r_lo, r_hi, t_max, rep, upper, bin_map, out):
-    B = values.size
-    L = r_lo.size
-    Lp = rep.size
-    cap = int(prm[S_CAP])
-    alpha = prm[S_ALPHA]
-    n_target = int(prm[S_N])
-    sel = int(prm[S_SEL])
-    corr = corr_prm[C_CORR]
-    track_hist = corr_prm[C_LAG] > 0 or corr_prm[C_WIN] > 1
-    cls = np.zeros(cap, dtype=np.int64)
-    ntot = np.zeros(cap, dtype=np.int64)
-    age = np.zeros(cap, dtype=np.int64)
-    start = np.zeros(cap, dtype=np.int64)
-    X = np.zeros(cap)
-    status = np.zeros(cap, dtype=np.int64)
-    correct = np.zeros(cap, dtype=np.bool_)
-    answer = np.zeros(cap, dtype=np.int64)
-    rcls = np.zeros(cap, dtype=np.int64)
-    vnoise = corr_prm[C_VNOISE]
-    hist = np.zeros((cap, t_max + 1)) if track_hist else np.zeros((cap, 1))
-    scores = np.zeros(distractor_cdf.shape[1] + 1)
-    no_weights = np.zeros(0)
-    shared_cls = draw_class(prior[q], hash_uniform(seed, stream_id(cap + 2, P_SHARED_CLASS), 0))
-    for k in range(out.size):
-        out[k] = 0.0
-    out[M_LBAR] = mean_ticks[q]
-    gen = 0
-    serial = 0
-    created = 0
-    chosen = -1
-    extra = 0.0
-
-    needs_joints = code == 0 or code == 8 or code == 13 or code == 14 or \
-        (code == 11 and int(prm[S_SIGNAL]) == 1)
-    surv = np.empty((B, t_max + 1))
-    w_scratch = np.empty(B)
-    full = np.empty((B, L))
-    acc = np.empty((B, L))
-    root = np.empty((B, Lp))
-    if needs_joints:
-        survival_table(log_median[q], sigma[q], t_max, surv)
-        _predict(-1, seed, q, 0, 0.0, hist, False, prior, signal_mean, surv, r_lo, r_hi,
-                 corr_prm, bin_map, values, w_scratch, full, acc, root)
-
-    if code == 0:
-        # ---------------------------------------------------------------- ZIP-RC
-        beta = prm[S_BETA]
-        search = int(prm[S_SEARCH])
-        norm = int(prm[S_NORM])
-        branching = prm[S_BRANCH] > 0
-        init_k = int(prm[S_INITK])
-        interval = int(prm[S_INTERVAL])
-        d_fixed = _expected_remaining(root, rep)
-        stacked = np.empty((cap + 1, B, Lp))
-        unf = np.empty(cap, dtype=np.int64)
-        adv = np.zeros(cap, dtype=np.bool_)
-        cw = np.empty(B)
-        floor_idx = 0
-        epoch = 0
-        since_plan = interval
-        while True:
-            any_adv = False
-            for i in range(created):
-                if adv[i] and status[i] == ST_OPEN:
-                    any_adv = True
-            if since_plan >= interval or not any_adv:
-                n = 0
-                for i in range(created):
-                    if status[i] == ST_OPEN:
-                        unf[n] = i
-                        _predict(i, seed, q, age[i], X[i], hist, track_hist, prior, signal_mean,
-                                 surv, r_lo, r_hi, corr_prm, bin_map, values, w_scratch, full,
-                                 acc, stacked[n])
-                        n += 1
-                stacked[n, :, :] = root
-                max_new = cap - created
-                if init_k > 0 and created == 0:
-                    mask = 0
-                    m = init_k
-                    src = -1
-                else:
-                    if norm == 1:
-                        d = 1.0
-                    elif norm == 2:
-                        tot = 0.0
-                        cnt = 0
-                        for j in range(n):
-                            tot += age[unf[j]] + _expected_remaining(stacked[j], rep)
-                            cnt += 1
-                        for i in range(created):
-                            if status[i] == ST_DONE:
-                                tot += ntot[i]
-                                cnt += 1
-                        d = tot / cnt if cnt > 0 else d_fixed
-                    else:
-                        d = d_fixed
-                    best = plan_kernel(values, rep, upper, stacked[:n + 1], n, max_new, branching,
-                                       floor_idx, alpha, beta / d, search, TIE_TOL)
-                    mask = int(best[2])
-                    m = int(best[3])
-                    src = int(best[4])
-                if mask == 0 and m == 0:
-                    break
-                for i in range(cap):
-                    adv[i] = False
-                for j in range(n):
-                    if (mask >> j) & 1:
-                        adv[unf[j]] = True
-                for _ in range(m):
-                    i = created
-                    if src < 0:
-                        _new_sample(i, seed, q, prior[q], 0, 0.0, -1, corr, shared_cls,
-                                    log_median, sigma, values, correct_prob, distractor_cdf, t_max, cls, ntot,
-                                    age, start, X, hist, status, correct, answer, track_hist, rcls, vnoise, prior)
-                    else:
-                        s = unf[src]
-                        class_posterior(prior[q], signal_mean[q], surv, age[s], X[s], cw)
-                        _new_sample(i, seed, q, cw, age[s], X[s], s, corr, shared_cls,
-                                    log_median, sigma, values, correct_prob, distractor_cdf, t_max, cls, ntot,
-                                    age, start, X, hist, status, correct, answer, track_hist, rcls, vnoise, prior)
-                    adv[i] = True
-                    created += 1
-                since_plan = 0
-            stepped = False
-            for i in range(created):
-                if adv[i] and status[i] == ST_OPEN:
-                    stepped = True
-                    gen += 1
-                    if _advance(i, seed, q, signal_mean, cls, ntot, age, X, hist, status,
-                                track_hist):
-                        if values[rcls[i]] > values[floor_idx]:
-                            floor_idx = rcls[i]
-            if stepped:
-                serial += 1
-            since_plan += 1
-            epoch += 1
-            if epoch > cap * (t_max + 1):
-                break
-        chosen = _select(sel, created, status, answer, rcls, values, no_weights, scores)
-
-    elif code <= 7 or code == 12:
-        # ------------------------------------------- fully parallel, closed form in lengths
-        n = n_target
-        for i in range(n):
-            _new_sample(i, seed, q, prior[q], 0, 0.0, -1, corr, shared_cls, log_median, sigma,
-                        values, correct_prob, distractor_cdf, t_max, cls, ntot, age, start, X, hist, status,
-                        correct, answer, False, rcls, vnoise, prior)
-        created = n
-        stop_at = t_max
-        if code == 6:
-            stop_at = int(prm[S_BUDGET])
-        elif code == 7 or code == 12:
-            need = (n + 1) // 2 if code == 7 else min(int(prm[S_M]), n)
-            srt = np.sort(ntot[:n])
-            stop_at = srt[need - 1]
-        longest = 0
-        for i in range(n):
-            ran = ntot[i] if ntot[i] < stop_at else stop_at
-            gen += ran
-            if ran > longest:
-                longest = ran
-            if ntot[i] <= stop_at:
-                status[i] = ST_DONE
-                age[i] = ntot[i]
-            else:
-                age[i] = stop_at
-        serial = longest
-        if code == 5:
-            for i in range(n):
-                if status[i] == ST_DONE and correct[i]:
-                    chosen = i
-            if chosen < 0:
-                for i in range(n):
-                    if status[i] == ST_DONE:
-                        chosen = i
-                        break
-        elif code == 4:
-            dprime = prm[S_STRENGTH]
-            wts = np.zeros(n)
-            for i in range(n):
-                if status[i] == ST_DONE:
-                    s = hash_normal(seed, stream_id(i, P_RM1), stream_id(i, P_RM2), 0)
-                    s += dprime * (1.0 if correct[i] else 0.0) - 0.5 * dprime
-                    wts[i] = 1.0 / (1.0 + math.exp(-s))
-                    extra += prm[S_RMCOST] * ntot[i]
-            chosen = _select(1, n, status, answer, rcls, values, wts, scores)
-        elif code == 2:
-            chosen = _select(0, n, status, answer, rcls, values, no_weights, scores)
-        elif code == 3:
-            chosen = _select(1, n, status, answer, rcls, values, no_weights, scores)
-        else:
-            chosen = _select(sel if code != 12 else 2, n, status, answer, rcls, values,
-                             no_weights, scores)
-
-    elif code == 9 or code == 14:
-        # ------------------------------------------------ sequential: AC and Pandora
-        z = 0.0
-        if code == 14:
-            # Weitzman reservation value of one fresh sample under the root prediction;
-            # cost of a sample = beta * E[L] / D with D = E[L] (fixed normaliser).
-            cost = prm[S_BETA]
-            pm = np.zeros(B)
-            for k in range(B):
-                for l in range(Lp):
-                    pm[k] += root[k, l]
-            z = -1.0
-            found = False
-            for i in range(B - 1, -1, -1):
-                g = 0.0
-                tail = 0.0
-                for k in range(i + 1, B):
-                    g += pm[k] * (values[k] - values[i])
-                    tail += pm[k]
-                if g >= cost:
-                    z = values[i] + ((g - cost) / tail if tail > 0 else 0.0)
-                    found = True
-                    break
-            if not found:
-                g0 = 0.0
-                for k in range(B):
-                    g0 += pm[k] * (values[k] - values[0])
-                z = values[0] - (cost - g0)
-        best_v = 0.0
-        have = False
-        for i in range(n_target):
-            if code == 14 and (z <= best_v if have else z <= 0.0):
-                break
-            _new_sample(i, seed, q, prior[q], 0, 0.0, -1, corr, shared_cls, log_median, sigma,
-                        values, correct_prob, distractor_cdf, t_max, cls, ntot, age, start, X, hist, status,
-                        correct, answer, False, rcls, vnoise, prior)
-            created += 1
-            status[i] = ST_DONE
-            age[i] = ntot[i]
-            gen += ntot[i]
-            serial += ntot[i]
-            v = values[rcls[i]]
-            if not have or v > best_v:
-                best_v = v
-            have = True
-            if code == 9:
-                for a in range(scores.size):
-                    scores[a] = 0.0
-                for j in range(created):
-                    scores[answer[j]] += 1.0
-                a1 = 0.0
-                a2 = 0.0
-                for a in range(scores.size):
-                    if scores[a] > a1:
-                        a2 = a1
-                        a1 = scores[a]
-                    elif scores[a] > a2:
-                        a2 = scores[a]
-                if _beta_stop_prob(int(a1), int(a2)) >= prm[S_THR]:
-                    break
-        chosen = _select(0 if code == 14 else 2, created, status, answer, rcls, values,
-                         no_weights, scores)
-
-    elif code == 10:
-        # ------------------------------------------- ESC: windows of w in parallel
-        w = int(prm[S_WINDOW])
-        while created < n_target:
-            size = w if created + w <= n_target else n_target - created
-            longest = 0
-            first_ans = -1
-            unanimous = True
-            for j in range(size):
-                i = created + j
-                _new_sample(i, seed, q, prior[q], 0, 0.0, -1, corr, shared_cls, log_median,
-                            sigma, values, correct_prob, distractor_cdf, t_max, cls, ntot, age, start, X,
-                            hist, status, correct, answer, False, rcls, vnoise, prior)
-                status[i] = ST_DONE
-                age[i] = ntot[i]
-                gen += ntot[i]
-                if ntot[i] > longest:
-                    longest = ntot[i]
-                if j == 0:
-                    first_ans = answer[i]
-                elif answer[i] != first_ans:
-                    unanimous = False
-            created += size
-            serial += longest
-            if unanimous:
-                break
-        chosen = _select(2, created, status, answer, rcls, values, no_weights, scores)
-
-    else:
-        # ------------------- tick loop with predictions: reward_prune, spec_rejection, deepconf
-        pj = np.empty((B, Lp))
-        n = n_target
-        thr = prm[S_THR]
-        wts = np.zeros(cap)
-        if code == 11:
-            warm = int(prm[S_WARMUP])
-            win = int(prm[S_WINDOW])
-            strength = prm[S_STRENGTH]
-            use_pred = int(prm[S_SIGNAL]) == 1
-            conf = np.zeros((cap, t_max + 1))
-            minconf = np.full(cap, np.inf)
-            cutoff = -np.inf
-            phase_end = warm
-        else:
-            warm = n
-            phase_end = n
-        for i in range(warm):
-            _new_sample(i, seed, q, prior[q], 0, 0.0, -1, corr, shared_cls, log_median, sigma,
-                        values, correct_prob, distractor_cdf, t_max, cls, ntot, age, start, X, hist, status,
-                        correct, answer, track_hist, rcls, vnoise, prior)
-        created = warm
-        checkpoint = 4
-        while True:
-            stepped = False
-            for i in range(created):
-                if status[i] != ST_OPEN:
-                    continue
-                stepped = True
-                gen += 1
-                done = _advance(i, seed, q, signal_mean, cls, ntot, age, X, hist, status,
-                                track_hist)
-                if code == 11:
-                    # confidence at this tick: the trace signal or ZIP-RC's expected value
-                    if use_pred and done:
-                        c = values[rcls[i]]  # the head's final value once the sample ends
-                    elif use_pred:
-                        _predict(i, seed, q, age[i], X[i], hist, track_hist, prior, signal_mean,
-                                 surv, r_lo, r_hi, corr_prm, bin_map, values, w_scratch, full,
-                                 acc, pj)
-                        c = _expected_value(pj, values)
-                    else:
-                        g = strength * ((1.0 if correct[i] else 0.0) - 0.5) + hash_normal(
-                            seed, stream_id(i, P_CONF1), stream_id(i, P_CONF2), age[i])
-                        c = 1.0 / (1.0 + math.exp(-g))
-                    a_i = age[i] - start[i]
-                    conf[i, a_i] = conf[i, a_i - 1] + c if a_i > 1 else c
-                    lo = a_i - win if a_i > win else 0
-                    wmean = (conf[i, a_i] - (conf[i, lo] if lo > 0 else 0.0)) / (a_i - lo)
-                    if a_i >= win or done:
-                        if wmean < minconf[i]:
-                            minconf[i] = wmean
-                    if not done and i >= warm and a_i >= win and wmean < cutoff:
-                        status[i] = ST_PRUNED
-            if stepped:
-                serial += 1
-            # policy decisions after the tick
-            if code == 8:
-                for i in range(created):
-                    if status[i] == ST_OPEN:
-                        _predict(i, seed, q, age[i], X[i], hist, track_hist, prior, signal_mean,
-                                 surv, r_lo, r_hi, corr_prm, bin_map, values, w_scratch, full,
-                                 acc, pj)
-                        if _expected_value(pj, values) < thr:
-                            status[i] = ST_PRUNED
-            elif code == 13 and serial == checkpoint:
-                checkpoint *= 2
-                n_open = 0
-                for i in range(created):
-                    if status[i] == ST_OPEN:
-                        _predict(i, seed, q, age[i], X[i], hist, track_hist, prior, signal_mean,
-                                 surv, r_lo, r_hi, corr_prm, bin_map, values, w_scratch, full,
-                                 acc, pj)
-                        wts[i] = _expected_value(pj, values)
-                        n_open += 1
-                keep = int(math.ceil(prm[S_KEEP] * n_open))
-                if keep < 1:
-                    keep = 1
-                # prune all but the `keep` best open samples (ties: lower index kept)
-                for _ in range(n_open - keep):
-                    worst = -1
-                    for i in range(created):
-                        if status[i] == ST_OPEN and (worst < 0 or wts[i] <= wts[worst]):
-                            worst = i
-                    status[worst] = ST_PRUNED
-            elif code == 11:
-                any_open = False
-                for i in range(created):
-                    if status[i] == ST_OPEN:
-                        any_open = True
-                if not any_open and created == phase_end and created < n:
-                    # warm-up done: the cut-off is a percentile of their lowest window conf
-                    vals = np.empty(created)
-                    for i in range(created):
-                        vals[i] = minconf[i]
-                    cutoff = np.percentile(vals, prm[S_PCT])
-                    for i in range(created, n):
-                        _new_sample(i, seed, q, prior[q], 0, 0.0, -1, corr, shared_cls,
-                                    log_median, sigma, values, correct_prob, distractor_cdf, t_max, cls, ntot,
-                                    age, start, X, hist, status, correct, answer, track_hist, rcls, vnoise, prior)
-                    created = n
-                    phase_end = n
-                # consensus among finished samples (confidence-weighted), after warm-up
-                if created == n:
-                    tot = 0.0
-                    for a in range(scores.size):
-                        scores[a] = 0.0
-                    for i in range(created):
-                        if status[i] == ST_DONE:
-                            scores[answer[i]] += minconf[i]
-                            tot += minconf[i]
-                    if tot > 0:
-                        top = 0.0
-                        for a in range(scores.size):
-                            if scores[a] > top:
-                                top = scores[a]
-                        if top / tot >= thr:
-                            break
-            any_open = False
-            for i in range(created):
-                if status[i] == ST_OPEN:
-                    any_open = True
-            if not any_open:
-                if code == 11 and created < n:
-                    continue
-                break
-        if code == 11:
-            for i in range(created):
-                wts[i] = minconf[i] if minconf[i] < np.inf else 0.0
-            chosen = _select(1, created, status, answer, rcls, values, wts[:created], scores)
-        elif code == 13:
-            chosen = _select(0, created, status, answer, rcls, values, no_weights, scores)
-        else:
-            chosen = _select(sel, created, status, answer, rcls, values, no_weights, scores)
-
-    # ------------------------------------------------------------------ accounting
-    pruned = 0
-    fin = 0
-    for i in range(created):
-        if status[i] == ST_DONE:
-            fin += 1
-        else:
-            pruned += age[i] - start[i]
-    out[M_CORRECT] = 1.0 if (chosen >= 0 and correct[chosen]) else 0.0
-    out[M_ANSWERED] = 1.0 if chosen >= 0 else 0.0
-    out[M_GEN] = gen
-    out[M_SERIAL] = serial
-    out[M_STARTED] = created
-    out[M_PRUNED] = pruned
-    out[M_FINISHED] = fin
-    out[M_EXTRA] = extra
-
-
-@njit(cache=True, parallel=True)
-def _run_batch(code, prm, corr_prm, seeds, qidx, values, prior, log_median, sigma, signal_mean,
-               correct_prob, distractor_cdf, mean_ticks, r_lo, r_hi, t_max, rep, upper, bin_map, out):
-    for e in prange(seeds.size):
-        _episode(code, prm, corr_prm, seeds[e], qidx[e], values, prior, log_median, sigma,
-                 signal_mean, correct_prob, distractor_cdf, mean_ticks, r_lo, r_hi, t_max, rep, upper,
-                 bin_map, out[e])
-
-
-@njit(cache=True)
-def _run_batch_serial(code, prm, corr_prm, seeds, qidx, values, prior, log_median, sigma,
-                      signal_mean, correct_prob, distractor_cdf, mean_ticks, r_lo, r_hi, t_max, rep, upper,
-                      bin_map, out):
-    for e in range(seeds.size):
-        _episode(code, prm, corr_prm, seeds[e], qidx[e], values, prior, log_median, sigma,
-                 signal_mean, correct_prob, distractor_cdf, mean_ticks, r_lo, r_hi, t_max, rep, upper,
-                 bin_map, out[e])
+# _beta_stop_prob: the name the tests and older code use for Adaptive-Consistency's rule
+_beta_stop_prob = beta_stop_prob
 
 
 # --------------------------------------------------------------------------- python layer
@@ -692,6 +173,13 @@ def _run_batch_serial(code, prm, corr_prm, seeds, qidx, values, prior, log_media
 
 def prediction_grid(world: World, corruption: Corruption):
     """(rep, upper, bin_map) of the length grid the policy sees (coarser bins merge)."""
+    grid, bin_map = prediction_lengths(world, corruption)
+    return (np.ascontiguousarray(grid.representative, dtype=np.float64),
+            np.ascontiguousarray(grid.upper, dtype=np.float64), bin_map)
+
+
+def prediction_lengths(world: World, corruption: Corruption):
+    """(the :class:`LengthGrid` of the joints a policy sees, world bin -> its bin)."""
     edges = np.asarray(world.length_edges)
     f = int(corruption.coarse_factor)
     L = edges.size - 1
@@ -702,8 +190,7 @@ def prediction_grid(world: World, corruption: Corruption):
         coarse = np.append(coarse, edges[-1])
     grid = LengthGrid.binned(tuple(coarse), delta=world.delta)
     bin_map = (np.arange(L) // f).astype(np.int64)
-    return (np.ascontiguousarray(grid.representative, dtype=np.float64),
-            np.ascontiguousarray(grid.upper, dtype=np.float64), bin_map)
+    return grid, bin_map
 
 
 def episode_seeds(seed: int, n: int, stream: int = 0) -> np.ndarray:
@@ -713,13 +200,17 @@ def episode_seeds(seed: int, n: int, stream: int = 0) -> np.ndarray:
     return gen.integers(0, np.iinfo(np.int64).max, size=n, dtype=np.int64).astype(np.uint64)
 
 
-def run_policy(world: World, policy: Policy, seed: int = 0, episodes_per_question: int = 1,
+def run_policy(world: World, policy, seed: int = 0, episodes_per_question: int = 1,
                corruption: Corruption | None = None, questions=None,
-               parallel: bool = True) -> np.ndarray:
+               parallel: bool = True, engine: str = "auto") -> np.ndarray:
     """Run ``policy`` on every question (or ``questions``) of ``world``.
 
-    Episode ``e`` of question ``q`` uses the same seed for every policy (common random
-    numbers): seeds come from ``SeedSequence(seed)``.
+    ``policy``: a :class:`simulators.policies.PolicySpec` (a built-in, run on its Numba
+    kernel) or a :class:`metamdp.policies.Policy` object (run on the Python driver).
+    ``engine="python"`` runs a spec's reference definition on the Python driver instead
+    (slow; the conformance tests compare the two). Episode ``e`` of question ``q`` uses the
+    same seed for every policy (common random numbers): seeds come from
+    ``SeedSequence(seed)``.
 
     Returns
     -------
@@ -730,17 +221,26 @@ def run_policy(world: World, policy: Policy, seed: int = 0, episodes_per_questio
     qs = np.arange(world.n_questions) if questions is None else np.asarray(questions, dtype=np.int64)
     if int(episodes_per_question) < 1:
         raise ValueError(f"episodes_per_question must be >= 1, got {episodes_per_question!r}")
+    if engine not in ("auto", "numba", "python"):
+        raise ValueError(f"engine must be auto, numba or python, got {engine!r}")
     k = int(episodes_per_question)
     qidx = np.repeat(qs, k).astype(np.int64)
     all_seeds = episode_seeds(seed, world.n_questions * k)
     seeds = all_seeds.reshape(world.n_questions, k)[qs].ravel()
     rep, upper, bin_map = prediction_grid(world, corruption)
+    if not isinstance(policy, PolicySpec) or engine == "python":
+        from .driver import run_episodes
+
+        obj = policy.reference() if isinstance(policy, PolicySpec) else policy
+        cap = int(policy.params["cap"]) if isinstance(policy, PolicySpec) else None
+        return run_episodes(world, obj, seeds, qidx, corruption, cap=cap)
+    from .kernels import run_batch, run_batch_serial
+    from .kernels.common import world_tuple
+
     out = np.zeros((qidx.size, N_METRICS))
-    fn = _run_batch if parallel else _run_batch_serial
+    fn = run_batch if parallel else run_batch_serial
     fn(CODES[policy.name], policy.to_array(world.delta), corruption.as_array(), seeds, qidx,
-       world.values, world.class_prior, world.log_median, world.sigma, world.signal_mean,
-       world.correct_prob, world.distractor_cdf, world.mean_ticks, world.r_lo, world.r_hi, int(world.t_max),
-       rep, upper, bin_map, out)
+       world_tuple(world, rep, upper, bin_map), int(world.t_max), out)
     return out
 
 

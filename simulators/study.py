@@ -54,7 +54,7 @@ class Cell:
 def run_cell(world: World, policy: Policy, seed: int, episodes: int,
              corruption: Corruption | None = None, variant: str = "") -> Cell:
     """Run one (policy, knob) on every question; average the episodes of each question."""
-    with _KERNEL_LOCK:
+    with _KERNEL_LOCK:  # a user's policy runs on the Python driver, which calls kernels too
         m = run_policy(world, policy, seed=seed, episodes_per_question=episodes,
                        corruption=corruption)
     correct, compute, latency, _ = per_episode_costs(m, 0.0)
@@ -91,6 +91,18 @@ def ci(x: np.ndarray, boot: np.ndarray) -> list:
     means = x[boot].mean(axis=1)
     lo, hi = np.percentile(means, [2.5, 97.5])
     return [float(lo), float(hi)]
+
+
+def user_policy_grid(policies) -> list:
+    """A user's policies as study cells: each over its ``knobs`` when it declares a
+    ``knob_name`` (built with :meth:`metamdp.policies.Policy.with_knob`), else once."""
+    out = []
+    for pol in policies or ():
+        if getattr(pol, "knob_name", None) and getattr(pol, "knobs", ()):
+            out += [pol.with_knob(v) for v in pol.knobs]
+        else:
+            out.append(pol)
+    return out
 
 
 def policy_grid(names, alpha: float = 0.1, cap: int = 8, ziprc_params: dict | None = None) -> list:
@@ -184,10 +196,12 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
               seed: int = 0, episodes: int | None = None, corruption: Corruption | None = None,
               reward_states: int = 7, progress: bool = True, n_boot: int = N_BOOT,
               ziprc_params: dict | None = None, world_overrides: dict | None = None,
-              world: World | None = None, refine: bool = True, match_cost: float | None = None,
-              refine_targets=None) -> dict:
+              user_policies=(), world: World | None = None, refine: bool = True,
+              match_cost: float | None = None, refine_targets=None) -> dict:
     """Run every policy over its knob and build the rows, the matched-cost table and provenance.
 
+    ``user_policies``: :class:`metamdp.policies.Policy` objects run beside the built-in ones
+    on the Python episode driver (same episodes; see :func:`user_policy_grid`).
     ``episodes`` per question defaults to :func:`auto_episodes` (at least
     :data:`MIN_EPISODES_PER_CELL` episodes per cell). With ``refine`` (default), ZIP-RC's and
     Pandora's beta grids adapt until their frontiers are resolved around ``match_cost``
@@ -220,6 +234,7 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
     targets = tuple(refine_targets) if refine_targets else (match_cost,)
     try:
         grid = policy_grid(names, alpha=alpha, ziprc_params=ziprc_params)
+        grid += [(p, "") for p in user_policy_grid(user_policies)]
     except ValueError as e:
         raise StudyError(str(e)) from None
     cells = []
@@ -243,7 +258,9 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
     if bar is not None:
         bar.close()
     return summarize_cells(world, cells, alpha, seed=seed, n_boot=n_boot, match_cost=match_cost,
-                           params={"suite": suite, "alpha": alpha, "policies": names,
+                           params={"suite": suite, "alpha": alpha,
+                                   "policies": names + [p.name for p in user_policies],
+                                   "user_policies": [p.describe() for p in user_policies],
                                    "questions": world.n_questions, "episodes": episodes,
                                    "episodes_auto": auto,
                                    "episodes_per_cell": episodes * world.n_questions,
@@ -454,6 +471,8 @@ def _delta_ci(d, c) -> str:
 
 
 def _fmt_knob(name, value) -> str:
+    if name is None:
+        return "-"
     short = {"beta": "b", "n": "N", "threshold": "thr", "budget_tokens": "tok", "window": "w"}
     if isinstance(value, (int, float)):
         if name == "budget_tokens":

@@ -96,7 +96,7 @@ def test_parallel_starts_and_length_prune():
         a = make_policy(name, cap=6)(view([], 0))
         assert a.new == 6 and a.keep == [] and a.branch_from is None, name
     pol = make_policy("length_prune", cap=3, budget_tokens=8)
-    s = [smp(0, tokens=4), smp(1, tokens=8), smp(2, "finished", answer="1")]
+    s = [smp(0, tokens=4, ticks=1), smp(1, tokens=8, ticks=2), smp(2, "finished", answer="1")]  # delta 4
     assert pol(view(s, 1)).keep == [0]
 
 

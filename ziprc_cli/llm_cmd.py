@@ -60,6 +60,11 @@ def _config(args):
             over["policies"] = tuple(parse_policy_names(args.policies))
         except PolicyConfigError as e:
             raise LLMCommandError(f"--policies: {e}") from None
+    if getattr(args, "policy_module", None):
+        from metamdp.policies import POLICY_NAMES, load_policies
+
+        load_policies(args.policy_module, reserved=POLICY_NAMES)   # fail early, with a clear message
+        over["policy_modules"] = tuple(args.policy_module)
     if getattr(args, "smooth_tokens", None) is not None:
         if args.smooth_tokens < 0:
             raise LLMCommandError(f"--smooth-tokens must be >= 0 (0 = off), got {args.smooth_tokens}")
@@ -185,6 +190,8 @@ def _sampling_options(p):
 
     p.add_argument("--policies", default=None,
                    help="comma-separated online policies (default all): " + ",".join(ONLINE_POLICY_NAMES))
+    p.add_argument("--policy-module", action="append", default=None, metavar="PATH.py:ClassName",
+                   help="also run your own metamdp.policies.Policy subclass (repeatable or comma-separated)")
     p.add_argument("--smooth-tokens", type=int, default=None, metavar="W",
                    help="causal moving average of the joint over the last W tokens (default 0 = off)")
     p.add_argument("--floor", choices=FLOORS, default=None,

@@ -15,6 +15,8 @@ def register(subparsers) -> None:
     p.add_argument("--traces", required=True, help="trace file (.parquet); with --record, the file to write")
     p.add_argument("--alpha", type=float, default=0.1, help="compute weight of the generation cost (default 0.1)")
     p.add_argument("--policies", default=None, help="comma-separated policy names (default: all replayable)")
+    p.add_argument("--policy-module", action="append", default=None, metavar="PATH.py:ClassName",
+                   help="also replay your own metamdp.policies.Policy subclass (repeatable or comma-separated)")
     p.add_argument("--cap", type=int, default=8, help="samples per question at most (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (and of --record)")
     p.add_argument("--batch-size", type=int, default=1024, help="rows per record batch read (default 1024)")
@@ -42,13 +44,17 @@ def run(args) -> int:
         s = validate_traces(args.traces)
         print(f"wrote {args.traces}: {s['rows']} samples, {s['questions']} questions, {s['ticks']} ticks")
         return 0
+    from .study_cmd import load_user_policies
+
+    user = load_user_policies(args.policy_module)
     summary = validate_traces(args.traces, batch_size=args.batch_size)
     print(f"{args.traces}: {summary['rows']} samples, {summary['questions']} questions, "
           f"{summary['ticks']} recorded ticks: valid")
     if args.validate_only:
         return 0
     result = replay_study(args.traces, policies=args.policies, alpha=args.alpha, cap=args.cap,
-                          seed=args.seed, progress=not args.no_progress, batch_size=args.batch_size)
+                          seed=args.seed, progress=not args.no_progress, batch_size=args.batch_size,
+                          user_policies=user)
     from .study_cmd import report
 
     report(result, t0, args.json_out, args.plot)

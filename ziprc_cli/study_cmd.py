@@ -19,6 +19,9 @@ def register(subparsers) -> None:
                    help="comma-separated policy names (default: all): ziprc,mv,bon,wbon,wbon_rm,"
                         "pass_at_n,length_prune,half_finished,reward_prune,ac,esc,deepconf,"
                         "short_m_at_k,spec_rejection,pandora")
+    p.add_argument("--policy-module", action="append", default=None, metavar="PATH.py:ClassName",
+                   help="also run your own metamdp.policies.Policy subclass (repeatable or "
+                        "comma-separated); it runs on the Python episode driver, on the same episodes")
     p.add_argument("--questions", type=int, default=None, help="number of questions (default: the full suite)")
     p.add_argument("--episodes", type=int, default=None,
                    help="episodes per question (default: enough for >= 1000 episodes per cell, "
@@ -98,6 +101,13 @@ def _world_overrides(text) -> dict:
     return out
 
 
+def load_user_policies(specs) -> list:
+    """``--policy-module`` values as policy objects (their names may not be built-in ones)."""
+    from metamdp.policies import POLICY_NAMES, load_policies
+
+    return load_policies(specs, reserved=POLICY_NAMES)
+
+
 def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}"
 
@@ -116,7 +126,10 @@ def run(args) -> int:
     zp = _ziprc_params(args)
     is_sweep = any(x is not None for x in (args.suites, args.alphas, args.corruptions, args.seeds,
                                            args.out_dir, args.scheduler))
+    user = load_user_policies(args.policy_module)
     if is_sweep:
+        if user:
+            raise StudyError("--policy-module is not supported in sweeps; run one study per task")
         if args.out_dir is None:
             raise StudyError("a sweep (--suites/--alphas/--corruptions/--seeds/--scheduler) needs --out-dir")
         tasks = sweep_tasks(_split(args.suites, str) if args.suites else [args.suite],
@@ -154,7 +167,8 @@ def run(args) -> int:
     result = run_study(args.suite, args.alpha, args.policies, args.questions, args.seed,
                        args.episodes, parse_corruption(args.corruption),
                        reward_states=args.reward_states, progress=not args.no_progress,
-                       ziprc_params=zp, world_overrides=_world_overrides(args.world))
+                       ziprc_params=zp, world_overrides=_world_overrides(args.world),
+                       user_policies=user)
     report(result, t0, args.json_out, args.plot)
     return 0
 

@@ -1,0 +1,130 @@
+"""Arithmetic shared by the reference policies and the simulators' Numba kernels.
+
+Every quantity a policy compares against a threshold or ranks by (a joint's expected value
+or remaining length, Adaptive-Consistency's stopping probability, Pandora's reservation
+value, DeepConf's cut-off) is computed here, by one jitted function that both the Python
+policies (:mod:`metamdp.policies`) and the fast episode kernels (``simulators.kernels``)
+call. Floating-point sums are order dependent, so two implementations of "the same"
+formula can disagree in the last bit and flip a decision at a tie; one implementation
+cannot. :func:`ziprc_plan` is the single place where a policy calls the planner.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ..planner import TIE_TOL, plan_kernel
+
+
+@njit(cache=True)
+def joint_value(p, values):
+    """``E[value]`` of a reward-major joint ``p`` (B, L): a sum in row-major order."""
+    B, L = p.shape
+    e = 0.0
+    for k in range(B):
+        for l in range(L):
+            e += p[k, l] * values[k]
+    return e
+
+
+@njit(cache=True)
+def joint_remaining(p, rep):
+    """``E[remaining length]`` (ticks, representative lengths ``rep``) of a joint ``p``."""
+    B, L = p.shape
+    e = 0.0
+    for k in range(B):
+        for l in range(L):
+            e += p[k, l] * rep[l]
+    return e
+
+
+@njit(cache=True)
+def beta_stop_prob(a, b):
+    """Adaptive-Consistency: ``P(p > 1/2)``, ``p ~ Beta(a + 1, b + 1)``
+    ``= sum_{j<=a} C(n, j) / 2^n``, ``n = a + b + 1`` (regularised incomplete beta)."""
+    n = a + b + 1
+    tot = 0.0
+    c = 1.0
+    for j in range(a + 1):
+        if j > 0:
+            c = c * (n - j + 1) / j
+        tot += c
+    return tot / 2.0 ** n
+
+
+@njit(cache=True)
+def reservation_value(values, root, cost):
+    """Weitzman's reservation value ``z`` with ``E[(V - z)+] = cost`` for ``V`` the reward
+    marginal of the joint ``root``; below ``min(values)`` when sampling is barely worth it."""
+    B, L = root.shape
+    pm = np.zeros(B)
+    for k in range(B):
+        for l in range(L):
+            pm[k] += root[k, l]
+    for i in range(B - 1, -1, -1):
+        g = 0.0
+        tail = 0.0
+        for k in range(i + 1, B):
+            g += pm[k] * (values[k] - values[i])
+            tail += pm[k]
+        if g >= cost:
+            return values[i] + ((g - cost) / tail if tail > 0 else 0.0)
+    g0 = 0.0
+    for k in range(B):
+        g0 += pm[k] * (values[k] - values[0])
+    return values[0] - (cost - g0)
+
+
+@njit(cache=True)
+def percentile(x, q):
+    """The ``q``-th percentile (0..100) of ``x`` with linear interpolation (NumPy's default
+    rule, written out so that Python and Numba callers get the same bits)."""
+    a = np.sort(x)
+    n = a.size
+    pos = (n - 1) * q / 100.0
+    lo = int(math.floor(pos))
+    if lo >= n - 1:
+        return a[n - 1]
+    frac = pos - lo
+    if frac == 0.0:
+        return a[lo]
+    return a[lo] + (a[lo + 1] - a[lo]) * frac
+
+
+@njit(cache=True)
+def window_mean(cum, a, win):
+    """Mean of the last ``min(a, win)`` per-tick confidences from their running sums
+    ``cum[1..a]`` (DeepConf's sliding window)."""
+    lo = a - win if a > win else 0
+    return (cum[a] - (cum[lo] if lo > 0 else 0.0)) / (a - lo)
+
+
+@njit(cache=True)
+def trace_confidence(strength, correct, noise):
+    """A simulated token-confidence signal: ``sigmoid(strength (correct - 1/2) + noise)``."""
+    g = strength * ((1.0 if correct else 0.0) - 0.5) + noise
+    return 1.0 / (1.0 + math.exp(-g))
+
+
+@njit(cache=True)
+def reward_model_weight(dprime, correct, noise):
+    """A simulated external reward model's vote weight: ``sigmoid(score)``,
+    ``score = noise + d' (correct - 1/2)``."""
+    s = noise + (dprime * (1.0 if correct else 0.0) - 0.5 * dprime)
+    return 1.0 / (1.0 + math.exp(-s))
+
+
+@njit(cache=True)
+def ziprc_plan(values, rep, upper, stacked, n, max_new, branching, floor_idx, alpha, beta, d,
+               search_code):
+    """One ZIP-RC decision: ``plan_kernel`` with cost scale ``beta / d``.
+
+    Returns ``(mask, m, src)``: kept unfinished samples as a bit mask over the first ``n``
+    rows of ``stacked``, new samples, and the row they branch from (-1: the root).
+    """
+    best = plan_kernel(values, rep, upper, stacked, n, max_new, branching, floor_idx, alpha,
+                       beta / d, search_code, TIE_TOL)
+    return int(best[2]), int(best[3]), int(best[4])

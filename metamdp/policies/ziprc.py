@@ -1,0 +1,129 @@
+"""ZIP-RC sampling as a policy: the planner's best strategy, first action, every epoch."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..planner import _SEARCH_CODE, NORMALIZERS, SEARCHES, PlannerConfig
+from .base import FLOORS, SELECTIONS, Action, Policy, PolicyConfigError, floor_index
+from .kernels import joint_remaining, ziprc_plan
+
+
+class ZipRC(Policy):
+    """``ziprc``: ZIP-RC sampling (spec section 3).
+
+    Every ``interval`` ticks (and whenever none of the samples it advances is still
+    running) it plans: the unfinished samples' joints and the root joint go to the planner
+    (``search``: exhaustive, two-prefix or top-k; ``branching`` allows new samples copied
+    from a prefix), with the floor at the best finished value (``floor``: the grid value
+    rounded ``down`` or the ``nearest``), ``D`` by ``normalizer`` (``fixed``: expected length
+    of a fresh sample under the root prediction; ``raw``: 1; ``state``: mean over samples of
+    ticks so far plus expected remaining, finished samples' lengths included) and cost
+    weights ``alpha``, ``beta``; it advances the first action of the best strategy and
+    stops when that is to stop. ``init_k > 0`` starts exactly that many samples at ``t = 0``
+    instead of planning. Between plans it keeps advancing the chosen samples.
+
+    Either the knobs, or a ready :class:`metamdp.PlannerConfig` (``config``) whose alpha,
+    beta, cap, search, normalizer and branching are used.
+    """
+
+    name = "ziprc"
+    selection = "value"
+    knob_name = "beta"
+
+    def __init__(self, beta: float = 0.01, alpha: float = 0.1, cap: int = 8,
+                 search: str = "two-prefix", normalizer: str = "fixed", branching: bool = False,
+                 init_k: int = 0, interval: int = 1, floor: str = "down", selection: str = "value",
+                 config: PlannerConfig | None = None):
+        if config is not None:
+            beta, alpha, cap = config.beta, config.alpha, config.cap
+            search, normalizer, branching = config.search, config.normalizer, config.branching
+        if floor not in FLOORS:
+            raise PolicyConfigError(f"policy ziprc: floor must be one of {', '.join(FLOORS)}, got {floor!r}")
+        if selection not in SELECTIONS:
+            raise PolicyConfigError(f"policy ziprc: selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
+        if search not in SEARCHES:
+            raise PolicyConfigError(f"policy ziprc: search must be one of {', '.join(SEARCHES)}, got {search!r}")
+        if normalizer not in NORMALIZERS:
+            raise PolicyConfigError(f"policy ziprc: normalizer must be one of {', '.join(NORMALIZERS)}, got {normalizer!r}")
+        if not (float(beta) >= 0 and math.isfinite(float(beta))) or not 0 <= float(alpha) <= 1:
+            raise PolicyConfigError(f"policy ziprc: need beta >= 0 and alpha in [0, 1], got {beta!r}, {alpha!r}")
+        if int(cap) != cap or not 1 <= int(cap):
+            raise PolicyConfigError(f"policy ziprc: cap must be an integer >= 1, got {cap!r}")
+        if int(interval) != interval or interval < 1:
+            raise PolicyConfigError(f"policy ziprc: interval must be an integer >= 1 tick, got {interval!r}")
+        if int(init_k) != init_k or not 0 <= int(init_k) <= int(cap):
+            raise PolicyConfigError(f"policy ziprc: init_k must be in 0..cap, got {init_k!r}")
+        if search == "exhaustive" and int(cap) > 20:
+            raise PolicyConfigError("policy ziprc: exhaustive search is limited to cap <= 20")
+        self.beta, self.alpha, self.cap = float(beta), float(alpha), int(cap)
+        self.search, self.normalizer, self.branching = search, normalizer, bool(branching)
+        self.init_k, self.interval = int(init_k), int(interval)
+        self.floor, self.selection = floor, selection
+        self.reset()
+
+    def reset(self):
+        self._adv = set()        # samples the last plan advances
+        self._since = 0          # ticks since that plan
+
+    def prepare(self, rewards, lengths):
+        """Load (or compile) the planner now, so that decisions are timed warm."""
+        B, L = rewards.size, lengths.size
+        flat = np.full((1, B, L), 1.0 / (B * L))
+        ziprc_plan(np.ascontiguousarray(rewards.values, dtype=np.float64),
+                   np.ascontiguousarray(lengths.representative, dtype=np.float64),
+                   np.ascontiguousarray(lengths.upper, dtype=np.float64), flat, 0, 1, True, 0,
+                   self.alpha, self.beta, 1.0, _SEARCH_CODE[self.search])
+
+    def normalizer_value(self, view, stacked, rep) -> float:
+        """``D`` at this epoch (the same arithmetic as the simulators' kernel)."""
+        n = len(view.unfinished)
+        d_fixed = joint_remaining(stacked[n], rep)
+        if self.normalizer == "raw":
+            return 1.0
+        if self.normalizer == "fixed":
+            return d_fixed
+        tot = 0.0
+        cnt = 0
+        for j, s in enumerate(view.unfinished):
+            tot += s.elapsed_ticks + joint_remaining(stacked[j], rep)
+            cnt += 1
+        for s in view.finished:
+            if s.status == "finished":
+                tot += s.elapsed_ticks
+                cnt += 1
+        return tot / cnt if cnt > 0 else d_fixed
+
+    def __call__(self, view):
+        still = [s.sid for s in view.unfinished if s.sid in self._adv]
+        if self._since < self.interval and still:
+            self._since += 1
+            return Action(keep=still)
+        cap = self.cap if view.cap is None else min(self.cap, int(view.cap))
+        max_new = max(0, cap - view.n_created)
+        unf = view.unfinished
+        n = len(unf)
+        if self.init_k > 0 and view.n_created == 0:
+            mask, m, src = 0, min(self.init_k, max_new), -1
+        else:
+            values = np.ascontiguousarray(view.rewards.values, dtype=np.float64)
+            rep = np.ascontiguousarray(view.lengths.representative, dtype=np.float64)
+            upper = np.ascontiguousarray(view.lengths.upper, dtype=np.float64)
+            B, L = values.size, rep.size
+            stacked = np.empty((n + 1, B, L))
+            for j, s in enumerate(unf):
+                stacked[j] = s.joint
+            stacked[n] = view.root_joint
+            fin = [s.value for s in view.finished if s.status == "finished"]
+            floor = max(floor_index(v, view.rewards, self.floor) for v in fin) if fin else 0
+            d = self.normalizer_value(view, stacked, rep)
+            mask, m, src = ziprc_plan(values, rep, upper, stacked, n, max_new, self.branching,
+                                      floor, self.alpha, self.beta, d, _SEARCH_CODE[self.search])
+        if mask == 0 and m == 0:
+            return Action(keep=[])
+        keep = [unf[j].sid for j in range(n) if (mask >> j) & 1]
+        self._adv = set(keep) | set(range(view.n_created, view.n_created + m))
+        self._since = 1
+        return Action(keep=keep, new=m, branch_from=None if src < 0 else unf[src].sid)

@@ -1,0 +1,182 @@
+"""The Python episode driver: any :class:`metamdp.policies.Policy` on the synthetic worlds.
+
+It shows the policy a :class:`metamdp.policies.View` at every epoch and applies its
+:class:`~metamdp.policies.Action` with the runner's sample mechanics, so a policy meets
+exactly the samples the Numba kernels would give it (same episode seeds, same sample ids,
+same predictions and corruptions). It is slow (Python per epoch) and exact: it runs users'
+policies, and the conformance tests run every built-in's reference definition here and
+its kernel in ``simulators.kernels`` and require identical metrics.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from metamdp.grids import RewardGrid
+from metamdp.policies import PolicyRunError, View, call_policy
+
+from .kernels.common import (account, new_state, predict, prediction_scratch, shared_class,
+                             start_branch, start_root, step, track_history, world_tuple)
+from .runner import N_METRICS, ST_DONE, prediction_lengths
+from .synthetic import P_CONF1, P_CONF2, P_RM1, P_RM2, hash_normal, stream_id
+
+DEFAULT_CAP = 8
+
+
+class _Sample:
+    """A synthetic sample as a policy sees it (:class:`metamdp.policies.SampleView`'s
+    attributes, computed from the episode's arrays on demand)."""
+
+    __slots__ = ("sid", "status", "_ep", "_joint", "_joint_age")
+
+    def __init__(self, sid, ep):
+        self.sid, self.status, self._ep = sid, "running", ep
+        self._joint, self._joint_age = None, -1
+
+    @property
+    def unfinished(self) -> bool:
+        return self.status in ("running", "paused")
+
+    @property
+    def elapsed_ticks(self) -> int:
+        return int(self._ep.S[2][self.sid])
+
+    @property
+    def own_ticks(self) -> int:
+        return int(self._ep.S[2][self.sid] - self._ep.S[3][self.sid])
+
+    @property
+    def joint(self) -> np.ndarray:
+        age = self.elapsed_ticks
+        if self._joint_age != age:
+            self._joint = self._ep.predict(self.sid)
+            self._joint_age = age
+        return self._joint
+
+    @property
+    def value(self) -> float:
+        ep = self._ep
+        return float(ep.values[ep.S[9][self.sid]]) if self.status == "finished" else 0.0
+
+    @property
+    def answer(self):
+        return int(self._ep.S[8][self.sid]) if self.status == "finished" else None
+
+    @property
+    def correct(self) -> bool:
+        return bool(self._ep.S[7][self.sid])
+
+    @property
+    def trace_noise(self) -> float:
+        i = self.sid
+        return float(hash_normal(self._ep.seed, stream_id(i, P_CONF1), stream_id(i, P_CONF2),
+                                 self.elapsed_ticks))
+
+    @property
+    def rm_noise(self) -> float:
+        i = self.sid
+        return float(hash_normal(self._ep.seed, stream_id(i, P_RM1), stream_id(i, P_RM2), 0))
+
+    def __repr__(self):
+        return f"Sample(sid={self.sid}, status={self.status!r}, ticks={self.elapsed_ticks})"
+
+
+class _Episode:
+    def __init__(self, W, t_max, seed, q, corr, cap):
+        self.W, self.t_max, self.seed, self.q, self.corr, self.cap = W, t_max, seed, q, corr, cap
+        self.values = W[0]
+        self.track = bool(track_history(corr))
+        self.S = new_state(cap, t_max, self.track)
+        self.shared = shared_class(W, q, seed, cap)
+        self.P = prediction_scratch(W, q, t_max)
+        self.cw = np.empty(W[0].size)
+        self.root = self.predict(-1)
+
+    def predict(self, i) -> np.ndarray:
+        out = np.empty((self.W[0].size, self.W[10].size))
+        predict(i, self.seed, self.q, self.W, self.S, self.track, self.corr, self.P, out)
+        return out
+
+    def start(self, i, src):
+        if src is None:
+            start_root(i, self.seed, self.q, self.W, self.t_max, self.S, self.corr, self.shared,
+                       self.track)
+        else:
+            start_branch(i, src, self.seed, self.q, self.W, self.t_max, self.S, self.corr,
+                         self.shared, self.track, self.P[0], self.cw)
+
+    def step(self, i) -> bool:
+        return bool(step(i, self.seed, self.q, self.W, self.S, self.track))
+
+
+def run_episode(policy, W, t_max, seed, q, corr, cap, rewards, lengths, label) -> np.ndarray:
+    """One episode of ``policy``; returns its metrics row (``simulators.runner.METRICS``)."""
+    ep = _Episode(W, t_max, seed, q, corr, cap)
+    policy.reset()
+    samples: list = []
+    gen = serial = epoch = 0
+    while True:
+        unf = [s for s in samples if s.unfinished]
+        fin = [s for s in samples if not s.unfinished]
+        view = View(unfinished=unf, finished=fin, root_joint=ep.root, n_created=len(samples),
+                    epoch=epoch, rewards=rewards, lengths=lengths, cap=cap)
+        act = call_policy(policy, view, f"{label}, epoch {epoch}")
+        new = min(act.new, cap - len(samples))
+        if not act.keep and new == 0:
+            break
+        for s in unf:
+            s.status = "paused"
+        active = list(act.keep)
+        for _ in range(new):
+            i = len(samples)
+            ep.start(i, act.branch_from)
+            samples.append(_Sample(i, ep))
+            active.append(i)
+        for i in sorted(active):
+            s = samples[i]
+            s.status = "running"
+            gen += 1
+            if ep.step(i):
+                s.status = "finished"
+        serial += 1
+        epoch += 1
+    for s in samples:
+        if s.unfinished:
+            s.status = "pruned"
+    fin = [s for s in samples if s.status == "finished" and ep.S[6][s.sid] == ST_DONE]
+    try:
+        chosen = policy.choose(samples)
+        extra = float(policy.extra_ticks(samples))
+    except PolicyRunError:
+        raise
+    except Exception as e:
+        raise PolicyRunError(f"policy {getattr(policy, 'name', type(policy).__name__)!r} raised "
+                             f"{type(e).__name__}: {e} at {label}, answer selection") from e
+    if chosen is not None and chosen not in fin:
+        raise PolicyRunError(f"policy {policy.name!r} chose a sample that did not finish at "
+                             f"{label}, answer selection")
+    out = np.zeros(N_METRICS)
+    account(ep.S, len(samples), -1 if chosen is None else chosen.sid, gen, serial, extra,
+            W[7][q], out)
+    return out
+
+
+def run_episodes(world, policy, seeds, qidx, corruption, cap: int | None = None) -> np.ndarray:
+    """``policy`` on episodes ``(seeds[e], qidx[e])`` of ``world``; one metrics row each.
+
+    ``cap``: the most samples per question (default: the policy's ``cap``, else 8).
+    """
+    grid, bin_map = prediction_lengths(world, corruption)
+    rep = np.ascontiguousarray(grid.representative, dtype=np.float64)
+    upper = np.ascontiguousarray(grid.upper, dtype=np.float64)
+    W = world_tuple(world, rep, upper, bin_map)
+    corr = corruption.as_array()
+    cap = int(cap or getattr(policy, "cap", None) or DEFAULT_CAP)
+    rewards = RewardGrid.from_values(world.values)
+    policy.prepare(rewards, grid)
+    out = np.zeros((len(seeds), N_METRICS))
+    for e, (seed, q) in enumerate(zip(seeds, qidx)):
+        label = f"question {world.name}-{int(q)} (episode seed {int(seed)})"
+        out[e] = run_episode(policy, W, int(world.t_max), seed, int(q), corr, cap, rewards, grid,
+                             label)
+    return out

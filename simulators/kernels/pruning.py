@@ -1,0 +1,206 @@
+"""Kernels of the baselines that read in-flight predictions or signals and drop samples
+(``metamdp.policies.pruning``): a tick loop, the policy's decision after every tick."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from metamdp.policies.kernels import joint_value, percentile, trace_confidence, window_mean
+
+from ..runner import (S_CAP, S_KEEP, S_N, S_PCT, S_SEL, S_SIGNAL, S_STRENGTH, S_THR, S_WARMUP,
+                      S_WINDOW, ST_DONE, ST_OPEN, ST_PRUNED)
+from ..synthetic import P_CONF1, P_CONF2, hash_normal, stream_id
+from .common import (account, any_open, new_state, predict, prediction_scratch, select_answer,
+                     shared_class, start_root, step, track_history)
+
+
+@njit(cache=True)
+def _tick(seed, q, W, S, created, track):
+    """Advance every open sample one tick; returns the ticks generated."""
+    status = S[6]
+    g = 0
+    for i in range(created):
+        if status[i] == ST_OPEN:
+            step(i, seed, q, W, S, track)
+            g += 1
+    return g
+
+
+@njit(cache=True)
+def reward_prune_episode(prm, corr_prm, seed, q, W, t_max, out):
+    cap = int(prm[S_CAP])
+    n = int(prm[S_N])
+    thr = prm[S_THR]
+    track = track_history(corr_prm)
+    S = new_state(cap, t_max, track)
+    shared = shared_class(W, q, seed, cap)
+    P = prediction_scratch(W, q, t_max)
+    values, status = W[0], S[6]
+    pj = np.empty((values.size, W[10].size))
+    for i in range(n):
+        start_root(i, seed, q, W, t_max, S, corr_prm, shared, track)
+    gen = 0
+    serial = 0
+    while True:
+        g = _tick(seed, q, W, S, n, track)
+        gen += g
+        if g > 0:
+            serial += 1
+        for i in range(n):
+            if status[i] == ST_OPEN:
+                predict(i, seed, q, W, S, track, corr_prm, P, pj)
+                if joint_value(pj, values) < thr:
+                    status[i] = ST_PRUNED
+        if not any_open(S, n):
+            break
+    chosen = select_answer(int(prm[S_SEL]), n, S, values, np.zeros(0), np.zeros(W[6].shape[1] + 1))
+    account(S, n, chosen, gen, serial, 0.0, W[7][q], out)
+
+
+@njit(cache=True)
+def spec_rejection_episode(prm, corr_prm, seed, q, W, t_max, out):
+    cap = int(prm[S_CAP])
+    n = int(prm[S_N])
+    track = track_history(corr_prm)
+    S = new_state(cap, t_max, track)
+    shared = shared_class(W, q, seed, cap)
+    P = prediction_scratch(W, q, t_max)
+    values, status = W[0], S[6]
+    pj = np.empty((values.size, W[10].size))
+    wts = np.zeros(cap)
+    for i in range(n):
+        start_root(i, seed, q, W, t_max, S, corr_prm, shared, track)
+    gen = 0
+    serial = 0
+    checkpoint = 4
+    while True:
+        g = _tick(seed, q, W, S, n, track)
+        gen += g
+        if g > 0:
+            serial += 1
+        n_open = 0
+        for i in range(n):
+            if status[i] == ST_OPEN:
+                n_open += 1
+        if serial >= checkpoint and n_open > 0:
+            while checkpoint <= serial:
+                checkpoint *= 2
+            for i in range(n):
+                if status[i] == ST_OPEN:
+                    predict(i, seed, q, W, S, track, corr_prm, P, pj)
+                    wts[i] = joint_value(pj, values)
+            keep = int(math.ceil(prm[S_KEEP] * n_open))
+            if keep < 1:
+                keep = 1
+            # drop the worst open sample until `keep` remain (ties: the higher id goes first)
+            for _ in range(n_open - keep):
+                worst = -1
+                for i in range(n):
+                    if status[i] == ST_OPEN and (worst < 0 or wts[i] <= wts[worst]):
+                        worst = i
+                status[worst] = ST_PRUNED
+        if not any_open(S, n):
+            break
+    chosen = select_answer(0, n, S, values, np.zeros(0), np.zeros(1))
+    account(S, n, chosen, gen, serial, 0.0, W[7][q], out)
+
+
+@njit(cache=True)
+def _consensus(S, created, minconf, scores, thr):
+    status, answer = S[6], S[8]
+    for a in range(scores.size):
+        scores[a] = 0.0
+    tot = 0.0
+    for i in range(created):
+        if status[i] == ST_DONE:
+            scores[answer[i]] += minconf[i]
+            tot += minconf[i]
+    if not tot > 0:
+        return False
+    top = 0.0
+    for a in range(scores.size):
+        if scores[a] > top:
+            top = scores[a]
+    return top / tot >= thr
+
+
+@njit(cache=True)
+def deepconf_episode(prm, corr_prm, seed, q, W, t_max, out):
+    cap = int(prm[S_CAP])
+    n = int(prm[S_N])
+    warm = int(prm[S_WARMUP])
+    if warm > n:
+        warm = n
+    win = int(prm[S_WINDOW])
+    strength = prm[S_STRENGTH]
+    use_pred = int(prm[S_SIGNAL]) == 1
+    thr = prm[S_THR]
+    track = track_history(corr_prm)
+    S = new_state(cap, t_max, track)
+    shared = shared_class(W, q, seed, cap)
+    values, age, start, status, correct, rcls = W[0], S[2], S[3], S[6], S[7], S[9]
+    P = prediction_scratch(W, q, t_max) if use_pred else (np.empty((1, 1)), np.empty(1),
+                                                          np.empty((1, 1)), np.empty((1, 1)))
+    pj = np.empty((values.size, W[10].size))
+    scores = np.zeros(W[6].shape[1] + 1)
+    cum = np.zeros((cap, t_max + 2))   # running sums of each sample's per-tick confidence
+    minconf = np.full(cap, np.inf)     # its lowest window confidence
+    cutoff = -np.inf
+    for i in range(warm):
+        start_root(i, seed, q, W, t_max, S, corr_prm, shared, track)
+    created = warm
+    gen = 0
+    serial = 0
+    while True:
+        stepped = False
+        for i in range(created):
+            if status[i] != ST_OPEN:
+                continue
+            stepped = True
+            gen += 1
+            done = step(i, seed, q, W, S, track)
+            if use_pred and done:
+                c = values[rcls[i]]
+            elif use_pred:
+                predict(i, seed, q, W, S, track, corr_prm, P, pj)
+                c = joint_value(pj, values)
+            else:
+                c = trace_confidence(strength, correct[i],
+                                     hash_normal(seed, stream_id(i, P_CONF1), stream_id(i, P_CONF2), age[i]))
+            a = age[i] - start[i]
+            cum[i, a] = cum[i, a - 1] + c
+            wmean = window_mean(cum[i], a, win)
+            if (a >= win or done) and wmean < minconf[i]:
+                minconf[i] = wmean
+            if not done and i >= warm and a >= win and wmean < cutoff:
+                status[i] = ST_PRUNED
+        if stepped:
+            serial += 1
+        open_ = any_open(S, created)
+        if created < n:
+            if open_:
+                continue
+            # warm-up over: the cut-off from their scores, then the rest unless they agree
+            k = 0
+            vals = np.empty(created)
+            for i in range(created):
+                if minconf[i] < np.inf:
+                    vals[k] = minconf[i]
+                    k += 1
+            cutoff = percentile(vals[:k], prm[S_PCT]) if k > 0 else -np.inf
+            if _consensus(S, created, minconf, scores, thr):
+                break
+            for i in range(created, n):
+                start_root(i, seed, q, W, t_max, S, corr_prm, shared, track)
+            created = n
+            continue
+        if _consensus(S, created, minconf, scores, thr) or not open_:
+            break
+    wts = np.zeros(created)
+    for i in range(created):
+        wts[i] = minconf[i] if minconf[i] < np.inf else 0.0
+    chosen = select_answer(1, created, S, values, wts, scores)
+    account(S, created, chosen, gen, serial, 0.0, W[7][q], out)
