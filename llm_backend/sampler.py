@@ -104,8 +104,11 @@ class OnlineSampler:
 
     def __init__(self, model, tok, reserved: ReservedSlice, grid: GridSpec, cap: int = 8,
                  max_new_tokens: int = 160, max_prompt: int = 64, seed: int = 0,
-                 temperature: float = 1.0, smooth_tokens: int = 0):
+                 temperature: float = 1.0, smooth_tokens: int = 0, task=None):
         self.model, self.tok, self.reserved, self.grid = model, tok, reserved, grid
+        # ``task``: prompt encoding and answer checking of any prompt set
+        # (:class:`llm_backend.prompts.PromptTask`); None = the built-in arithmetic task
+        self.task = task
         self.device = next(model.parameters()).device
         self.rewards = RewardGrid.official(reserved.reward_states)
         self.lengths = length_grid(grid)
@@ -146,16 +149,21 @@ class OnlineSampler:
             # the raw joint just before the end token (never smoothed): the revealed value
             s.joint = self._joint(s.pending)
         if status == "finished":
-            text = self.tok.decode(s.tokens[:-1])
-            s.answer = extract_answer(text)
-            s.correct = bool(check(problem, text))
+            if self.task is not None:
+                text = self.task.decode(s.tokens[:-1])
+                s.answer = self.task.extract(text)
+                s.correct = bool(self.task.check(problem, text))
+            else:
+                text = self.tok.decode(s.tokens[:-1])
+                s.answer = extract_answer(text)
+                s.correct = bool(check(problem, text))
             s.value = float(s.joint.sum(1) @ self.rewards.values)
         if s.slot is not None:
             self.pool.free(s.slot)
             s.slot = None
 
     def run(self, problem: Problem, policy, question_id: str | None = None) -> QuestionResult:
-        ids = prompt_ids(self.tok, problem)
+        ids = self.task.prompt_ids(problem) if self.task is not None else prompt_ids(self.tok, problem)
         prefix = self.pool.prefill(ids)
         root_joint = self._joint(prefix.logits)
         if hasattr(policy, "prepare"):
@@ -266,18 +274,25 @@ class OnlineSampler:
         qid = question_id or problem.qid
         return QuestionResult(qid=qid, policy=policy.name,
                               answer_best=best.answer if best else None, answer_vote=vote,
-                              correct_best=bool(best is not None and best.answer == problem.answer),
-                              correct_vote=bool(vote is not None and vote == problem.answer),
+                              correct_best=bool(best is not None and best.correct),
+                              correct_vote=self._same(vote, problem),
                               compute_tokens=compute, serial_tokens=serial, n_started=len(samples),
                               pruned_tokens=pruned, epochs=epoch,
                               samples=[self.trace_row(s, qid, problem) for s in samples],
                               policy_seconds=t_policy, decode_seconds=t_decode,
                               answer=chosen.answer if chosen else None,
-                              correct=bool(chosen is not None and chosen.answer == problem.answer),
+                              correct=bool(chosen is not None and chosen.correct),
                               selection=selection)
 
+    def _same(self, answer, problem) -> bool:
+        if answer is None:
+            return False
+        if self.task is not None:
+            return bool(self.task.extract.same(answer, problem.answer))
+        return answer == problem.answer
+
     def trace_row(self, s: Sample, qid: str, problem: Problem) -> dict:
-        return {"question_id": qid, "sample_id": int(s.sid), "difficulty": float(problem.difficulty),
+        return {"question_id": qid, "sample_id": int(s.sid), "difficulty": _difficulty(problem),
                 "delta": self.delta, "reward_values": [float(x) for x in self.rewards.values],
                 "length_edges": [float(x) for x in self.grid.length_edges],
                 "tick_tokens": [int(x) for x in s.tick_tokens],
@@ -287,6 +302,12 @@ class OnlineSampler:
                 "value": float(s.value) if s.status == "finished" else 0.0,
                 "branch_from": int(s.branch_from), "prefix_tokens": int(s.prefix_tokens),
                 "status": s.status}
+
+
+def _difficulty(problem):
+    """A question's difficulty for the traces (None when unknown: a nullable column)."""
+    d = getattr(problem, "difficulty", None)
+    return None if d is None or d != d else float(d)
 
 
 def majority_from_samples(rows: list[dict], n: int, truth: str):
