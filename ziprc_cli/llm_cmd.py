@@ -160,7 +160,7 @@ def _sample_prompts(args):
                        length_bins=args.length_bins, dtype=args.dtype, device=args.device, cap=args.cap,
                        betas=betas, max_new_tokens=args.max_new_tokens or 512, delta=args.delta,
                        seed=args.seed, floor=args.floor or "down", limit=args.sample_questions,
-                       progress=not args.quiet)
+                       concurrent=args.concurrent, progress=not args.quiet)
     print(format_sampling_rows(r["rows"]))
     for m in r["matched"]:
         ci = m["difference_ci95"]
@@ -315,6 +315,8 @@ def register(subparsers):
                    help="with --prompts: tokens per sample at most (default 512)")
     s.add_argument("--delta", type=int, default=None,
                    help="with --prompts: tokens between decisions (default: ziprc.json's, else 64)")
+    s.add_argument("--concurrent", type=int, default=1,
+                   help="with --prompts: questions decoded together (their samples share each forward pass)")
     _checkpoint_options(s)
     s.set_defaults(func=cmd_sample)
 

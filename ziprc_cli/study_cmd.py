@@ -23,7 +23,9 @@ def register(subparsers) -> None:
                    help="also run your own metamdp.policies.Policy subclass (repeatable or "
                         "comma-separated); it runs on the Python episode driver, on the same episodes")
     p.add_argument("--questions", type=int, default=None, help="number of questions (default: the full suite)")
-    p.add_argument("--episodes", type=int, default=1, help="episodes per question (default 1)")
+    p.add_argument("--episodes", type=int, default=None,
+                   help="episodes per question (default: enough for >= 1000 episodes per cell, "
+                        "e.g. 34 on aime24, 1 on mixed)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--corruption", default="exact",
                    help="prediction corruption: a preset (exact, temperature2, noise1, optimism1, lag8, "
