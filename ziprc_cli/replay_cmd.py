@@ -39,7 +39,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from simulators.replay import record_world, replay_study
-    from simulators.synthetic import build_world
+    from simulators.synthetic import build_world, check_questions
     from simulators.traces import validate_traces
 
     from simulators.io import check_image_path
@@ -48,6 +48,7 @@ def run(args) -> int:
         check_image_path(args.plot)  # before the run, not after it
     t0 = time.time()
     if args.record:
+        check_questions(args.suite, args.questions)
         world = build_world(args.suite, n_questions=args.questions)
         record_world(world, args.traces, n_samples=args.samples, seed=args.seed)
         s = validate_traces(args.traces)

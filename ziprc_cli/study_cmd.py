@@ -118,9 +118,13 @@ def run(args) -> int:
     from simulators.runner import set_threads
     from simulators.study import (StudyError, parse_corruption, run_study, run_sweep,
                                   sweep_summary, sweep_tasks)
+    from simulators.synthetic import SUITES, check_questions
 
     if args.questions is not None and args.questions < 1:
         raise StudyError(f"--questions must be >= 1, got {args.questions}")
+    for suite in (_split(args.suites, str) if args.suites else [args.suite]):
+        if suite in SUITES:  # unknown names get their own error below
+            check_questions(suite, args.questions)
     if args.workers is not None and args.workers < 1:
         raise StudyError(f"--workers must be >= 1, got {args.workers}")
     if args.plot:
