@@ -30,13 +30,15 @@ OnlinePolicy = Policy   # the base class's name before it moved to metamdp.polic
 
 class ZipRCPolicy(ZipRC):
     """ZIP-RC with the online sampler's defaults (exhaustive search, branching); accepts a
-    ready :class:`metamdp.PlannerConfig` as its first argument."""
+    ready :class:`metamdp.PlannerConfig` as its first argument. ``planner="authors"`` is the
+    authors' planner (it fixes search, normaliser and branching: see ``ZipRC``)."""
 
     def __init__(self, config=None, *, beta: float = 0.01, alpha: float = 0.1, cap: int = 8,
                  search: str = "exhaustive", normalizer: str = "fixed", branching: bool = True,
-                 floor: str = "down", selection: str = "value"):
+                 floor: str = "down", selection: str = "value", planner: str = "ours"):
         super().__init__(beta=beta, alpha=alpha, cap=cap, search=search, normalizer=normalizer,
-                         branching=branching, floor=floor, selection=selection, config=config)
+                         branching=branching, floor=floor, selection=selection, config=config,
+                         planner=planner)
 
 
 class MajorityVotePolicy(MajorityVote):
@@ -57,7 +59,7 @@ AdaptiveConsistencyPolicy, ESCPolicy, PandoraPolicy = AdaptiveConsistency, Early
 #: per policy: its knobs with the online sampler's defaults (``n`` defaults to the cap)
 KNOBS = {
     "ziprc": {"beta": 0.01, "alpha": 0.1, "cap": 8, "search": "exhaustive", "normalizer": "fixed",
-              "branching": True, "floor": "down", "selection": "value"},
+              "branching": True, "floor": "down", "selection": "value", "planner": "ours"},
     "mv": {"n": None},
     "bon": {"n": None},
     "wbon": {"n": None},
