@@ -51,8 +51,8 @@ def _config(args):
             over[k] = getattr(args, k)
     if getattr(args, "betas", None):
         over["betas"] = tuple(float(b) for b in args.betas.split(","))
-    if getattr(args, "denoise", False):
-        over["denoise"] = True
+    if getattr(args, "denoise", None) is not None:
+        over["denoise"] = bool(args.denoise)
     if getattr(args, "policies", None):
         from llm_backend.policies import PolicyConfigError, parse_policy_names
 
@@ -94,9 +94,13 @@ def cmd_demo(args):
     _torch_setup(args)
     from llm_backend.pipeline import run_demo
 
+    if args.denoise is None:
+        args.denoise = True         # the demo shows the paper's 7-state denoised value head
     c = _config(args)
-    run_demo(Path(args.out), c, progress=not args.quiet)
-    print(f"wrote {Path(args.out) / 'summary.json'}")
+    if args.fast:
+        print("smoke run (--fast): every stage on a few questions, to check the install, not the method")
+    run_demo(Path(args.out), c, progress=not args.quiet, smoke=args.fast, json_path=args.json)
+    print(f"wrote {Path(args.out) / 'summary.json'}" + (f" and {args.json}" if args.json else ""))
     return 0
 
 
@@ -250,6 +254,12 @@ def register(subparsers):
     d = sub.add_parser("demo", help="the whole pipeline from nothing, ending in a table")
     _common(d)
     d.add_argument("--quiet", action="store_true")
+    d.add_argument("--json", default=None, metavar="OUT",
+                   help="write the headline numbers (within_question_auroc, policy_accuracy, matched_cost) here")
+    d.add_argument("--denoise", action="store_true", default=None,
+                   help="the 7-state denoised value head (the default of the demo)")
+    d.add_argument("--binary", dest="denoise", action="store_false",
+                   help="a 2-state correctness head instead of the 7-state value head")
     _sampling_options(d)
     d.set_defaults(func=cmd_demo)
 
