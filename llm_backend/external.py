@@ -34,7 +34,7 @@ def _vote(rows, n, same, truth):
 
 
 def compare_at_matched_cost(osamp, problems, cap: int = 8, betas=(0.01, 0.1), alpha: float = 0.1,
-                            floor: str = "down", same=None, concurrent: int = 1, progress: bool = False,
+                            floor: str = "distribution", same=None, concurrent: int = 1, progress: bool = False,
                             planner: str = "ours") -> dict:
     """Majority voting (``cap`` independent samples per question; its first ``N`` give the MV
     curve) and online ZIP-RC at each ``beta``, through one :class:`OnlineSampler`, and the
@@ -96,7 +96,7 @@ def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = N
                    reward_states: int | None = None, distribution_token_id: int | None = None,
                    length_bins: int | None = None, dtype: str | None = None, device: str = "cpu",
                    cap: int = 8, betas=(0.01, 0.1), alpha: float = 0.1, max_new_tokens: int = 512,
-                   delta: int | None = None, seed: int = 0, floor: str = "down", limit: int | None = None,
+                   delta: int | None = None, seed: int = 0, floor: str = "distribution", limit: int | None = None,
                    concurrent: int = 1, progress: bool = True, planner: str = "ours") -> dict:
     from simulators.io import provenance, write_json_atomic
     from simulators.traces import write_traces

@@ -67,7 +67,7 @@ class Config:
     policies: tuple = DEMO_POLICIES
     policy_modules: tuple = ()     # users' policies, "PATH.py:ClassName"
     smooth_tokens: int = 0
-    floor: str = "down"
+    floor: str = "distribution"
     planner: str = "ours"          # ZIP-RC's planner: ours or the authors' (--planner)
     device: str = "cpu"
     grid: GridSpec = field(default_factory=GridSpec)

@@ -163,7 +163,7 @@ def _sample_prompts(args):
                        reward_states=args.reward_states, distribution_token_id=args.distribution_token_id,
                        length_bins=args.length_bins, dtype=args.dtype, device=args.device, cap=args.cap,
                        betas=betas, max_new_tokens=args.max_new_tokens or 512, delta=args.delta,
-                       seed=args.seed, floor=args.floor or "down", limit=args.sample_questions,
+                       seed=args.seed, floor=args.floor or "distribution", limit=args.sample_questions,
                        planner=args.planner or "ours",
                        concurrent=args.concurrent, progress=not args.quiet)
     print(format_sampling_rows(r["rows"]))
@@ -221,7 +221,7 @@ def cmd_predict(args):
 
 
 def _sampling_options(p):
-    from llm_backend.policies import FLOORS, ONLINE_POLICY_NAMES
+    from llm_backend.policies import ONLINE_FLOORS, ONLINE_POLICY_NAMES
 
     p.add_argument("--policies", default=None,
                    help="comma-separated online policies (default all): " + ",".join(ONLINE_POLICY_NAMES))
@@ -229,9 +229,10 @@ def _sampling_options(p):
                    help="also run your own metamdp.policies.Policy subclass (repeatable or comma-separated)")
     p.add_argument("--smooth-tokens", type=int, default=None, metavar="W",
                    help="causal moving average of the joint over the last W tokens (default 0 = off)")
-    p.add_argument("--floor", choices=FLOORS, default=None,
-                   help="ZIP-RC's floor from the best finished value: grid value rounded down "
-                        "(default) or nearest")
+    p.add_argument("--floor", choices=ONLINE_FLOORS, default=None,
+                   help="how ZIP-RC's planner sees finished samples: their predicted reward "
+                        "distributions (distribution, the default) or a floor at the best finished "
+                        "value rounded down or to the nearest grid value")
     from .planner_option import add_planner_option
 
     add_planner_option(p, default=None)
