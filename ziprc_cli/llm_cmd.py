@@ -72,6 +72,8 @@ def _config(args):
         over["smooth_tokens"] = args.smooth_tokens
     if getattr(args, "floor", None):
         over["floor"] = args.floor
+    if getattr(args, "planner", None):
+        over["planner"] = args.planner
     return make_config(fast=getattr(args, "fast", False), **over)
 
 
@@ -164,6 +166,7 @@ def _sample_prompts(args):
                        length_bins=args.length_bins, dtype=args.dtype, device=args.device, cap=args.cap,
                        betas=betas, max_new_tokens=args.max_new_tokens or 512, delta=args.delta,
                        seed=args.seed, floor=args.floor or "distribution", limit=args.sample_questions,
+                       planner=args.planner or "ours",
                        concurrent=args.concurrent, progress=not args.quiet)
     print(format_sampling_rows(r["rows"]))
     for m in r["matched"]:
@@ -246,6 +249,9 @@ def _sampling_options(p):
                    help="how ZIP-RC's planner sees finished samples: their predicted reward "
                         "distributions (distribution, the default) or a floor at the best finished "
                         "value rounded down or to the nearest grid value")
+    from .planner_option import add_planner_option
+
+    add_planner_option(p, default=None)
 
 
 def _checkpoint_options(p):

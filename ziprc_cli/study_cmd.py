@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+from .planner_option import add_planner_option
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -40,6 +42,7 @@ def register(subparsers) -> None:
     p.add_argument("--init-k", type=int, default=None, help="ZIP-RC: start exactly K samples at t = 0 (default: planned)")
     p.add_argument("--interval", type=int, default=None, help="ZIP-RC: re-plan every this many ticks (default 1)")
     p.add_argument("--selection", default=None, help="ZIP-RC answer: value (default), weighted, plurality")
+    add_planner_option(p)
     p.add_argument("--json", dest="json_out", default=None, help="write rows + provenance to this JSON file")
     p.add_argument("--plot", default=None,
                    help="write the frontier plot to this file (.png, .pdf, .svg or .jpg)")
@@ -70,6 +73,8 @@ def _ziprc_params(args) -> dict:
         zp["interval"] = args.interval
     if args.selection:
         zp["selection"] = args.selection
+    if args.planner != "ours":
+        zp["planner"] = args.planner
     return zp
 
 
