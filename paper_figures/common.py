@@ -101,17 +101,12 @@ def write_figure(fig, out_dir, name: str, series: dict, data: dict, params: dict
 def write_table(out_dir, name: str, markdown: str, rows: list, data: dict, params: dict,
                 seed: int = 0, command: str = "ziprc figures") -> list:
     """Write ``NAME.md`` (atomically) and ``NAME.json`` (``rows`` + ``data`` + provenance)."""
-    import os
-    import tempfile
+    from simulators.io import atomic_path
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     md = out_dir / f"{name}.md"
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=str(out_dir))
-    with os.fdopen(fd, "w") as f:
-        f.write(markdown.rstrip() + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, md)
+    with atomic_path(md) as tmp:
+        Path(tmp).write_text(markdown.rstrip() + "\n")
     js = out_dir / f"{name}.json"
     write_json_atomic(js, {"name": name, "kind": "table", "rows": rows, "data": data,
                            "provenance": provenance(command, seed, params)})

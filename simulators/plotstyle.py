@@ -14,9 +14,6 @@ where the paper has the method.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 
 # policy -> (label, colour, marker); the paper's Table 2 methods first
@@ -248,23 +245,14 @@ def legend_below(fig, axes, ncol: int = 4, fontsize: float = 7.5) -> None:
                bbox_to_anchor=(0.5, 0.035))
 
 
-FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg"}
-
-
 def save_figure(fig, path, dpi: int = 110) -> None:
-    """Write ``fig`` atomically in the format its suffix names (.png, .pdf or .svg)."""
-    path = Path(path)
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"cannot write a plot to {path.name!r}: use a .png, .pdf or .svg name")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    try:
+    """Write ``fig`` atomically, with the umask's file mode, in the image format its suffix
+    names (:func:`simulators.io.check_image_path`: .png, .pdf, .svg, .jpg)."""
+    from .io import atomic_path, check_image_path
+
+    fmt = check_image_path(path)
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format=fmt)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def frontier_figure(result: dict, path, title: str | None = None) -> dict:

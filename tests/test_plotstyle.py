@@ -83,7 +83,7 @@ def test_plot_to_an_unknown_format_is_refused(tmp_path):
     import matplotlib.pyplot as plt
 
     fig, _ = plt.subplots()
-    with pytest.raises(ValueError, match="x.txt"):
+    with pytest.raises(ValueError, match="unsupported image type .txt"):
         save_figure(fig, tmp_path / "x.txt")
     plt.close(fig)
     assert not list(tmp_path.iterdir())
