@@ -123,3 +123,18 @@ def pct_ci(x, ci, digits: int = 1) -> str:
     if not ci or ci[0] is None or np.isnan(ci[0]):
         return pct(x, digits)
     return f"{100 * x:.{digits}f} [{100 * ci[0]:.{digits}f}, {100 * ci[1]:.{digits}f}]"
+
+
+def pts_ci(d, ci, digits: int = 1) -> str:
+    """A difference in points with its CI (``ci`` may be None: no interval could be made)."""
+    if d is None:
+        return "n/a"
+    if not ci or ci[0] is None:
+        return f"{100 * d:+.{digits}f}"
+    return f"{100 * d:+.{digits}f} [{100 * ci[0]:+.{digits}f}, {100 * ci[1]:+.{digits}f}]"
+
+
+def num_ci(x, ci, digits: int = 2) -> str:
+    if not ci or ci[0] is None:
+        return f"{x:.{digits}f}"
+    return f"{x:.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"

@@ -5,7 +5,7 @@ with 95% CIs over questions (:func:`llm_backend.evaluate.bootstrap_table1`)."""
 
 from __future__ import annotations
 
-from .common import write_table
+from .common import num_ci, write_table
 from .paper_numbers import TABLE1, TABLE1_LITE_START_TV
 
 NAME = "table1_prediction_quality"
@@ -46,7 +46,7 @@ def make(data: dict, out_dir, params: dict | None = None) -> list:
     names = {"ziprc": "ours: full ZIP-RC (alpha_KL 10)", "ziprc_lite": "ours: ZIP-RC-Lite"}
     for name, d in data["ours"].items():
         m, ci = d["metrics"], d["ci"]
-        cells = [f"{m[k]:.2f} [{ci[k][0]:.2f}, {ci[k][1]:.2f}]" for k, _ in COLS]
+        cells = [num_ci(m[k], ci[k]) for k, _ in COLS]
         L.append(f"| {names[name]} | " + " | ".join(cells) +
                  f" | {m['rollouts_per_question']} | {m['n_questions']} |")
         rows.append({"source": "ours", "model": name, **{k: m[k] for k, _ in COLS},

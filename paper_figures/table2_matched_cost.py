@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from simulators.plotstyle import policy_label
 
-from .common import pct, pct_ci, write_table
+from .common import num_ci, pct, pct_ci, pts_ci, write_table
 from .paper_numbers import TABLE2, TABLE2_LFM2_350M, TABLE2_SUITES
 
 NAME = "table2_matched_cost"
@@ -63,8 +63,7 @@ def make(data: dict, out_dir, params: dict | None = None) -> list:
             if m is None:
                 L.append(f"| {pname} | {SUITE_TITLES[suite]} | {paccs[suite]:.1f} | {pcost:.2f} | n/a | | | |")
                 continue
-            d = (f"{100 * m['delta_vs_mv']:+.1f} [{100 * m['delta_vs_mv_ci'][0]:+.1f}, "
-                 f"{100 * m['delta_vs_mv_ci'][1]:+.1f}]" if policy != "mv" else "0 (reference)")
+            d = pts_ci(m["delta_vs_mv"], m["delta_vs_mv_ci"]) if policy != "mv" else "0 (reference)"
             flag = "" if m["within_budget"] else " *"
             L.append(f"| {pname} | {SUITE_TITLES[suite]} | {paccs[suite]:.1f} | {pcost:.2f} | "
                      f"{pct_ci(m['accuracy'], m['accuracy_ci'])}{flag} | {m['gen_cost']:.2f} | {_fmt_knob(m)} | {d} |")
@@ -79,8 +78,7 @@ def make(data: dict, out_dir, params: dict | None = None) -> list:
             continue
         name = policy_label(t["policy"], t["variant"])
         flag = "" if t["within_budget"] else " *"
-        d = (f"{100 * t['delta_vs_mv']:+.1f} [{100 * t['delta_vs_mv_ci'][0]:+.1f}, "
-             f"{100 * t['delta_vs_mv_ci'][1]:+.1f}]")
+        d = pts_ci(t["delta_vs_mv"], t["delta_vs_mv_ci"])
         L.append(f"| {name} | {pct_ci(t['accuracy'], t['accuracy_ci'])}{flag} | {t['gen_cost']:.2f} | "
                  f"{_fmt_knob(t)} | {d} |")
         rows.append({"policy": t["policy"], "variant": t["variant"], "suite": "mixed", "source": "synthetic",
@@ -100,15 +98,13 @@ def make(data: dict, out_dir, params: dict | None = None) -> list:
     matched = {m["method"]: m for m in model["matched"]}
     for r in model["rows"]:
         m = matched.get(r["method"])
-        cost = f"{r['cost']:.2f} [{r['cost_ci95'][0]:.2f}, {r['cost_ci95'][1]:.2f}]"
+        cost = num_ci(r["cost"], r.get("cost_ci95"))
         if m is None:
             vs, mv_at = "reference", ""
         else:
-            ci = m["difference_ci95"]
-            vs = (f"{100 * m['difference']:+.1f} [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
-                  + (" ext." if m["extrapolated"] else ""))
+            vs = pts_ci(m["difference"], m.get("difference_ci95")) + (" ext." if m["extrapolated"] else "")
             mv_at = pct(m["majority_at_same_cost"])
-        L.append(f"| {r['method']} | {pct_ci(r['accuracy'], r['accuracy_ci95'])} | {cost} | {mv_at} | {vs} |")
+        L.append(f"| {r['method']} | {pct_ci(r['accuracy'], r.get('accuracy_ci95'))} | {cost} | {mv_at} | {vs} |")
         rows.append({"policy": r.get("policy"), "method": r["method"], "suite": "model", "source": "model",
                      "accuracy": r["accuracy"], "accuracy_ci": r["accuracy_ci95"], "gen_cost": r["cost"],
                      "gen_cost_ci": r["cost_ci95"],
