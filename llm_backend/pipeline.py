@@ -72,8 +72,8 @@ class Config:
     grid: GridSpec = field(default_factory=GridSpec)
 
 
-FAST = dict(size="small", pretrain_steps=120, train_prompts=128, train_steps=60, alpha0_steps=30,
-            lite_steps=60, eval_questions=12, eval_k=8, sample_questions=12, betas=(0.01,))
+FAST = dict(size="small", pretrain_steps=120, train_prompts=128, train_steps=50, alpha0_steps=25,
+            lite_steps=60, eval_questions=12, eval_k=8, sample_questions=10, betas=(0.01,))
 
 
 def make_config(fast: bool = False, **overrides) -> Config:
@@ -218,6 +218,7 @@ def headline(summary: dict, c: Config, smoke: bool) -> dict:
         "within_question_auroc_questions": ev.get("within_question_auroc_questions"),
         "end_auroc": ev.get("end_auroc"),
         "start_tv": ev.get("start_tv"), "start_tv_noise_floor": ev.get("start_tv_noise_floor"),
+        "start_tv_note": ev.get("note"),
         "reward_states": 7 if c.denoise else 2,
         "policy_accuracy": ({"before": pa["before"], "after": pa["after"], "difference": pa["difference"],
                              "ci": pa["ci"], "questions": pa["questions"],
@@ -240,6 +241,8 @@ def format_headline(h: dict) -> str:
     L.append(f"within-question AUROC of the end E[value]: {'n/a' if wq is None else f'{wq:.3f}'} "
              f"({h['within_question_auroc_questions']} questions with right and wrong samples; target >= 0.80)")
     L.append(f"start TV {h['start_tv']:.3f} vs noise floor {h['start_tv_noise_floor']:.3f} (target: within 0.05)")
+    if h.get("start_tv_note"):
+        L.append(f"  ({h['start_tv_note']})")
     pa = h["policy_accuracy"]
     if pa:
         L.append(f"policy accuracy before/after ZIP-RC training: {pa['before']:.3f} -> {pa['after']:.3f}, paired "
