@@ -3,8 +3,11 @@
 A directory written by this project carries ``ziprc.json``. Any other Hugging Face causal LM
 directory (for example an official ZIP-RC Qwen3 checkpoint) is read with the official layout:
 ``distribution_token_id`` defaults to the first head row the tokenizer has no token for
-(151669 for Qwen3), 8 length bins over ``[0, 256, ..., 32768]`` tokens and 2 reward states,
-each overridable. Nothing is downloaded: the directory must hold the weights and tokenizer.
+(151669 for Qwen3) and 8 length bins over ``[0, 256, ..., 32768]`` tokens, each overridable;
+the number of reward states must then be given (2 for a correctness head, 7 for the
+denoised value head): read with the wrong number, the softmax runs over the wrong rows and
+the joint is silently wrong. Nothing is downloaded: the directory must hold the weights and
+tokenizer.
 """
 
 from __future__ import annotations
@@ -25,16 +28,26 @@ class CheckpointError(ValueError):
 
 
 def load_ziprc(directory, distribution_token_id: int | None = None, reward_states: int | None = None,
-               length_bins: int | None = None, device: str = "cpu"):
-    """Return ``(model, tokenizer, reserved, rewards, lengths)`` from a local directory."""
+               length_bins: int | None = None, device: str = "cpu", dtype: str | None = None):
+    """Return ``(model, tokenizer, reserved, rewards, lengths)`` from a local directory.
+
+    ``dtype``: ``"float32"`` or ``"bfloat16"`` (None: float32). The joint is always computed
+    in float32 from the logits (:meth:`ReservedSlice.joints`).
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     d = Path(directory)
     if not d.is_dir() or not (d / "config.json").exists():
         raise CheckpointError(f"{d} is not a local model directory (no config.json)")
     meta = read_ziprc_json(d) or {}
+    if not meta and reward_states is None:
+        raise CheckpointError(f"{d} has no ziprc.json: give the number of reward states of its head "
+                              "(--reward-states 2 for a correctness head, 7 for the value head)")
+    dtypes = {None: torch.float32, "float32": torch.float32, "bfloat16": torch.bfloat16}
+    if dtype not in dtypes:
+        raise CheckpointError(f"dtype must be float32 or bfloat16, got {dtype!r}")
     tok = AutoTokenizer.from_pretrained(d, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(d, local_files_only=True).to(device).eval()
+    model = AutoModelForCausalLM.from_pretrained(d, local_files_only=True, dtype=dtypes[dtype]).to(device).eval()
     rows = model.get_output_embeddings().weight.shape[0]
     start = distribution_token_id if distribution_token_id is not None else meta.get("distribution_token_id", len(tok))
     r = reward_states if reward_states is not None else meta.get("reward_states", 2)
@@ -53,17 +66,18 @@ def load_ziprc(directory, distribution_token_id: int | None = None, reward_state
 @torch.no_grad()
 def predict(model, tok, reserved: ReservedSlice, rewards: RewardGrid, lengths: LengthGrid,
             prompt: str, max_new_tokens: int = 64, sample: bool = False, seed: int = 0,
-            add_bos: bool = True) -> dict:
+            add_bos: bool = True, chat: bool = False) -> dict:
     """Generate with ``model.generate`` and the ZIP-RC logits processor.
 
     ``joints[t]`` is the joint (``R x L``, reward-major) read when token ``t`` was chosen, i.e.
     the prediction for the prefix made of the prompt and ``tokens[:t]``; ``expected_value[t]``
-    and ``expected_remaining[t]`` (tokens, bin midpoints) are its summaries.
+    and ``expected_remaining[t]`` (tokens, bin midpoints) are its summaries. With ``chat`` the
+    prompt goes through the tokenizer's chat template as a user turn.
     """
+    from .prompts import encode_prompt
+
     device = next(model.parameters()).device
-    ids = tok(prompt, add_special_tokens=False)["input_ids"]
-    if add_bos and tok.bos_token_id is not None:
-        ids = [tok.bos_token_id] + ids
+    ids = encode_prompt(tok, prompt, chat=chat, add_bos=add_bos)
     x = torch.tensor([ids], device=device)
     rows = model.get_output_embeddings().weight.shape[0]
     proc = ZipRCLogitsProcessor(reserved, rows, extra_from=len(tok))

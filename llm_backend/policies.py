@@ -28,15 +28,51 @@ from metamdp.policies import POLICY_NAMES as _ALL_NAMES
 OnlinePolicy = Policy   # the base class's name before it moved to metamdp.policies
 
 
+#: how ZIP-RC's planner sees finished samples: ``distribution`` (each one's predicted reward
+#: distribution just before its end token; no rounding), or a floor at the best finished
+#: value rounded ``down`` / to the ``nearest`` grid value
+ONLINE_FLOORS = ("distribution",) + tuple(FLOORS)
+
+
 class ZipRCPolicy(ZipRC):
     """ZIP-RC with the online sampler's defaults (exhaustive search, branching); accepts a
-    ready :class:`metamdp.PlannerConfig` as its first argument."""
+    ready :class:`metamdp.PlannerConfig` as its first argument. ``planner="authors"`` is the
+    authors' planner (it fixes search, normaliser and branching: see ``ZipRC``).
+
+    ``floor="distribution"`` (the default here): every finished sample enters the planner
+    as its predicted reward distribution (the reward marginal of its joint just before the
+    end token), through the planner's product of finished reward CDFs
+    (:func:`metamdp.planner.plan_kernel_dist`), instead of a floor at a rounded value.
+    """
 
     def __init__(self, config=None, *, beta: float = 0.01, alpha: float = 0.1, cap: int = 8,
                  search: str = "exhaustive", normalizer: str = "fixed", branching: bool = True,
-                 floor: str = "down", selection: str = "value"):
+                 floor: str = "distribution", selection: str = "value", planner: str = "ours"):
+        if floor not in ONLINE_FLOORS:
+            raise PolicyConfigError(f"policy ziprc: floor must be one of {', '.join(ONLINE_FLOORS)}, got {floor!r}")
         super().__init__(beta=beta, alpha=alpha, cap=cap, search=search, normalizer=normalizer,
-                         branching=branching, floor=floor, selection=selection, config=config)
+                         branching=branching, floor="down" if floor == "distribution" else floor,
+                         selection=selection, config=config, planner=planner)
+        self.floor = floor
+
+    def finished_cdf(self, view, B: int):
+        """Product over finished samples of their predicted reward CDFs, ``(B,)`` (ones: none)."""
+        import numpy as np
+
+        fin = np.ones(B)
+        for s in view.finished:
+            if s.status == "finished" and getattr(s, "joint", None) is not None:
+                pmf = np.asarray(s.joint, dtype=np.float64).reshape(B, -1).sum(1)
+                fin *= np.minimum(np.cumsum(pmf / pmf.sum()), 1.0)
+        return fin
+
+    def finished_factor(self, view, B: int):
+        """``ZipRC.__call__``'s finished-sample factor: with ``floor="distribution"`` the
+        finished samples' predicted distributions (:meth:`finished_cdf`) in place of a floor
+        (either planner: ours or the authors', whose prune charge and order apply as set)."""
+        if self.floor != "distribution":
+            return super().finished_factor(view, B)
+        return self.finished_cdf(view, B)
 
 
 class MajorityVotePolicy(MajorityVote):
@@ -57,7 +93,7 @@ AdaptiveConsistencyPolicy, ESCPolicy, PandoraPolicy = AdaptiveConsistency, Early
 #: per policy: its knobs with the online sampler's defaults (``n`` defaults to the cap)
 KNOBS = {
     "ziprc": {"beta": 0.01, "alpha": 0.1, "cap": 8, "search": "exhaustive", "normalizer": "fixed",
-              "branching": True, "floor": "down", "selection": "value"},
+              "branching": True, "floor": "distribution", "selection": "value", "planner": "ours"},
     "mv": {"n": None},
     "bon": {"n": None},
     "wbon": {"n": None},

@@ -119,15 +119,94 @@ def policy_grid(names, alpha: float = 0.1, cap: int = 8, ziprc_params: dict | No
     return out
 
 
+MIN_EPISODES_PER_CELL = 1000  # default: every cell rests on at least this many episodes
+
+
+def auto_episodes(n_questions: int, target: int = MIN_EPISODES_PER_CELL) -> int:
+    """Episodes per question so that one cell has at least ``target`` episodes.
+
+    Small suites need many episodes per question: with one episode, AIME24's 30 questions
+    give majority voting a standard error of about 9 points.
+    """
+    return max(1, -(-int(target) // max(1, int(n_questions))))
+
+
+REFINE_POLICIES = ("ziprc", "pandora")  # continuous knob (beta): the grid adapts
+REFINE_COST_TOL = 0.06   # a bracket narrower than this in cost ...
+REFINE_ACC_TOL = 0.01    # ... or than one point of accuracy is resolved
+REFINE_MAX_CELLS = 8
+REFINE_SATURATED = 0.02  # cost change below which extending the beta grid stops
+
+
+def refine_beta(world: World, cells: list, name: str, variant: str, targets, alpha: float,
+                seed: int, episodes: int, corruption, run=None) -> list:
+    """Add beta values to ``name``'s grid until its frontier is resolved around each target cost.
+
+    Generation cost falls as beta grows. For each target, the two adjacent betas whose costs
+    straddle it are bisected (geometric mean) until their costs differ by less than
+    :data:`REFINE_COST_TOL` or their accuracies by less than :data:`REFINE_ACC_TOL` (or the
+    betas by less than 15%: a cliff the grid cannot resolve); when every cost lies on one
+    side, the grid extends (beta x 3 or / 3). At most :data:`REFINE_MAX_CELLS` new cells.
+
+    Returns the new cells (also appended to ``cells``).
+    """
+    run = run or (lambda pol: run_cell(world, pol, seed, episodes, corruption, variant))
+    new = []
+    for _ in range(REFINE_MAX_CELLS):
+        mine = sorted((c for c in cells if c.policy.name == name and c.variant == variant),
+                      key=lambda c: c.policy.knob)
+        if not mine:
+            return new
+        pts = [(float(c.policy.knob), float(c.gen_cost(alpha).mean()), float(c.correct.mean()))
+               for c in mine]
+        proposal = None
+        for target in targets:
+            # extend the grid only while the cost still responds to beta (ZIP-RC's cost
+            # saturates: below some beta it never spends more)
+            if all(cst > target for _, cst, _ in pts):
+                flat = len(pts) > 1 and abs(pts[-1][1] - pts[-2][1]) < REFINE_SATURATED
+                if pts[-1][0] < 10.0 and not flat:
+                    proposal = max(pts[-1][0] * 3.0, 1e-4)
+            elif all(cst < target for _, cst, _ in pts):
+                flat = len(pts) > 1 and abs(pts[0][1] - pts[1][1]) < REFINE_SATURATED
+                if pts[0][0] > 1e-5 and not flat:
+                    proposal = pts[0][0] / 3.0
+            else:
+                for (b0, c0, a0), (b1, c1, a1) in zip(pts, pts[1:]):
+                    if (c0 - target) * (c1 - target) <= 0:
+                        resolved = (abs(c0 - c1) < REFINE_COST_TOL or abs(a0 - a1) < REFINE_ACC_TOL
+                                    or b1 < 1.15 * b0 or b0 <= 0)
+                        if not resolved:
+                            proposal = float(np.sqrt(b0 * b1))
+                        break
+            if proposal is not None:
+                break
+        if proposal is None:
+            return new
+        proposal = float(f"{proposal:.4g}")
+        if any(abs(proposal - b) <= 1e-12 for b, _, _ in pts):
+            return new
+        cell = run(mine[0].policy.with_knob(proposal))
+        cells.append(cell)
+        new.append(cell)
+    return new
+
+
 def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions: int | None = None,
-              seed: int = 0, episodes: int = 1, corruption: Corruption | None = None,
+              seed: int = 0, episodes: int | None = None, corruption: Corruption | None = None,
               reward_states: int = 7, progress: bool = True, n_boot: int = N_BOOT,
               ziprc_params: dict | None = None, world_overrides: dict | None = None,
-              user_policies=()) -> dict:
+              user_policies=(), world: World | None = None, refine: bool = True,
+              match_cost: float | None = None, refine_targets=None) -> dict:
     """Run every policy over its knob and build the rows, the matched-cost table and provenance.
 
     ``user_policies``: :class:`metamdp.policies.Policy` objects run beside the built-in ones
     on the Python episode driver (same episodes; see :func:`user_policy_grid`).
+    ``episodes`` per question defaults to :func:`auto_episodes` (at least
+    :data:`MIN_EPISODES_PER_CELL` episodes per cell). With ``refine`` (default), ZIP-RC's and
+    Pandora's beta grids adapt until their frontiers are resolved around ``match_cost``
+    (:func:`refine_beta`). ``world`` replaces the suite built from ``suite``/``questions``/
+    ``world_overrides`` (e.g. a fitted world).
 
     Returns
     -------
@@ -135,18 +214,24 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
         ``{"rows": [...], "matched": [...], "reference": {...}, "provenance": {...}}``; a
         row has ``policy``, ``variant``, ``knob_name``, ``knob``, ``accuracy``,
         ``accuracy_ci``, ``gen_cost``, ``gen_cost_ci``, ``compute``, ``latency``,
-        ``samples``, ``pruned_tokens``, ``answered``.
+        ``samples``, ``pruned_tokens``, ``answered``; a matched entry also has ``frontier``
+        (the policy interpolated along its frontier at the matched cost).
     """
     if not 0.0 <= alpha <= 1.0:
         raise StudyError(f"alpha must be in [0, 1], got {alpha!r}")
-    if int(episodes) < 1:
+    if episodes is not None and int(episodes) < 1:
         raise StudyError(f"episodes must be >= 1, got {episodes!r}")
     names = parse_policies(policies)
     if "mv" not in names:
         names = ["mv"] + names  # the matched-cost reference
-    world = build_world(suite, reward_states=reward_states, n_questions=questions,
-                        **(world_overrides or {}))
+    if world is None:
+        world = build_world(suite, reward_states=reward_states, n_questions=questions,
+                            **(world_overrides or {}))
+    auto = episodes is None
+    episodes = auto_episodes(world.n_questions) if auto else int(episodes)
     corruption = corruption or Corruption()
+    match_cost = MATCH_COST if match_cost is None else float(match_cost)
+    targets = tuple(refine_targets) if refine_targets else (match_cost,)
     try:
         grid = policy_grid(names, alpha=alpha, ziprc_params=ziprc_params)
         grid += [(p, "") for p in user_policy_grid(user_policies)]
@@ -164,13 +249,22 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
         cells.append(run_cell(world, policy, seed, episodes, corruption, variant))
         if bar is not None:
             bar.update(1)
+    refined = 0
+    if refine:
+        for name in REFINE_POLICIES:
+            if name in names:
+                refined += len(refine_beta(world, cells, name, "", targets, alpha, seed, episodes,
+                                           corruption))
     if bar is not None:
         bar.close()
-    return summarize_cells(world, cells, alpha, seed=seed, n_boot=n_boot,
+    return summarize_cells(world, cells, alpha, seed=seed, n_boot=n_boot, match_cost=match_cost,
                            params={"suite": suite, "alpha": alpha,
                                    "policies": names + [p.name for p in user_policies],
                                    "user_policies": [p.describe() for p in user_policies],
                                    "questions": world.n_questions, "episodes": episodes,
+                                   "episodes_auto": auto,
+                                   "episodes_per_cell": episodes * world.n_questions,
+                                   "refined_cells": refined, "match_cost": match_cost,
                                    "reward_states": reward_states,
                                    "corruption": asdict(corruption),
                                    "ziprc_params": ziprc_params or {},
@@ -179,7 +273,8 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
 
 
 def summarize_cells(world: World, cells: list, alpha: float, seed: int = 0,
-                    n_boot: int = N_BOOT, params: dict | None = None) -> dict:
+                    n_boot: int = N_BOOT, params: dict | None = None,
+                    match_cost: float | None = None) -> dict:
     """Rows with bootstrap intervals, and the matched-cost table, from per-question cells."""
     boot = bootstrap_indices(world.source, n_boot, seed)
     rows = []
@@ -192,7 +287,7 @@ def summarize_cells(world: World, cells: list, alpha: float, seed: int = 0,
                      "latency": float(c.latency.mean()), "samples": float(c.samples.mean()),
                      "pruned_tokens": float(c.pruned.mean()), "answered": float(c.answered.mean()),
                      "params": c.policy.params})
-    matched, reference = matched_table(cells, rows, alpha, boot)
+    matched, reference = matched_table(cells, rows, alpha, boot, match_cost)
     per_source = {}
     for s, name in enumerate(world.source_names):
         sel = world.source == s
@@ -201,17 +296,76 @@ def summarize_cells(world: World, cells: list, alpha: float, seed: int = 0,
             "provenance": provenance("ziprc study", seed=seed, params=params or {})}
 
 
-def matched_table(cells: list, rows: list, alpha: float, boot: np.ndarray):
-    """For each policy, its most accurate knob at generation cost <= MV's (near 1.4) + 5%.
+def frontier_point(members: list, cost: float):
+    """Where a policy's accuracy-vs-cost frontier crosses ``cost``, as a mixture of two knobs.
 
-    The reference is the majority-vote knob whose generation cost is nearest
-    :data:`MATCH_COST`. ``delta_vs_mv`` is paired per question (same samples).
+    ``members`` are one policy's ``(cell, row)`` pairs. The frontier keeps the points that
+    are more accurate than every cheaper point; between the two frontier points that bracket
+    ``cost`` the answer is the randomised policy that plays the cheaper knob with probability
+    ``w`` and the dearer one otherwise: its expected cost is exactly ``cost`` and its
+    per-question correctness is ``w c_lo + (1 - w) c_hi``, so paired differences and bootstrap
+    intervals stay exact. (Interpolating between grid points, rather than taking the best
+    point under a budget, is what keeps a coarse knob grid from deciding the comparison.)
+
+    Returns
+    -------
+    dict or None
+        ``status`` ``interpolated`` (bracketed), ``frontier_end`` (every point is cheaper:
+        the most accurate one is used) or None when no knob value is that cheap. Keys:
+        ``correct`` (per question), ``gen_cost``, ``knob`` (interpolated, geometric for beta
+        and token budgets), ``weight_lo``, ``bracket`` (the two knob values with their cost
+        and accuracy), ``status``.
     """
+    pts = sorted(members, key=lambda cr: (cr[1]["gen_cost"], -cr[1]["accuracy"]))
+    if not pts or pts[0][1]["gen_cost"] > cost + 1e-12:
+        return None
+    front = []
+    for c, r in pts:
+        if not front or r["accuracy"] > front[-1][1]["accuracy"]:
+            front.append((c, r))
+    lo = max((cr for cr in front if cr[1]["gen_cost"] <= cost + 1e-12), key=lambda cr: cr[1]["gen_cost"])
+    above = [cr for cr in front if cr[1]["gen_cost"] > cost + 1e-12]
+
+    def desc(cr):
+        return {"knob": cr[1]["knob"], "gen_cost": cr[1]["gen_cost"], "accuracy": cr[1]["accuracy"]}
+
+    if not above:
+        return {"correct": lo[0].correct.copy(), "gen_cost": lo[1]["gen_cost"], "knob": lo[1]["knob"],
+                "weight_lo": 1.0, "bracket": [desc(lo)], "status": "frontier_end"}
+    hi = min(above, key=lambda cr: cr[1]["gen_cost"])
+    c_lo, c_hi = lo[1]["gen_cost"], hi[1]["gen_cost"]
+    w = 1.0 if c_hi <= c_lo else (c_hi - cost) / (c_hi - c_lo)
+    k_lo, k_hi = lo[1]["knob"], hi[1]["knob"]
+    if lo[1]["knob_name"] in ("beta", "budget_tokens") and k_lo > 0 and k_hi > 0:
+        knob = float(np.exp(w * np.log(k_lo) + (1 - w) * np.log(k_hi)))
+    else:
+        knob = float(w * k_lo + (1 - w) * k_hi)
+    return {"correct": w * lo[0].correct + (1 - w) * hi[0].correct, "gen_cost": float(cost),
+            "knob": knob, "weight_lo": float(w), "bracket": [desc(lo), desc(hi)],
+            "status": "interpolated"}
+
+
+def matched_table(cells: list, rows: list, alpha: float, boot: np.ndarray,
+                  match_cost: float = None):
+    """Each policy at majority voting's cost, two ways.
+
+    1. ``frontier``: the policy's accuracy interpolated along its own frontier at
+       ``match_cost`` (default :data:`MATCH_COST`, the paper's 1.40), with the knob that gets
+       there (:func:`frontier_point`); ``delta_vs_mv`` there is paired against majority
+       voting interpolated at the same cost. This is the comparison to read.
+    2. The top-level fields (kept for compatibility): the most accurate grid point at
+       generation cost <= the reference's + 5%, the reference being the majority-vote grid
+       point whose cost is nearest ``match_cost``.
+
+    ``delta_vs_mv`` is paired per question (same samples).
+    """
+    match_cost = MATCH_COST if match_cost is None else float(match_cost)
     mv = [(c, r) for c, r in zip(cells, rows) if r["policy"] == "mv"]
     if not mv:
         raise StudyError("the matched-cost table needs majority voting (policy mv)")
-    ref_cell, ref_row = min(mv, key=lambda cr: abs(cr[1]["gen_cost"] - MATCH_COST))
+    ref_cell, ref_row = min(mv, key=lambda cr: abs(cr[1]["gen_cost"] - match_cost))
     budget = ref_row["gen_cost"] * (1 + MATCH_TOLERANCE)
+    mv_front = frontier_point(mv, match_cost)
     groups = {}
     for c, r in zip(cells, rows):
         groups.setdefault((r["policy"], r["variant"]), []).append((c, r))
@@ -226,16 +380,32 @@ def matched_table(cells: list, rows: list, alpha: float, boot: np.ndarray):
         else:
             c, r = min(members, key=lambda cr: cr[1]["gen_cost"])
         diff = c.correct - ref_cell.correct
-        table.append({"policy": name, "variant": variant, "knob_name": r["knob_name"],
-                      "knob": r["knob"], "accuracy": r["accuracy"], "accuracy_ci": r["accuracy_ci"],
-                      "gen_cost": r["gen_cost"], "gen_cost_ci": r["gen_cost_ci"],
-                      "compute": r["compute"], "latency": r["latency"], "samples": r["samples"],
-                      "delta_vs_mv": float(diff.mean()), "delta_vs_mv_ci": ci(diff, boot),
-                      "within_budget": within})
+        entry = {"policy": name, "variant": variant, "knob_name": r["knob_name"],
+                 "knob": r["knob"], "accuracy": r["accuracy"], "accuracy_ci": r["accuracy_ci"],
+                 "gen_cost": r["gen_cost"], "gen_cost_ci": r["gen_cost_ci"],
+                 "compute": r["compute"], "latency": r["latency"], "samples": r["samples"],
+                 "delta_vs_mv": float(diff.mean()), "delta_vs_mv_ci": ci(diff, boot),
+                 "within_budget": within}
+        fp = frontier_point(members, match_cost)
+        if fp is None:
+            entry["frontier"] = {"status": "unreachable", "gen_cost": match_cost,
+                                 "cheapest_cost": min(r["gen_cost"] for _, r in members)}
+        else:
+            f = {"status": fp["status"], "gen_cost": fp["gen_cost"], "knob_name": r["knob_name"],
+                 "knob": fp["knob"], "bracket": fp["bracket"], "weight_lo": fp["weight_lo"],
+                 "accuracy": float(fp["correct"].mean()), "accuracy_ci": ci(fp["correct"], boot)}
+            if mv_front is not None:
+                d = fp["correct"] - mv_front["correct"]
+                f["delta_vs_mv"] = float(d.mean())
+                f["delta_vs_mv_ci"] = ci(d, boot)
+            entry["frontier"] = f
+        table.append(entry)
     order = {n: i for i, n in enumerate(POLICY_NAMES)}
     table.sort(key=lambda t: (order.get(t["policy"], 99), t["variant"]))
     reference = {"policy": "mv", "knob": ref_row["knob"], "gen_cost": ref_row["gen_cost"],
-                 "accuracy": ref_row["accuracy"], "budget": budget}
+                 "accuracy": ref_row["accuracy"], "budget": budget, "match_cost": match_cost,
+                 "frontier_accuracy": (float(mv_front["correct"].mean()) if mv_front else None),
+                 "frontier_knob": (mv_front["knob"] if mv_front else None)}
     return table, reference
 
 
@@ -243,33 +413,73 @@ def matched_table(cells: list, rows: list, alpha: float, boot: np.ndarray):
 
 
 def format_table(result: dict) -> str:
-    """The matched-cost table as aligned text."""
+    """The matched-cost table as aligned text: each policy along its frontier at the matched
+    cost (interpolated knob), then its best grid point within the budget."""
     ref = result["reference"]
     p = result["provenance"]["params"]
+    mc = ref.get("match_cost", MATCH_COST)
+    eps = p.get("episodes")
+    ep_note = (f"episodes/question {eps}"
+               + (f" (auto: {p.get('episodes_per_cell')} episodes per cell, >= {MIN_EPISODES_PER_CELL})"
+                  if p.get("episodes_auto") else f" ({p.get('episodes_per_cell', '?')} per cell)"))
     lines = [f"suite {p.get('suite')}  alpha {p.get('alpha')}  questions {p.get('questions')}  "
-             f"episodes/question {p.get('episodes')}  seed {result['provenance']['seed']}",
-             f"matched cost: majority vote N={ref['knob']} at generation cost "
-             f"{ref['gen_cost']:.2f} (budget <= {ref['budget']:.2f}); 95% stratified bootstrap CIs",
-             f"{'policy':<28}{'knob':>10}{'accuracy %':>22}{'vs MV (pts)':>22}{'gen cost':>10}"
-             f"{'compute':>9}{'latency':>9}{'samples':>9}"]
+             f"{ep_note}  seed {result['provenance']['seed']}",
+             f"matched cost {mc:.2f}: each policy interpolated along its own frontier (a mixture of "
+             f"its two bracketing knob values); MV there: "
+             f"{_pct1(ref.get('frontier_accuracy'))}% (N={_num(ref.get('frontier_knob'))}). "
+             f"Right: best grid point at cost <= {ref['budget']:.2f} (MV N={ref['knob']} at "
+             f"{ref['gen_cost']:.2f}). 95% stratified bootstrap CIs",
+             f"{'policy':<22}{'knob@' + format(mc, '.2f'):>12}{'accuracy %':>20}{'vs MV (pts)':>21}"
+             f" |{'grid knob':>10}{'accuracy %':>20}{'vs MV (pts)':>21}{'gen cost':>9}"
+             f"{'compute':>8}{'latency':>8}{'samples':>8}"]
     for t in result["matched"]:
         name = t["policy"] + (f" ({t['variant']})" if t["variant"] else "")
+        f = t.get("frontier") or {"status": "unreachable"}
+        if f["status"] == "unreachable":
+            fk, fa, fd = "n/a", f"(cheapest {f.get('cheapest_cost', float('nan')):.2f})", ""
+        else:
+            fk = _fmt_knob(f["knob_name"], f["knob"]) + ("+" if f["status"] == "frontier_end" else "")
+            fa = _acc_ci(f["accuracy"], f["accuracy_ci"])
+            fd = _delta_ci(f["delta_vs_mv"], f["delta_vs_mv_ci"]) if "delta_vs_mv" in f else ""
         flag = "" if t["within_budget"] else " *"
-        acc = f"{100 * t['accuracy']:.1f} [{100 * t['accuracy_ci'][0]:.1f},{100 * t['accuracy_ci'][1]:.1f}]"
-        d = (f"{100 * t['delta_vs_mv']:+.1f} [{100 * t['delta_vs_mv_ci'][0]:+.1f},"
-             f"{100 * t['delta_vs_mv_ci'][1]:+.1f}]")
-        lines.append(f"{name + flag:<28}{_fmt_knob(t['knob_name'], t['knob']):>10}{acc:>22}{d:>22}"
-                     f"{t['gen_cost']:>10.2f}{t['compute']:>9.2f}{t['latency']:>9.2f}{t['samples']:>9.2f}")
+        lines.append(f"{name:<22}{fk:>12}{fa:>20}{fd:>21} |"
+                     f"{_fmt_knob(t['knob_name'], t['knob']) + flag:>10}"
+                     f"{_acc_ci(t['accuracy'], t['accuracy_ci']):>20}"
+                     f"{_delta_ci(t['delta_vs_mv'], t['delta_vs_mv_ci']):>21}"
+                     f"{t['gen_cost']:>9.2f}{t['compute']:>8.2f}{t['latency']:>8.2f}{t['samples']:>8.2f}")
+    lines.append("knob@cost: interpolated knob (geometric for beta); '+': every grid point is cheaper, "
+                 "the frontier's end is shown; n/a: no knob value is that cheap")
     if any(not t["within_budget"] for t in result["matched"]):
         lines.append("* no knob value reaches the budget; its cheapest point is shown")
     return "\n".join(lines)
+
+
+def _pct1(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}"
+
+
+def _num(x) -> str:
+    return "n/a" if x is None else f"{x:.3g}"
+
+
+def _acc_ci(a, c) -> str:
+    return f"{100 * a:.1f} [{100 * c[0]:.1f},{100 * c[1]:.1f}]"
+
+
+def _delta_ci(d, c) -> str:
+    return f"{100 * d:+.1f} [{100 * c[0]:+.1f},{100 * c[1]:+.1f}]"
 
 
 def _fmt_knob(name, value) -> str:
     if name is None:
         return "-"
     short = {"beta": "b", "n": "N", "threshold": "thr", "budget_tokens": "tok", "window": "w"}
-    return f"{short.get(name, name)}={value:g}" if isinstance(value, (int, float)) else str(value)
+    if isinstance(value, (int, float)):
+        if name == "budget_tokens":
+            return f"tok={value:.0f}"
+        v = f"{value:g}" if float(value).is_integer() else f"{value:.3g}"
+        return f"{short.get(name, name)}={v}"
+    return str(value)
 
 
 def plot_frontier(result: dict, path) -> None:
@@ -360,7 +570,7 @@ class SweepTask:
     seed: int
     policies: tuple
     questions: int | None
-    episodes: int
+    episodes: int | None
     ziprc_params: tuple = ()
 
     def key(self) -> str:
@@ -465,7 +675,8 @@ def sweep_tasks(suites, alphas, corruptions, seeds, policies, questions, episode
         parse_corruption(c)
     names = tuple(parse_policies(policies))
     zp = tuple(sorted((ziprc_params or {}).items()))
-    return [SweepTask(s, float(a), c, int(seed), names, questions, int(episodes), zp)
+    eps = None if episodes is None else int(episodes)  # None: auto_episodes per suite
+    return [SweepTask(s, float(a), c, int(seed), names, questions, eps, zp)
             for s in suites for a in alphas for c in corruptions for seed in seeds]
 
 

@@ -87,6 +87,23 @@ class SuiteSpec:
         Geometric ratio of the distractor weights (0: one wrong answer, 1: uniform).
     n_distractors : int
         Number of distinct wrong answers.
+    unsolvable : float
+        Fraction of questions no sample solves (pass rate 0: too hard, or a wrong gold
+        label). Pass rates are the quantiles of ``unsolvable * delta_0 + (1 - unsolvable) *
+        Beta(pass_a, pass_b)``. Default 0 (the original world).
+    value_share : float
+        How much of the final value is about the *question* rather than the *sample*
+        (``lambda`` in [0, 1]): with probability ``lambda`` a sample's value state is drawn
+        from the question's prior whatever its correctness, else from ``HIGH``/``LOW``. The
+        class prior is unchanged; ``P(correct | k) = lambda p + (1 - lambda) p HIGH_k / pi_k``.
+        A head that mostly knows how hard the question is (errors shared by all samples of
+        it) ranks the samples of one question poorly. Default 0.
+    length_spread : float
+        Standard deviation of a question-level log-length factor independent of difficulty
+        (real questions differ in length for reasons other than difficulty). Default 0.
+    high_tilt, low_tilt : float
+        Sharpen (> 0) or flatten (< 0) the value profiles: ``HIGH ∝ HIGH_7 exp(high_tilt v)``,
+        ``LOW ∝ LOW_7 exp(-low_tilt v)`` (fitted to the paper's Table 1). Default 0.
     """
 
     name: str
@@ -100,6 +117,11 @@ class SuiteSpec:
     info: float = 2.0
     distractor_spread: float = 0.5
     n_distractors: int = 16
+    unsolvable: float = 0.0
+    value_share: float = 0.0
+    length_spread: float = 0.0
+    high_tilt: float = 0.0
+    low_tilt: float = 0.0
 
 
 # Calibrated so that majority voting at generation cost ~1.4 (alpha = 0.1) matches the
@@ -263,7 +285,8 @@ def suite_spec(name: str, **overrides) -> SuiteSpec:
 
 
 def build_world(suite: str = "mixed", reward_states: int = 7, n_questions: int | None = None,
-                delta: int = DELTA, length_edges=OFFICIAL_LENGTH_EDGES, **overrides) -> World:
+                delta: int = DELTA, length_edges=OFFICIAL_LENGTH_EDGES, specs: dict | None = None,
+                **overrides) -> World:
     """Instantiate a suite.
 
     Parameters
@@ -277,6 +300,9 @@ def build_world(suite: str = "mixed", reward_states: int = 7, n_questions: int |
         for ``mixed`` in proportion to the benchmark sizes, at least one each).
     delta : int
         Tokens per tick.
+    specs : dict, optional
+        Benchmark name -> :class:`SuiteSpec` to use instead of :data:`SUITE_SPECS` (e.g. a
+        fitted preset, :mod:`simulators.worldfit`).
     **overrides
         Replace :class:`SuiteSpec` fields for every benchmark in the suite (e.g.
         ``info=1.0``, ``distractor_spread=0.2``).
@@ -288,7 +314,15 @@ def build_world(suite: str = "mixed", reward_states: int = 7, n_questions: int |
     if n_questions is not None and (int(n_questions) != n_questions or n_questions < 1):
         raise WorldError(f"n_questions must be a positive integer, got {n_questions!r}")
     names = ("gsm8k", "math500", "amc23", "aime24") if suite == "mixed" else (suite,)
-    specs = [suite_spec(n, **overrides) for n in names]
+    if specs is None:
+        specs = [suite_spec(n, **overrides) for n in names]
+    else:
+        try:
+            specs = [replace(specs[n], **overrides) for n in names]
+        except KeyError as e:
+            raise WorldError(f"specs lack benchmark {e}") from None
+        except TypeError as e:
+            raise WorldError(f"bad suite parameter: {e}") from None
     sizes = [s.n_questions for s in specs]
     if n_questions is not None:
         total = sum(sizes)
@@ -336,10 +370,31 @@ def remaining_tick_ranges(length_edges, delta: int, t_max: int):
     return r_lo, r_hi
 
 
-def _value_profiles(values):
+def _value_profiles(values, high_tilt: float = 0.0, low_tilt: float = 0.0):
     if values.size == 2:
         return np.array([0.0, 1.0]), np.array([1.0, 0.0])
-    return HIGH_7 / HIGH_7.sum(), LOW_7 / LOW_7.sum()
+    high = HIGH_7 * np.exp(high_tilt * (values - 1.0))
+    low = LOW_7 * np.exp(-low_tilt * values)
+    return high / high.sum(), low / low.sum()
+
+
+# golden-ratio sequence: a question-level factor that is deterministic (no seed) and nearly
+# independent of the question's rank in difficulty
+_PHI = 0.6180339887498949
+
+
+def question_length_factor(n: int) -> np.ndarray:
+    """Standard normal scores of ``n`` questions for ``length_spread`` (deterministic)."""
+    u = np.mod((np.arange(n) + 0.5) * _PHI + 0.5 / n, 1.0)
+    return stats.norm.ppf(np.clip(u, 1e-9, 1 - 1e-9))
+
+
+def pass_rate_quantiles(spec: "SuiteSpec", n: int) -> np.ndarray:
+    """Pass rates of the ``n`` questions: quantiles of the unsolvable mass plus the Beta."""
+    quant = (np.arange(n) + 0.5) / n
+    u = spec.unsolvable
+    inner = np.clip((quant - u) / (1.0 - u), 0.0, 1.0)
+    return np.where(quant < u, 0.0, stats.beta.ppf(inner, spec.pass_a, spec.pass_b))
 
 
 def _build_benchmark(spec: SuiteSpec, n: int, values: np.ndarray, t_max: int) -> dict:
@@ -350,17 +405,32 @@ def _build_benchmark(spec: SuiteSpec, n: int, values: np.ndarray, t_max: int) ->
         raise WorldError(f"suite {spec.name}: distractor_spread must be in [0, 1]")
     if spec.n_distractors < 1:
         raise WorldError(f"suite {spec.name}: n_distractors must be >= 1")
-    # questions = quantiles of the pass-rate Beta (the suite does not depend on a seed)
-    quant = (np.arange(n) + 0.5) / n
-    latent = stats.beta.ppf(quant, spec.pass_a, spec.pass_b)
-    high, low = _value_profiles(values)
+    for name in ("unsolvable", "value_share"):
+        v = getattr(spec, name)
+        if not 0.0 <= v <= (0.999 if name == "unsolvable" else 1.0):
+            raise WorldError(f"suite {spec.name}: {name} must be in [0, 1), got {v!r}")
+    if not spec.length_spread >= 0:
+        raise WorldError(f"suite {spec.name}: length_spread must be >= 0, got {spec.length_spread!r}")
+    for name in ("high_tilt", "low_tilt"):
+        if not np.isfinite(getattr(spec, name)):
+            raise WorldError(f"suite {spec.name}: {name} must be finite")
+    # questions = quantiles of the pass-rate distribution (the suite does not depend on a seed)
+    latent = pass_rate_quantiles(spec, n)
+    high, low = _value_profiles(values, spec.high_tilt, spec.low_tilt)
     prior = latent[:, None] * high[None, :] + (1.0 - latent[:, None]) * low[None, :]
     prior /= prior.sum(axis=1, keepdims=True)
     pass_rate = latent.copy()
-    correct_prob = latent[:, None] * high[None, :] / np.maximum(prior, 1e-300)
+    lam = spec.value_share
+    # with probability lam the value state is the question's prior draw, whatever the
+    # correctness: the prior over classes is unchanged, P(correct | k) moves towards p
+    correct_prob = lam * latent[:, None] + (1.0 - lam) * latent[:, None] * high[None, :] \
+        / np.maximum(prior, 1e-300)
+    correct_prob = np.clip(correct_prob, 0.0, 1.0)
     difficulty = 1.0 - pass_rate
-    mean_d = 1.0 - (spec.pass_a / (spec.pass_a + spec.pass_b))
+    mean_d = 1.0 - (1.0 - spec.unsolvable) * (spec.pass_a / (spec.pass_a + spec.pass_b))
     log_m = np.log(spec.median_ticks) + spec.eta * (difficulty - mean_d)
+    if spec.length_spread > 0:
+        log_m = log_m + spec.length_spread * question_length_factor(n)
     log_median = log_m[:, None] + spec.gamma * (1.0 - values[None, :])
     kappa = spec.info / np.sqrt(np.exp(log_m))
     signal_mean = kappa[:, None] * (values[None, :] - 0.5)

@@ -13,3 +13,33 @@ def tiny_model():
     with torch.no_grad():
         model.lm_head.weight[tok.eos_token_id] += 0.8 * model.lm_head.weight[tok.eos_token_id].sign()
     return model.eval(), tok, rs
+
+
+CHAT_TEMPLATE = ("{% for m in messages %}Q{{ m['content'] }}{% endfor %}"
+                 "{% if add_generation_prompt %}={% endif %}")
+
+
+def save_tiny_qwen3(d, eos_boost: float = 1.5, chat_template: str | None = CHAT_TEMPLATE):
+    """A tiny random Qwen3 in the official layout (a head with more rows than the tokenizer has
+    tokens, no ziprc.json) saved to ``d``; its end token is made likely so samples finish.
+    Returns ``(text tokens, head rows)``."""
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from llm_backend.tok import build_tokenizer
+
+    tok = build_tokenizer()
+    if chat_template:
+        tok.chat_template = chat_template
+    rows = len(tok) + 7 * 8 + 12
+    cfg = Qwen3Config(vocab_size=rows, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+                      max_position_embeddings=256, tie_word_embeddings=False,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                      pad_token_id=tok.pad_token_id)
+    torch.manual_seed(0)
+    m = Qwen3ForCausalLM(cfg)
+    with torch.no_grad():
+        m.lm_head.weight[tok.eos_token_id] += eos_boost * m.lm_head.weight[tok.eos_token_id].sign()
+    m.save_pretrained(d)
+    tok.save_pretrained(d)
+    return len(tok), rows

@@ -87,8 +87,8 @@ def test_sweep_local_resume_and_dask(tmp_path):
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         dpaths = run_sweep(tasks, tmp_path / "dask", scheduler=client, progress=False)
         # the command line with a scheduler address
-        rc = main(["study", "--suite", "gsm8k", "--questions", "6", "--policies", "mv,ziprc",
-                   "--corruptions", "exact,lag8", "--scheduler", cluster.scheduler_address,
+        rc = main(["study", "--suite", "gsm8k", "--questions", "6", "--episodes", "1",
+                   "--policies", "mv,ziprc", "--corruptions", "exact,lag8", "--scheduler", cluster.scheduler_address,
                    "--out-dir", str(tmp_path / "cli"), "--json", str(tmp_path / "cli.json"),
                    "--no-progress"])
         assert rc == 0
@@ -137,3 +137,87 @@ def test_bench_report_shape():
     assert set(r["episodes_per_s"]) == {"ziprc_two_prefix", "ziprc_exhaustive", "mv"}
     assert all(v > 0 for v in r["episodes_per_s"].values())
     assert [s["questions"] for s in r["scaling"]] == [8, 16]
+
+
+# --------------------------------------------------------------------------- matched cost
+
+
+def _fake_cell(name, knob, correct, cost):
+    from simulators.policies import Policy
+    from simulators.study import Cell
+
+    correct = np.asarray(correct, dtype=float)
+    q = correct.size
+    pol = Policy.make(name, **{Policy.make(name).knob_name: knob})
+    # alpha = 0 below: generation cost = latency
+    return Cell(policy=pol, variant="", correct=correct, compute=np.full(q, cost),
+                latency=np.full(q, cost), samples=np.ones(q), pruned=np.zeros(q),
+                answered=np.ones(q))
+
+
+def _rows(cells):
+    return [{"policy": c.policy.name, "variant": "", "knob_name": c.policy.knob_name,
+             "knob": c.policy.knob, "gen_cost": float(c.gen_cost(0.0).mean()),
+             "accuracy": float(c.correct.mean())} for c in cells]
+
+
+def test_frontier_point_is_an_exact_mixture_of_two_knobs():
+    from simulators.study import frontier_point
+
+    rng = np.random.default_rng(0)
+    a = (rng.random(50) < 0.6).astype(float)
+    b = (rng.random(50) < 0.9).astype(float)
+    bad = (rng.random(50) < 0.3).astype(float)
+    cells = [_fake_cell("ziprc", 0.3, a, 1.0), _fake_cell("ziprc", 0.2, bad, 1.2),
+             _fake_cell("ziprc", 0.01, b, 2.0)]
+    members = list(zip(cells, _rows(cells)))
+    fp = frontier_point(members, 1.4)
+    # the dominated point (cost 1.2, less accurate than the cheaper one) is skipped
+    assert fp["status"] == "interpolated"
+    assert [x["knob"] for x in fp["bracket"]] == [0.3, 0.01]
+    w = fp["weight_lo"]
+    assert w * 1.0 + (1 - w) * 2.0 == pytest.approx(1.4)
+    np.testing.assert_allclose(fp["correct"], w * a + (1 - w) * b)
+    assert fp["knob"] == pytest.approx(np.exp(w * np.log(0.3) + (1 - w) * np.log(0.01)))
+    assert frontier_point(members, 0.5) is None  # nothing that cheap
+    end = frontier_point(members, 3.0)
+    assert end["status"] == "frontier_end" and end["knob"] == 0.01
+    # exactly on a grid point: that point
+    on = frontier_point(members, 2.0)
+    np.testing.assert_allclose(on["correct"], b)
+
+
+def test_refined_beta_grid_resolves_the_frontier_at_the_matched_cost():
+    from simulators.study import REFINE_ACC_TOL, REFINE_COST_TOL, refine_beta
+
+    q = 400
+    u = np.random.default_rng(1).random(q)
+
+    def fake_run(pol):
+        # cost falls steeply with beta around 1.4; accuracy rises with cost
+        cost = 0.9 + 1.2 / (1.0 + pol.knob / 0.05)
+        return _fake_cell("ziprc", pol.knob, (u < 0.5 + 0.2 * cost).astype(float), cost)
+
+    cells = [fake_run(_fake_cell("ziprc", b, [1.0], 1.0).policy) for b in (0.001, 0.1, 0.8)]
+    new = refine_beta(None, cells, "ziprc", "", (1.4,), 0.0, 0, 1, None, run=fake_run)
+    assert new
+    pts = sorted((float(c.gen_cost(0.0).mean()), float(c.correct.mean())) for c in cells)
+    lo = max(p for p in pts if p[0] <= 1.4)
+    hi = min(p for p in pts if p[0] >= 1.4)
+    assert hi[0] - lo[0] < REFINE_COST_TOL or hi[1] - lo[1] < REFINE_ACC_TOL
+    # a cost that no beta changes (saturated) stops the grid from extending
+    flat = [_fake_cell("ziprc", b, [1.0], 0.95) for b in (0.001, 0.01)]
+    assert refine_beta(None, flat, "ziprc", "", (1.4,), 0.0, 0, 1, None,
+                       run=lambda pol: _fake_cell("ziprc", pol.knob, [1.0], 0.95)) == []
+
+
+def test_auto_episodes_give_every_cell_a_thousand_episodes():
+    from simulators.study import auto_episodes
+
+    assert auto_episodes(30) == 34 and auto_episodes(40) == 25 and auto_episodes(1889) == 1
+    res = run_study("aime24", 0.1, "mv", questions=12, seed=0, progress=False, n_boot=50)
+    p = res["provenance"]["params"]
+    assert p["episodes"] == 84 and p["episodes_auto"] and p["episodes_per_cell"] >= 1000
+    mv = next(t for t in res["matched"] if t["policy"] == "mv")
+    assert mv["frontier"]["delta_vs_mv"] == 0.0
+    assert mv["frontier"]["gen_cost"] == pytest.approx(1.4)

@@ -100,3 +100,94 @@ def test_predictions_are_calibrated_monte_carlo():
     mp_l = np.array(rem_pred).mean(axis=0)
     se_l = np.sqrt(mp_l * (1 - mp_l) / m) + 1e-9
     assert np.all(np.abs(emp_l - mp_l) < 5 * se_l + 1e-3), (emp_l, mp_l)
+
+
+# --------------------------------------------------------------------------- world knobs
+
+
+KNOBS = dict(unsolvable=0.1, value_share=0.6, length_spread=0.5, high_tilt=1.0, low_tilt=0.5)
+
+
+def test_knobs_keep_the_prior_and_the_pass_rate():
+    w = build_world("mixed", n_questions=60, **KNOBS)
+    assert np.allclose(w.class_prior.sum(axis=1), 1.0)
+    assert np.allclose((w.class_prior * w.correct_prob).sum(axis=1), w.pass_rate)
+    # unsolvable: that share of each benchmark's questions has pass rate exactly 0
+    for s in ("gsm8k", "aime24"):
+        ws = build_world(s, n_questions=50, unsolvable=0.1)
+        assert (ws.pass_rate == 0).sum() == 5
+        assert np.all(ws.correct_prob[ws.pass_rate == 0] == 0)
+    with pytest.raises(WorldError, match="value_share"):
+        build_world("gsm8k", n_questions=4, value_share=1.5)
+    with pytest.raises(WorldError, match="unsolvable"):
+        build_world("gsm8k", n_questions=4, unsolvable=1.0)
+
+
+def test_value_share_removes_within_question_ranking_only():
+    from simulators.worldfit import head_metrics
+
+    base = head_metrics(build_world("aime24", n_questions=30))
+    half = head_metrics(build_world("aime24", n_questions=30, value_share=0.5))
+    full = head_metrics(build_world("aime24", n_questions=30, value_share=1.0))
+    assert base["auroc_within"] > half["auroc_within"] > full["auroc_within"]
+    assert full["auroc_within"] == pytest.approx(0.5, abs=1e-12)
+    # across questions the value still tracks difficulty
+    assert full["auroc_pooled"] > 0.6
+
+
+def test_length_spread_is_a_question_factor_independent_of_difficulty():
+    n = 400
+    w0 = build_world("math500", n_questions=n)
+    w1 = build_world("math500", n_questions=n, length_spread=0.5)
+    resid = w1.log_median[:, -1] - w0.log_median[:, -1]
+    # the added log-length factor has the asked spread and no relation with difficulty
+    assert resid.std() == pytest.approx(0.5, rel=0.05)
+    assert abs(np.corrcoef(resid, w1.difficulty)[0, 1]) < 4 / np.sqrt(n)
+
+
+def test_tilts_sharpen_the_value_profiles():
+    from simulators.worldfit import head_metrics, table1_rates
+
+    a = head_metrics(build_world("mixed", n_questions=40))
+    b = head_metrics(build_world("mixed", n_questions=40, high_tilt=1.0, low_tilt=1.0))
+    assert b["tpr"] > a["tpr"] and b["tnr"] > a["tnr"]
+    r = table1_rates(0.91, 0.88, 0.82)
+    # the rates reproduce Table 1's three numbers
+    p, s, t = r["base_rate"], r["tpr"], r["tnr"]
+    assert p * s + (1 - p) * t == pytest.approx(0.88)
+    assert 2 * p * s / (p * s + p + (1 - p) * (1 - t)) == pytest.approx(0.91)
+
+
+@pytest.mark.parametrize("q,t,X", [(2, 0, 0.0), (5, 9, 1.1), (11, 60, -1.5)])
+def test_exact_joint_stays_exact_with_every_knob(q, t, X):
+    """The knobs change per-question arrays only; the posterior is still exact Bayes."""
+    w = build_world("mixed", n_questions=12, **KNOBS)
+    B, L = w.values.size, w.r_lo.size
+    surv = np.empty((B, w.t_max + 1))
+    survival_table(w.log_median[q], w.sigma[q], w.t_max, surv)
+    out = np.empty((B, L))
+    exact_joint(w.class_prior[q], w.signal_mean[q], surv, w.r_lo, w.r_hi, t, X, np.empty(B), out)
+    np.testing.assert_allclose(out, exact_joint_reference(w, q, t, X), atol=1e-10)
+
+
+def test_correctness_given_value_matches_the_world_monte_carlo():
+    """With value_share, P(correct | final value state) drawn by the sampler equals the
+    world's correct_prob (binomial 5-sigma per state)."""
+    w = build_world("aime24", n_questions=6, value_share=0.6)
+    q = 3
+    n = 6000
+    seeds = episode_seeds(7, n)
+    ks, cs = [], []
+    for e in range(n):
+        _, k, _, correct, _ = record_sample(
+            0, seeds[e], q, w.values, w.class_prior, w.correct_prob, w.log_median, w.sigma,
+            w.signal_mean, w.distractor_cdf, w.r_lo, w.r_hi, int(w.t_max))
+        ks.append(k)
+        cs.append(correct)
+    ks, cs = np.array(ks), np.array(cs, dtype=float)
+    for k in range(w.values.size):
+        m = (ks == k).sum()
+        if m < 100:
+            continue
+        p = w.correct_prob[q, k]
+        assert abs(cs[ks == k].mean() - p) < 5 * np.sqrt(p * (1 - p) / m) + 1e-9, (k, p)

@@ -51,8 +51,8 @@ def _config(args):
             over[k] = getattr(args, k)
     if getattr(args, "betas", None):
         over["betas"] = tuple(float(b) for b in args.betas.split(","))
-    if getattr(args, "denoise", False):
-        over["denoise"] = True
+    if getattr(args, "denoise", None) is not None:
+        over["denoise"] = bool(args.denoise)
     if getattr(args, "policies", None):
         from llm_backend.policies import PolicyConfigError, parse_policy_names
 
@@ -71,6 +71,8 @@ def _config(args):
         over["smooth_tokens"] = args.smooth_tokens
     if getattr(args, "floor", None):
         over["floor"] = args.floor
+    if getattr(args, "planner", None):
+        over["planner"] = args.planner
     return make_config(fast=getattr(args, "fast", False), **over)
 
 
@@ -92,9 +94,13 @@ def cmd_demo(args):
     _torch_setup(args)
     from llm_backend.pipeline import run_demo
 
+    if args.denoise is None:
+        args.denoise = True         # the demo shows the paper's 7-state denoised value head
     c = _config(args)
-    run_demo(Path(args.out), c, progress=not args.quiet)
-    print(f"wrote {Path(args.out) / 'summary.json'}")
+    if args.fast:
+        print("smoke run (--fast): every stage on a few questions, to check the install, not the method")
+    run_demo(Path(args.out), c, progress=not args.quiet, smoke=args.fast, json_path=args.json)
+    print(f"wrote {Path(args.out) / 'summary.json'}" + (f" and {args.json}" if args.json else ""))
     return 0
 
 
@@ -144,8 +150,36 @@ def cmd_evaluate(args):
     return 0
 
 
+def _sample_prompts(args):
+    """``sample --prompts``: any prompt file on any local checkpoint directory."""
+    from llm_backend.external import sample_prompts
+    from llm_backend.pipeline import format_sampling_rows
+
+    d = Path(args.model)
+    if not d.is_dir():
+        raise LLMCommandError(f"--model {d} is not a directory: with --prompts, --model is a local checkpoint")
+    betas = tuple(float(b) for b in args.betas.split(",")) if args.betas else (0.01, 0.1)
+    r = sample_prompts(d, args.prompts, Path(args.out), answer_regex=args.answer_regex, chat=args.chat,
+                       reward_states=args.reward_states, distribution_token_id=args.distribution_token_id,
+                       length_bins=args.length_bins, dtype=args.dtype, device=args.device, cap=args.cap,
+                       betas=betas, max_new_tokens=args.max_new_tokens or 512, delta=args.delta,
+                       seed=args.seed, floor=args.floor or "distribution", limit=args.sample_questions,
+                       planner=args.planner or "ours",
+                       concurrent=args.concurrent, progress=not args.quiet)
+    print(format_sampling_rows(r["rows"]))
+    for m in r["matched"]:
+        ci = m["difference_ci95"]
+        print(f"{m['method']}: vs majority at cost {m['cost']:.2f}: {m['difference']:+.3f} "
+              f"[{ci[0]:+.3f}, {ci[1]:+.3f}]{' (extrapolated)' if m['extrapolated'] else ''}")
+    print(f"wrote {Path(args.out) / 'sampling.json'} and the traces (replay: ziprc replay --traces "
+          f"{Path(args.out) / 'traces_majority.parquet'})")
+    return 0
+
+
 def cmd_sample(args):
     _torch_setup(args)
+    if args.prompts:
+        return _sample_prompts(args)
     from llm_backend.pipeline import stage_sample
 
     _need(Path(args.out) / args.model, f"model {args.model}", "train")
@@ -170,9 +204,9 @@ def cmd_predict(args):
     if args.max_new_tokens < 1:
         raise LLMCommandError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
     model, tok, reserved, rewards, lengths = load_ziprc(d, args.distribution_token_id, args.reward_states,
-                                                        args.length_bins, args.device)
+                                                        args.length_bins, args.device, dtype=args.dtype)
     r = predict(model, tok, reserved, rewards, lengths, args.prompt, args.max_new_tokens,
-                sample=args.sample, seed=args.seed)
+                sample=args.sample, seed=args.seed, chat=args.chat)
     for t, (tk, ev, er) in enumerate(zip(r["tokens"], r["expected_value"], r["expected_remaining"])):
         print(f"{t:>4} {tk!r:>10}  E[value] {ev:.3f}  E[remaining] {er:8.1f}")
     if args.json:
@@ -180,13 +214,14 @@ def cmd_predict(args):
 
         write_json_atomic(args.json, dict(r, provenance=provenance(
             "ziprc llm predict", args.seed, {"model": str(d), "prompt": args.prompt,
-                                             "max_new_tokens": args.max_new_tokens, "sample": args.sample})))
+                                             "max_new_tokens": args.max_new_tokens, "sample": args.sample,
+                                             "chat": args.chat, "dtype": args.dtype or "float32"})))
         print(f"wrote {args.json}")
     return 0
 
 
 def _sampling_options(p):
-    from llm_backend.policies import FLOORS, ONLINE_POLICY_NAMES
+    from llm_backend.policies import ONLINE_FLOORS, ONLINE_POLICY_NAMES
 
     p.add_argument("--policies", default=None,
                    help="comma-separated online policies (default all): " + ",".join(ONLINE_POLICY_NAMES))
@@ -194,9 +229,22 @@ def _sampling_options(p):
                    help="also run your own metamdp.policies.Policy subclass (repeatable or comma-separated)")
     p.add_argument("--smooth-tokens", type=int, default=None, metavar="W",
                    help="causal moving average of the joint over the last W tokens (default 0 = off)")
-    p.add_argument("--floor", choices=FLOORS, default=None,
-                   help="ZIP-RC's floor from the best finished value: grid value rounded down "
-                        "(default) or nearest")
+    p.add_argument("--floor", choices=ONLINE_FLOORS, default=None,
+                   help="how ZIP-RC's planner sees finished samples: their predicted reward "
+                        "distributions (distribution, the default) or a floor at the best finished "
+                        "value rounded down or to the nearest grid value")
+    from .planner_option import add_planner_option
+
+    add_planner_option(p, default=None)
+
+
+def _checkpoint_options(p):
+    p.add_argument("--reward-states", type=int, default=None,
+                   help="reward states of the head (2 or 7); required without ziprc.json")
+    p.add_argument("--distribution-token-id", type=int, default=None,
+                   help="first head row of the slice (default: ziprc.json's, else the first row without a token)")
+    p.add_argument("--length-bins", type=int, default=None, help="length bins (default: ziprc.json's, else 8)")
+    p.add_argument("--dtype", choices=["float32", "bfloat16"], default=None, help="weights dtype (default float32)")
 
 
 def register(subparsers):
@@ -207,6 +255,12 @@ def register(subparsers):
     d = sub.add_parser("demo", help="the whole pipeline from nothing, ending in a table")
     _common(d)
     d.add_argument("--quiet", action="store_true")
+    d.add_argument("--json", default=None, metavar="OUT",
+                   help="write the headline numbers (within_question_auroc, policy_accuracy, matched_cost) here")
+    d.add_argument("--denoise", action="store_true", default=None,
+                   help="the 7-state denoised value head (the default of the demo)")
+    d.add_argument("--binary", dest="denoise", action="store_false",
+                   help="a 2-state correctness head instead of the 7-state value head")
     _sampling_options(d)
     d.set_defaults(func=cmd_demo)
 
@@ -248,6 +302,20 @@ def register(subparsers):
     s.add_argument("--betas", default=None, help="comma-separated beta values")
     s.add_argument("--quiet", action="store_true")
     _sampling_options(s)
+    s.add_argument("--prompts", default=None, metavar="FILE.jsonl",
+                   help='any prompt set: one {"id", "prompt", "answer"} object per line; --model is then '
+                        "a local checkpoint directory (ziprc.json optional)")
+    s.add_argument("--answer-regex", default=None,
+                   help="with --prompts: the answer is the last match (group 1 if any; default: the last number)")
+    s.add_argument("--chat", action="store_true", help="with --prompts: apply the tokenizer's chat template")
+    s.add_argument("--cap", type=int, default=8, help="with --prompts: samples per question at most (default 8)")
+    s.add_argument("--max-new-tokens", type=int, default=None,
+                   help="with --prompts: tokens per sample at most (default 512)")
+    s.add_argument("--delta", type=int, default=None,
+                   help="with --prompts: tokens between decisions (default: ziprc.json's, else 64)")
+    s.add_argument("--concurrent", type=int, default=1,
+                   help="with --prompts: questions decoded together (their samples share each forward pass)")
+    _checkpoint_options(s)
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("predict", help="per-token joint, E[value] and E[remaining] from a local checkpoint")
@@ -256,6 +324,8 @@ def register(subparsers):
     s.add_argument("--distribution-token-id", type=int, default=None)
     s.add_argument("--reward-states", type=int, default=None)
     s.add_argument("--length-bins", type=int, default=None)
+    s.add_argument("--dtype", choices=["float32", "bfloat16"], default=None, help="weights dtype (default float32)")
+    s.add_argument("--chat", action="store_true", help="apply the tokenizer's chat template to the prompt")
     s.add_argument("--max-new-tokens", type=int, default=64)
     s.add_argument("--sample", action="store_true", help="sample at temperature 1 (default greedy)")
     s.add_argument("--device", default="cpu")

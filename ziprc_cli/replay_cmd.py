@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+from .planner_option import add_planner_option
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -18,6 +20,7 @@ def register(subparsers) -> None:
     p.add_argument("--policy-module", action="append", default=None, metavar="PATH.py:ClassName",
                    help="also replay your own metamdp.policies.Policy subclass (repeatable or comma-separated)")
     p.add_argument("--cap", type=int, default=8, help="samples per question at most (default 8)")
+    add_planner_option(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (and of --record)")
     p.add_argument("--batch-size", type=int, default=1024, help="rows per record batch read (default 1024)")
     p.add_argument("--json", dest="json_out", default=None, help="write rows + provenance to this JSON file")
@@ -54,7 +57,8 @@ def run(args) -> int:
         return 0
     result = replay_study(args.traces, policies=args.policies, alpha=args.alpha, cap=args.cap,
                           seed=args.seed, progress=not args.no_progress, batch_size=args.batch_size,
-                          user_policies=user)
+                          user_policies=user,
+                          ziprc_params={"planner": args.planner} if args.planner != "ours" else None)
     from .study_cmd import report
 
     report(result, t0, args.json_out, args.plot)

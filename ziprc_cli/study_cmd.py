@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+from .planner_option import add_planner_option
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -23,7 +25,9 @@ def register(subparsers) -> None:
                    help="also run your own metamdp.policies.Policy subclass (repeatable or "
                         "comma-separated); it runs on the Python episode driver, on the same episodes")
     p.add_argument("--questions", type=int, default=None, help="number of questions (default: the full suite)")
-    p.add_argument("--episodes", type=int, default=1, help="episodes per question (default 1)")
+    p.add_argument("--episodes", type=int, default=None,
+                   help="episodes per question (default: enough for >= 1000 episodes per cell, "
+                        "e.g. 34 on aime24, 1 on mixed)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--corruption", default="exact",
                    help="prediction corruption: a preset (exact, temperature2, noise1, optimism1, lag8, "
@@ -38,6 +42,7 @@ def register(subparsers) -> None:
     p.add_argument("--init-k", type=int, default=None, help="ZIP-RC: start exactly K samples at t = 0 (default: planned)")
     p.add_argument("--interval", type=int, default=None, help="ZIP-RC: re-plan every this many ticks (default 1)")
     p.add_argument("--selection", default=None, help="ZIP-RC answer: value (default), weighted, plurality")
+    add_planner_option(p)
     p.add_argument("--json", dest="json_out", default=None, help="write rows + provenance to this JSON file")
     p.add_argument("--plot", default=None, help="write the frontier plot to this PNG")
     p.add_argument("--workers", type=int, default=None, help="threads for the episode kernels / processes for sweeps")
@@ -67,6 +72,8 @@ def _ziprc_params(args) -> dict:
         zp["interval"] = args.interval
     if args.selection:
         zp["selection"] = args.selection
+    if args.planner != "ours":
+        zp["planner"] = args.planner
     return zp
 
 

@@ -7,6 +7,11 @@ both and requires identical metrics. Kernel signature:
 ``(prm, corr_prm, seed, q, W, t_max, out)`` (parameters packed by
 ``simulators.policies.PolicySpec.to_array``, corruption, episode seed, question, world
 tuple, length cap in ticks, metrics row).
+
+Numba's on-disk cache keys a function on its own source file only, not on the kernels it
+calls: the caches of these kernels are dropped automatically whenever any source they
+depend on (this package, ``runner.py``, ``synthetic.py``, the planner and
+``metamdp.policies.kernels``) changed (``metamdp._numba_cache``).
 """
 
 from __future__ import annotations

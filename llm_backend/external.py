@@ -1,0 +1,155 @@
+"""ZIP-RC sampling vs majority voting on any prompt set with any local checkpoint.
+
+``ziprc llm sample --model DIR --prompts FILE.jsonl`` runs, for every question of the file,
+majority voting with ``cap`` independent samples (its first ``N`` samples give the MV curve
+for ``N = 1..cap``, and its traces are what ``ziprc replay`` reads) and the online ZIP-RC
+policy at each ``beta``, on the same checkpoint through the same decode loop. Written into
+``--out``:
+
+* ``traces_majority.parquet``: the ``cap`` independent full samples of every question, in the
+  simulators' trace format (replayable by every policy of ``ziprc replay``);
+* ``traces_ziprc_beta<b>.parquet``: the online ZIP-RC runs (same format plus the sampler's
+  extra columns ``branch_from``, ``prefix_tokens``, ``status``);
+* ``sampling.json``: the rows (accuracy and generation cost with CIs) and the matched-cost
+  table (each ZIP-RC row vs majority voting interpolated at its cost, paired bootstrap CI).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+
+def _vote(rows, n, same, truth):
+    """Plurality vote over the first ``n`` rows: ``(correct, compute_tokens, serial_tokens)``."""
+    sub = rows[:n]
+    answers = [r["answer"] for r in sub if r["answer"] is not None]
+    vote = Counter(answers).most_common(1)[0][0] if answers else None
+    return (bool(vote is not None and same(vote, truth)), int(sum(r["total_tokens"] for r in sub)),
+            int(max(r["total_tokens"] for r in sub)))
+
+
+def compare_at_matched_cost(osamp, problems, cap: int = 8, betas=(0.01, 0.1), alpha: float = 0.1,
+                            floor: str = "distribution", same=None, concurrent: int = 1, progress: bool = False,
+                            planner: str = "ours") -> dict:
+    """Majority voting (``cap`` independent samples per question; its first ``N`` give the MV
+    curve) and online ZIP-RC at each ``beta``, through one :class:`OnlineSampler`, and the
+    matched-cost table. ``same(answer, reference)`` decides a vote's correctness (default:
+    string equality). Returns ``rows``, ``matched``, ``planner_timing``, the trace rows
+    (``mv_rows``, ``ziprc_rows`` by beta) and the per-question results."""
+    from tqdm import tqdm
+
+    from .pipeline import _matched, _row
+    from .policies import make_policy
+    from .sampler import MajorityVotePolicy
+
+    same = same or (lambda a, b: a == b)
+    bar = tqdm(total=1 + len(betas), desc="sampling", disable=not progress, mininterval=1.0)
+    mv = osamp.run_many(problems, MajorityVotePolicy(cap), concurrent=concurrent)
+    bar.update(1)
+    mv_rows = [row for r in mv for row in r.samples]
+    lbar = {r.qid: max(1.0, float(np.mean([s["total_tokens"] for s in r.samples]))) for r in mv}
+    truth = {p.qid: p.answer for p in problems}
+
+    def cost(compute, serial, qid):
+        return alpha * compute / lbar[qid] + (1 - alpha) * serial / lbar[qid]
+
+    rows = []
+    for n in range(1, cap + 1):
+        acc, cs, comp, lat = [], [], [], []
+        for r in mv:
+            ok, ct, st = _vote(r.samples, n, same, truth[r.qid])
+            acc.append(ok)
+            cs.append(cost(ct, st, r.qid))
+            comp.append(ct / lbar[r.qid])
+            lat.append(st / lbar[r.qid])
+        rows.append(_row(f"majority N={n}", acc, cs, comp, lat, n_started=[n] * len(mv)))
+    timing, zrows, zres = {}, {}, {}
+    for beta in betas:
+        pol = make_policy("ziprc", cap=cap, beta=beta, alpha=alpha, floor=floor, planner=planner)
+        res = osamp.run_many(problems, pol, concurrent=concurrent)
+        bar.update(1)
+        zres[beta] = res
+        zrows[beta] = [row for r in res for row in r.samples]
+        timing[f"{beta:g}"] = {
+            "planner_seconds": float(sum(r.policy_seconds for r in res)),
+            "decode_seconds": float(sum(r.decode_seconds for r in res)),
+            "decisions": int(sum(r.epochs for r in res))}
+        timing[f"{beta:g}"]["planner_fraction"] = (timing[f"{beta:g}"]["planner_seconds"]
+                                                    / max(1e-12, timing[f"{beta:g}"]["decode_seconds"]))
+        rows.append(_row(f"ZIP-RC beta={beta:g}", [r.correct for r in res],
+                         [cost(r.compute_tokens, r.serial_tokens, r.qid) for r in res],
+                         [r.compute_tokens / lbar[r.qid] for r in res],
+                         [r.serial_tokens / lbar[r.qid] for r in res],
+                         n_started=[r.n_started for r in res], pruned=[r.pruned_tokens for r in res],
+                         policy="ziprc"))
+    bar.close()
+    return {"rows": rows, "matched": _matched(rows), "planner_timing": timing, "mv_rows": mv_rows,
+            "ziprc_rows": zrows, "mv_results": mv, "ziprc_results": zres}
+
+
+def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = None, chat: bool = False,
+                   reward_states: int | None = None, distribution_token_id: int | None = None,
+                   length_bins: int | None = None, dtype: str | None = None, device: str = "cpu",
+                   cap: int = 8, betas=(0.01, 0.1), alpha: float = 0.1, max_new_tokens: int = 512,
+                   delta: int | None = None, seed: int = 0, floor: str = "distribution", limit: int | None = None,
+                   concurrent: int = 1, progress: bool = True, planner: str = "ours") -> dict:
+    from simulators.io import provenance, write_json_atomic
+    from simulators.traces import write_traces
+
+    from .checkpoint import load_ziprc
+    from .model import GridSpec
+    from .pipeline import _matched
+    from .prompts import AnswerExtractor, PromptTask, load_prompts
+    from .sampler import OnlineSampler
+
+    if cap < 1:
+        raise ValueError(f"--cap must be >= 1, got {cap}")
+    if max_new_tokens < 1:
+        raise ValueError(f"--max-new-tokens must be >= 1, got {max_new_tokens}")
+    if concurrent < 1:
+        raise ValueError(f"--concurrent must be >= 1, got {concurrent}")
+    if delta is not None and delta < 1:
+        raise ValueError(f"--delta must be >= 1, got {delta}")
+    problems = load_prompts(prompts_path)
+    if limit is not None:
+        problems = problems[:int(limit)]
+    extractor = AnswerExtractor(answer_regex)
+    model, tok, reserved, rewards, lengths = load_ziprc(model_dir, distribution_token_id, reward_states,
+                                                        length_bins, device, dtype=dtype)
+    task = PromptTask(tok, extractor, chat=chat)
+    grid = GridSpec(length_edges=tuple(float(e) for e in lengths.token_edges),
+                    delta=int(lengths.delta), reward_states=reserved.reward_states)
+    if delta is not None:
+        grid = replace(grid, delta=int(delta))
+    max_prompt = max(len(task.prompt_ids(p)) for p in problems)
+    osamp = OnlineSampler(model, tok, reserved, grid, cap=cap, max_new_tokens=max_new_tokens,
+                          max_prompt=max_prompt, seed=seed + 13, task=task)
+    params = {"model": str(model_dir), "prompts": str(prompts_path), "answer_regex": extractor.pattern,
+              "chat": chat, "reward_states": reserved.reward_states, "slice": reserved.to_json(),
+              "dtype": dtype or "float32", "device": device, "cap": cap, "betas": list(betas), "alpha": alpha,
+              "max_new_tokens": max_new_tokens, "delta": grid.delta, "floor": floor,
+              "length_edges": list(grid.length_edges), "concurrent": concurrent, "planner": planner}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    cmp = compare_at_matched_cost(osamp, problems, cap=cap, betas=betas, alpha=alpha, floor=floor,
+                                  same=AnswerExtractor.same, concurrent=concurrent, progress=progress,
+                                  planner=planner)
+    write_traces(out / "traces_majority.parquet", cmp["mv_rows"],
+                 {"seed": seed, "params": dict(params, policy="majority", n=cap)})
+    for beta, trows in cmp["ziprc_rows"].items():
+        write_traces(out / f"traces_ziprc_beta{beta:g}.parquet", trows,
+                     {"seed": seed, "params": dict(params, policy="ziprc", beta=beta)})
+    rows, timing = cmp["rows"], cmp["planner_timing"]
+    result = {"rows": rows, "matched": _matched(rows), "planner_timing": timing, "questions": len(problems),
+              "alpha": alpha, "cap": cap, "seconds": time.perf_counter() - t0,
+              "note": "majority N<cap uses the first N of the cap independent samples of each question; "
+                      "cost = alpha*compute + (1-alpha)*latency, normalised by the mean length of one sample "
+                      "of the question; pruned tokens count"}
+    write_json_atomic(out / "sampling.json", dict(result, provenance=provenance("ziprc llm sample", seed, params)))
+    return result
