@@ -197,7 +197,8 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
               reward_states: int = 7, progress: bool = True, n_boot: int = N_BOOT,
               ziprc_params: dict | None = None, world_overrides: dict | None = None,
               user_policies=(), world: World | None = None, refine: bool = True,
-              match_cost: float | None = None, refine_targets=None) -> dict:
+              match_cost: float | None = None, refine_targets=None,
+              world_preset: str | None = None) -> dict:
     """Run every policy over its knob and build the rows, the matched-cost table and provenance.
 
     ``user_policies``: :class:`metamdp.policies.Policy` objects run beside the built-in ones
@@ -226,7 +227,7 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
         names = ["mv"] + names  # the matched-cost reference
     if world is None:
         world = build_world(suite, reward_states=reward_states, n_questions=questions,
-                            **(world_overrides or {}))
+                            preset=world_preset, **(world_overrides or {}))
     auto = episodes is None
     episodes = auto_episodes(world.n_questions) if auto else int(episodes)
     corruption = corruption or Corruption()
@@ -269,6 +270,7 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
                                    "corruption": asdict(corruption),
                                    "ziprc_params": ziprc_params or {},
                                    "world_overrides": world_overrides or {},
+                                   "world_preset": world_preset,
                                    "world": world.params()})
 
 
