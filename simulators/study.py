@@ -727,7 +727,7 @@ PAPER_MV = {"aime24": 53.1, "amc23": 87.9, "math500": 93.0, "gsm8k": 91.2, "mixe
 
 
 def calibration_table(suites=SUITES, seed: int = 0, episodes_total: int = 20000,
-                      alpha: float = 0.1) -> list:
+                      alpha: float = 0.1, preset: str | None = None) -> list:
     """Per suite: pass@1, pass@8, mean length (tokens), and majority voting's accuracy at
     generation cost 1.4 (linear interpolation along N = 1..8) against the paper's Table 2.
 
@@ -735,7 +735,7 @@ def calibration_table(suites=SUITES, seed: int = 0, episodes_total: int = 20000,
     """
     out = []
     for suite in suites:
-        world = build_world(suite)
+        world = build_world(suite, preset=preset)
         eps = max(1, episodes_total // world.n_questions)
         costs, accs = [], []
         with _KERNEL_LOCK:

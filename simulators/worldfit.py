@@ -414,6 +414,8 @@ def predict_table2(specs: dict, suites=SUITES, alpha: float = 0.1, seed: int = 0
                    "here": None if acc is None else 100 * acc,
                    "ci": None if c is None else [100 * c[0], 100 * c[1]],
                    "status": info["status"], "knob": info.get("knob"),
+                   "achieved_cost": (info["bracket"][0]["gen_cost"] if info["status"] == "frontier_end"
+                                     else (row["cost"] if acc is not None else None)),
                    "episodes_per_question": eps, "questions": w.n_questions,
                    "target_points": TARGET_POINTS[suite]}
             if paper is not None and acc is not None:

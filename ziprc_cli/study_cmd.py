@@ -59,6 +59,10 @@ def register(subparsers) -> None:
     p.add_argument("--table2", action="store_true",
                    help="every Table 2 cell, paper vs this world (fitted rows and predictions kept "
                         "apart), five suites at --alpha; with --world-preset lfm2-350m its mixed row")
+    p.add_argument("--protocol", default="per-suite", choices=("per-suite", "shared-knob"),
+                   help="--table2: interpolate each row at its cost on every suite (per-suite, "
+                        "default), or set each row's knob once on the mixed suite and run it on "
+                        "every benchmark (shared-knob, the paper's one-cost-per-row layout)")
     p.add_argument("--sensitivity", default=None, metavar="KNOB:V1,V2,...",
                    help="second experiment (uses predicted rows, not part of the fit): one world knob "
                         "at several values, MV refitted, predicted rows on --suite")
@@ -223,9 +227,13 @@ def run_fit(args) -> int:
                                             questions=args.questions, episodes=args.episodes)
         else:
             auroc = (out["fit"]["fitted"]["rm"]["auroc"] if "fit" in out else wf.FITTED_RM_AUROC)
-            out["table2"] = wf.predict_table2(specs, alpha=args.alpha, seed=args.seed,
-                                              episodes=args.episodes, rm_auroc=auroc,
-                                              questions=args.questions, log=log)
+            if args.protocol == "shared-knob":
+                out["table2"] = wf.predict_table2_shared(specs, alpha=args.alpha, seed=args.seed,
+                                                         rm_auroc=auroc, log=log)
+            else:
+                out["table2"] = wf.predict_table2(specs, alpha=args.alpha, seed=args.seed,
+                                                  episodes=args.episodes, rm_auroc=auroc,
+                                                  questions=args.questions, log=log)
         print(wf.format_comparison(out["table2"]))
         print(wf.format_misses(out["table2"]))
     if args.sensitivity:
@@ -240,6 +248,7 @@ def run_fit(args) -> int:
     if args.json_out:
         out["provenance"] = provenance("ziprc study --fit/--table2/--sensitivity", seed=args.seed,
                                        params={"preset": preset, "alpha": args.alpha,
+                                               "protocol": args.protocol,
                                                "episodes": args.episodes, "questions": args.questions,
                                                "specs": {n: asdict(s) for n, s in specs.items()}})
         write_json_atomic(args.json_out, out)
@@ -251,7 +260,7 @@ def run_calibration(args) -> int:
     from simulators.io import provenance, write_json_atomic
     from simulators.study import calibration_table
 
-    rows = calibration_table(seed=args.seed)
+    rows = calibration_table(seed=args.seed, preset=args.world_preset)
     print(f"{'suite':<9}{'questions':>10}{'pass@1':>8}{'pass@8':>8}{'mean tokens':>13}"
           f"{'MV@1.4':>8}{'paper MV':>10}")
     for r in rows:
