@@ -29,10 +29,11 @@ from dataclasses import asdict, replace
 import numpy as np
 from scipy import optimize
 
-from .policies import Policy, sweep
-from .study import (Cell, auto_episodes, bootstrap_indices, ci, frontier_point, refine_beta,
+from .policies import sweep
+from .study import (auto_episodes, bootstrap_indices, ci, frontier_point, refine_beta,
                     run_cell)
-from .synthetic import ORIGINAL_SPECS, SUITES, SuiteSpec, World, build_world, preset_specs
+from .synthetic import (ORIGINAL_SPECS, SUITES, SuiteSpec,  # noqa: F401 (SuiteSpec: for the CLI)
+                        World, build_world, preset_specs)
 
 BENCHMARKS = ("gsm8k", "math500", "amc23", "aime24")
 
