@@ -5,10 +5,19 @@ batch, from the same prompt cache, for the same number of tokens; they alternate
 run and the ratio of the medians is reported. The "ZIP-RC" arm reads the joint of every
 sequence at every token (softmax over the slice, copied to host memory, as the online sampler
 does) and samples from logits with the slice masked; the plain arm samples from the raw
-logits. The planner's cost is the median time of one ZIP-RC decision at 8 unfinished samples
-(exhaustive search, cap 8 as in the paper; ``planner_fraction_cap16`` lets 8 more samples start
-or branch) divided by the decoding time between two decisions (``delta`` steps of the batch
-of 8, plain arm).
+logits.
+
+The headline ``planner_fraction`` is measured inside real sampling runs: the online sampler
+runs ZIP-RC (cap 8, exhaustive search) on a few questions with this model, and the fraction is
+the planner's total time over the decoding time of those runs (every decision state that
+occurs, with samples still to start and branches possible). ``planner_fraction_all_created``
+is the best case: the median time of one decision at 8 unfinished samples with nothing left
+to start, over the decoding time between two decisions (``delta`` steps of a batch of 8,
+plain arm); ``planner_fraction_cap16`` lets 8 more samples start or branch.
+
+On CUDA every timer is bracketed by ``torch.cuda.synchronize()`` (kernels run asynchronously;
+without it, queued work spills from one arm into the other), and the peak memory allocated is
+reported; on CPU the process's peak resident memory is.
 """
 
 from __future__ import annotations
@@ -26,20 +35,43 @@ from .model import GridSpec, build_model
 from .train import length_grid
 
 
-def _decode(pool, prefix, sampler, reserved, batch, steps, read):
+def sync(device) -> None:
+    """Wait for the device's queued kernels (no-op on CPU): call before reading a timer."""
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def peak_memory(device) -> dict:
+    """Peak memory: allocated by torch on CUDA, the process's resident set on CPU."""
+    if str(device).startswith("cuda"):
+        return {"peak_memory_bytes": int(torch.cuda.max_memory_allocated(device)), "peak_memory_kind": "cuda allocated"}
+    import resource
+
+    return {"peak_memory_bytes": int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024,
+            "peak_memory_kind": "process peak RSS"}
+
+
+def _decode(pool, prefix, sampler, reserved, batch, steps, read, stats=None):
     slots = []
     for _ in range(batch):
         s = pool.alloc()
         pool.load(s, prefix)
         slots.append(s)
     cur = prefix.logits[None].expand(batch, -1)
+    sync(pool.device)
     t0 = time.perf_counter()
+    rows = 0
     for _ in range(steps):
         if read:
-            reserved.joints(cur).cpu().numpy()
+            # the ZIP-RC arm: every sequence's joint, to host memory, at every token
+            rows += reserved.joints(cur).cpu().numpy().shape[0]
         nxt = sampler(cur)
         cur = pool.step(slots, nxt)
+    sync(pool.device)
     dt = time.perf_counter() - t0
+    if stats is not None:
+        stats["joint_rows"] = stats.get("joint_rows", 0) + rows
+        stats["tokens"] = stats.get("tokens", 0) + batch * steps
     for s in slots:
         pool.free(s)
     return batch * steps / dt
@@ -47,13 +79,22 @@ def _decode(pool, prefix, sampler, reserved, batch, steps, read):
 
 def run_zero_overhead_bench(size: str = "base", batch: int = 8, steps: int = 32, repeats: int = 21,
                             device: str = "cpu", seed: int = 0, model=None, tok=None, reserved=None,
-                            grid: GridSpec | None = None, planner_delta: int | None = None) -> dict:
-    """Return ``{"zero_overhead": {"throughput_ratio", "planner_fraction", ...}}``."""
+                            grid: GridSpec | None = None, planner_delta: int | None = None,
+                            sampling_questions: int = 4, sampling_max_new_tokens: int = 64,
+                            concurrent: int = 1) -> dict:
+    """Return ``{"zero_overhead": {"throughput_ratio", "planner_fraction", ...}}``.
+
+    ``sampling_questions`` questions are sampled with ZIP-RC (``concurrent`` of them decoded
+    together) to measure the headline planner fraction; 0 skips it (the headline is then the
+    all-created case, and says so in ``planner_fraction_source``).
+    """
     if model is None:
         grid = grid or GridSpec()
         model, tok, reserved = build_model(size, grid, seed=seed)
     grid = grid or GridSpec()
     model = model.to(device).eval()
+    if str(device).startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats(device)
     rows = model.get_output_embeddings().weight.shape[0]
     pool = KVPool(model, batch, 16 + steps + 2, device)
     prefix = pool.prefill([tok.bos_token_id] + tok("Q7,5,3=", add_special_tokens=False)["input_ids"])
@@ -62,14 +103,15 @@ def run_zero_overhead_bench(size: str = "base", batch: int = 8, steps: int = 32,
     _decode(pool, prefix, plain, reserved, batch, 8, False)  # warm-up
     _decode(pool, prefix, masked, reserved, batch, 8, True)
     tp_plain, tp_z = [], []
+    st_plain, st_z = {}, {}
     for r in range(repeats):
         # back-to-back pairs, the order alternating, so that drift and shared-CPU noise cancel
         if r % 2 == 0:
-            tp_plain.append(_decode(pool, prefix, plain, reserved, batch, steps, False))
-            tp_z.append(_decode(pool, prefix, masked, reserved, batch, steps, True))
+            tp_plain.append(_decode(pool, prefix, plain, reserved, batch, steps, False, st_plain))
+            tp_z.append(_decode(pool, prefix, masked, reserved, batch, steps, True, st_z))
         else:
-            tp_z.append(_decode(pool, prefix, masked, reserved, batch, steps, True))
-            tp_plain.append(_decode(pool, prefix, plain, reserved, batch, steps, False))
+            tp_z.append(_decode(pool, prefix, masked, reserved, batch, steps, True, st_z))
+            tp_plain.append(_decode(pool, prefix, plain, reserved, batch, steps, False, st_plain))
     pair_ratios = np.asarray(tp_z) / np.asarray(tp_plain)
     ratio = float(np.median(pair_ratios))
     # planner cost at 8 unfinished samples: cap 8 (the paper's setting; nothing new can start)
@@ -99,8 +141,20 @@ def run_zero_overhead_bench(size: str = "base", batch: int = 8, steps: int = 32,
         tp8 = _decode(pool8, prefix, plain, reserved, 8, steps, False)
         step_time = 8 / tp8
     decision_gap = delta * step_time
+    in_runs = (_planner_in_sampling(model, tok, reserved, grid, device, seed, sampling_questions,
+                                    sampling_max_new_tokens, concurrent) if sampling_questions > 0 else None)
+    all_created = plan_times[8] / decision_gap
     return {"zero_overhead": {
-        "throughput_ratio": ratio, "planner_fraction": plan_times[8] / decision_gap,
+        "throughput_ratio": ratio,
+        "planner_fraction": in_runs["planner_fraction"] if in_runs else all_created,
+        "planner_fraction_source": "ZIP-RC sampling runs" if in_runs else "all-created case (no sampling run)",
+        "planner_fraction_all_created": all_created,
+        "sampling": in_runs,
+        "joint_rows_read_per_token": {"ziprc": st_z.get("joint_rows", 0) / max(1, st_z.get("tokens", 0)),
+                                      "plain": st_plain.get("joint_rows", 0) / max(1, st_plain.get("tokens", 0))},
+        "kv_pool_bytes": int(sum(t.numel() * t.element_size() for t in pool.K + pool.V)),
+        "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
+        **peak_memory(device),
         "throughput_ratio_of_medians": float(np.median(tp_z) / np.median(tp_plain)),
         "pair_ratio_quartiles": [float(np.quantile(pair_ratios, 0.25)), float(np.quantile(pair_ratios, 0.75))],
         "planner_fraction_cap16": plan_times[16] / decision_gap,
@@ -110,3 +164,23 @@ def run_zero_overhead_bench(size: str = "base", batch: int = 8, steps: int = 32,
         "batch": batch, "steps": steps, "repeats": repeats, "delta": delta, "device": str(device),
         "planner_search": "exhaustive", "threads": torch.get_num_threads(),
         "model_params": int(sum(p.numel() for p in {id(p): p for p in model.parameters()}.values()))}}
+
+
+def _planner_in_sampling(model, tok, reserved, grid, device, seed, questions, max_new_tokens, concurrent):
+    """The planner's share of real ZIP-RC sampling runs: total planner time over total
+    decoding time (both bracketed by device synchronisation in the sampler)."""
+    from .policies import make_policy
+    from .sampler import OnlineSampler
+    from .task import make_problems
+
+    osamp = OnlineSampler(model, tok, reserved, grid, cap=8, max_new_tokens=max_new_tokens, seed=seed + 1)
+    pol = make_policy("ziprc", cap=8, beta=0.01, alpha=0.1)
+    probs = make_problems(int(questions), seed=seed + 2)
+    res = osamp.run_many(probs, pol, concurrent=concurrent)
+    t_plan = float(sum(r.policy_seconds for r in res))
+    t_dec = float(sum(r.decode_seconds for r in res))
+    tokens = int(sum(r.compute_tokens for r in res))
+    return {"planner_fraction": t_plan / max(1e-12, t_dec), "planner_seconds": t_plan, "decode_seconds": t_dec,
+            "decisions": int(sum(r.epochs for r in res)), "questions": len(res), "tokens": tokens,
+            "tokens_per_s": tokens / max(1e-12, t_dec), "samples_started": float(np.mean([r.n_started for r in res])),
+            "concurrent_questions": int(concurrent), "max_new_tokens": int(max_new_tokens)}

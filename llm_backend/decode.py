@@ -2,9 +2,11 @@
 
 Every sequence owns a *slot* of a preallocated cache buffer (one ``(slots, kv_heads,
 max_len, head_dim)`` tensor per layer and for keys and values). A step advances any subset
-of slots by one token in a single batched forward pass: their caches are gathered (a view
-when the slots are contiguous), padded to the longest one with the padding masked out, and
-the new key/value of each sequence is written back at its own length. So
+of slots by one token in a single batched forward pass: inside the attention of each layer
+the new key/value of each sequence is written in place into its slot at its own length, and
+the attention reads the window ``[0, longest + 1)`` of the slots (a view when the slots are
+contiguous, one gather otherwise), positions beyond a sequence's own length masked out.
+Nothing is concatenated or rebuilt per step. So
 
 * pausing a sequence is simply not stepping it: its cache stays bit-identical;
 * pruning frees its slot;
@@ -44,6 +46,54 @@ def _cache_cls():
     from transformers import DynamicCache
 
     return DynamicCache
+
+
+_POOL_CACHE = None
+
+
+def _pool_cache_classes():
+    """The in-place cache: a ``transformers`` ``Cache`` whose layers write the new key/value of
+    each sequence straight into the pool's buffers (at the sequence's own length) and hand the
+    attention a window of those buffers; nothing is concatenated or rebuilt per step."""
+    global _POOL_CACHE
+    if _POOL_CACHE is not None:
+        return _POOL_CACHE
+    from transformers.cache_utils import Cache, DynamicLayer
+
+    class PoolLayer(DynamicLayer):
+        def __init__(self, K, V, rows, lens, window, contiguous):
+            super().__init__()
+            self.K, self.V, self.rows, self.lens = K, V, rows, lens
+            self.window, self.contiguous = int(window), contiguous
+            self.is_initialized = True
+            self.device = K.device
+
+        def lazy_initialization(self, key_states, value_states):   # the buffers exist already
+            pass
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            # one new token per sequence, written at its own position (no copy of the prefix)
+            self.K[self.rows, :, self.lens] = key_states[:, :, -1].to(self.K.dtype)
+            self.V[self.rows, :, self.lens] = value_states[:, :, -1].to(self.V.dtype)
+            w = self.window + 1
+            if self.contiguous is not None:
+                # contiguous slots: a view, nothing copied
+                return self.K[self.contiguous, :, :w], self.V[self.contiguous, :, :w]
+            # scattered slots: one gather of the valid window (attention needs one tensor)
+            return self.K[self.rows, :, :w], self.V[self.rows, :, :w]
+
+        def get_seq_length(self) -> int:
+            return self.window
+
+        def get_mask_sizes(self, *args, **kwargs):
+            return self.window + 1, 0
+
+    class PoolCache(Cache):
+        def __init__(self, layers):
+            super().__init__(layers=layers)
+
+    _POOL_CACHE = (PoolLayer, PoolCache)
+    return _POOL_CACHE
 
 
 def _cache_kw(model) -> str:
@@ -148,27 +198,18 @@ class KVPool:
         if P + 1 > self.max_len:
             raise PoolError(f"a sequence reached max_len {self.max_len}")
         contiguous = slots == list(range(slots[0], slots[0] + A))
-        if contiguous:
-            sl = slice(slots[0], slots[0] + A)
-            data = [(self.K[i][sl, :, :P], self.V[i][sl, :, :P]) for i in range(self.n_layers)]
-        else:
-            idx = torch.as_tensor(slots, device=self.device)
-            data = [(self.K[i].index_select(0, idx)[:, :, :P], self.V[i].index_select(0, idx)[:, :, :P])
-                    for i in range(self.n_layers)]
+        sl = slice(slots[0], slots[0] + A) if contiguous else None
+        rows = torch.as_tensor(slots, device=self.device)
         lens_t = torch.as_tensor(lens, device=self.device)
-        cache = _cache_cls()(ddp_cache_data=data, config=self.model.config)
-        am = torch.ones((A, P + 1), dtype=torch.long, device=self.device)
-        if not np.all(lens == P):
-            am[:, :P] = (torch.arange(P, device=self.device)[None, :] < lens_t[:, None]).long()
+        # sequence a's new token goes to position lens[a] of its slot, so it attends to the
+        # window positions 0..lens[a]; later positions (stale, of longer neighbours) are masked
+        am = (torch.arange(P + 1, device=self.device)[None, :] <= lens_t[:, None]).long()
+        PoolLayer, PoolCache = _pool_cache_classes()
+        cache = PoolCache([PoolLayer(self.K[i], self.V[i], rows, lens_t, P, sl) for i in range(self.n_layers)])
         tok = torch.as_tensor(tokens, dtype=torch.long, device=self.device).reshape(A, 1)
         out = self.model(input_ids=tok, attention_mask=am, position_ids=lens_t[:, None],
                          use_cache=True, **{self._kw: cache})
         self.forward_calls += 1
-        new = _out_cache(out)
-        idx = torch.as_tensor(slots, device=self.device)
-        for i in range(self.n_layers):
-            self.K[i][idx, :, lens_t] = new.layers[i].keys[:, :, P]
-            self.V[i][idx, :, lens_t] = new.layers[i].values[:, :, P]
         self.lengths[slots] += 1
         return out.logits[:, -1]
 

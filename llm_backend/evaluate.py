@@ -82,6 +82,31 @@ def within_question_auroc(score, label, group) -> tuple[float, int]:
     return (wins / pairs if pairs else float("nan")), used
 
 
+def paired_accuracy_change(before: list[dict], after: list[dict], reps: int = 2000, seed: int = 0) -> dict:
+    """The policy's accuracy before and after ZIP-RC training on the same questions, and the
+    difference paired by question (mean over questions of after - before accuracy) with a
+    bootstrap 95% CI over questions. ``before``/``after``: rollout records with ``qid`` and
+    ``correct``; only questions present in both count."""
+    def by_q(recs):
+        d: dict = {}
+        for r in recs:
+            d.setdefault(r["qid"], []).append(float(r["correct"]))
+        return d
+
+    b, a = by_q(before), by_q(after)
+    qs = [q for q in b if q in a]
+    if not qs:
+        raise ValueError("no question has rollouts both before and after training")
+    xb = np.array([np.mean(b[q]) for q in qs])
+    xa = np.array([np.mean(a[q]) for q in qs])
+    d = xa - xb
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7301]))
+    m = d[rng.integers(0, d.size, size=(reps, d.size))].mean(1)
+    return {"before": float(xb.mean()), "after": float(xa.mean()), "difference": float(d.mean()),
+            "ci": [float(np.quantile(m, 0.025)), float(np.quantile(m, 0.975))], "questions": len(qs),
+            "rollouts_per_question": [int(np.median([len(b[q]) for q in qs])), int(np.median([len(a[q]) for q in qs]))]}
+
+
 def empirical_joint(recs: list[dict], rewards: RewardGrid, lengths: LengthGrid) -> np.ndarray:
     q = np.zeros((rewards.size, lengths.size))
     for r in recs:

@@ -33,28 +33,85 @@ def _vote(rows, n, same, truth):
             int(max(r["total_tokens"] for r in sub)))
 
 
+def compare_at_matched_cost(osamp, problems, cap: int = 8, betas=(0.01, 0.1), alpha: float = 0.1,
+                            floor: str = "distribution", same=None, concurrent: int = 1, progress: bool = False) -> dict:
+    """Majority voting (``cap`` independent samples per question; its first ``N`` give the MV
+    curve) and online ZIP-RC at each ``beta``, through one :class:`OnlineSampler`, and the
+    matched-cost table. ``same(answer, reference)`` decides a vote's correctness (default:
+    string equality). Returns ``rows``, ``matched``, ``planner_timing``, the trace rows
+    (``mv_rows``, ``ziprc_rows`` by beta) and the per-question results."""
+    from tqdm import tqdm
+
+    from .pipeline import _matched, _row
+    from .policies import make_policy
+    from .sampler import MajorityVotePolicy
+
+    same = same or (lambda a, b: a == b)
+    bar = tqdm(total=1 + len(betas), desc="sampling", disable=not progress, mininterval=1.0)
+    mv = osamp.run_many(problems, MajorityVotePolicy(cap), concurrent=concurrent)
+    bar.update(1)
+    mv_rows = [row for r in mv for row in r.samples]
+    lbar = {r.qid: max(1.0, float(np.mean([s["total_tokens"] for s in r.samples]))) for r in mv}
+    truth = {p.qid: p.answer for p in problems}
+
+    def cost(compute, serial, qid):
+        return alpha * compute / lbar[qid] + (1 - alpha) * serial / lbar[qid]
+
+    rows = []
+    for n in range(1, cap + 1):
+        acc, cs, comp, lat = [], [], [], []
+        for r in mv:
+            ok, ct, st = _vote(r.samples, n, same, truth[r.qid])
+            acc.append(ok)
+            cs.append(cost(ct, st, r.qid))
+            comp.append(ct / lbar[r.qid])
+            lat.append(st / lbar[r.qid])
+        rows.append(_row(f"majority N={n}", acc, cs, comp, lat, n_started=[n] * len(mv)))
+    timing, zrows, zres = {}, {}, {}
+    for beta in betas:
+        pol = make_policy("ziprc", cap=cap, beta=beta, alpha=alpha, floor=floor)
+        res = osamp.run_many(problems, pol, concurrent=concurrent)
+        bar.update(1)
+        zres[beta] = res
+        zrows[beta] = [row for r in res for row in r.samples]
+        timing[f"{beta:g}"] = {
+            "planner_seconds": float(sum(r.policy_seconds for r in res)),
+            "decode_seconds": float(sum(r.decode_seconds for r in res)),
+            "decisions": int(sum(r.epochs for r in res))}
+        timing[f"{beta:g}"]["planner_fraction"] = (timing[f"{beta:g}"]["planner_seconds"]
+                                                    / max(1e-12, timing[f"{beta:g}"]["decode_seconds"]))
+        rows.append(_row(f"ZIP-RC beta={beta:g}", [r.correct for r in res],
+                         [cost(r.compute_tokens, r.serial_tokens, r.qid) for r in res],
+                         [r.compute_tokens / lbar[r.qid] for r in res],
+                         [r.serial_tokens / lbar[r.qid] for r in res],
+                         n_started=[r.n_started for r in res], pruned=[r.pruned_tokens for r in res],
+                         policy="ziprc"))
+    bar.close()
+    return {"rows": rows, "matched": _matched(rows), "planner_timing": timing, "mv_rows": mv_rows,
+            "ziprc_rows": zrows, "mv_results": mv, "ziprc_results": zres}
+
+
 def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = None, chat: bool = False,
                    reward_states: int | None = None, distribution_token_id: int | None = None,
                    length_bins: int | None = None, dtype: str | None = None, device: str = "cpu",
                    cap: int = 8, betas=(0.01, 0.1), alpha: float = 0.1, max_new_tokens: int = 512,
-                   delta: int | None = None, seed: int = 0, floor: str = "down", limit: int | None = None,
-                   progress: bool = True) -> dict:
-    from tqdm import tqdm
-
+                   delta: int | None = None, seed: int = 0, floor: str = "distribution", limit: int | None = None,
+                   concurrent: int = 1, progress: bool = True) -> dict:
     from simulators.io import provenance, write_json_atomic
     from simulators.traces import write_traces
 
     from .checkpoint import load_ziprc
     from .model import GridSpec
-    from .pipeline import _matched, _row
-    from .policies import make_policy
+    from .pipeline import _matched
     from .prompts import AnswerExtractor, PromptTask, load_prompts
-    from .sampler import MajorityVotePolicy, OnlineSampler
+    from .sampler import OnlineSampler
 
     if cap < 1:
         raise ValueError(f"--cap must be >= 1, got {cap}")
     if max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens must be >= 1, got {max_new_tokens}")
+    if concurrent < 1:
+        raise ValueError(f"--concurrent must be >= 1, got {concurrent}")
     if delta is not None and delta < 1:
         raise ValueError(f"--delta must be >= 1, got {delta}")
     problems = load_prompts(prompts_path)
@@ -75,57 +132,18 @@ def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = N
               "chat": chat, "reward_states": reserved.reward_states, "slice": reserved.to_json(),
               "dtype": dtype or "float32", "device": device, "cap": cap, "betas": list(betas), "alpha": alpha,
               "max_new_tokens": max_new_tokens, "delta": grid.delta, "floor": floor,
-              "length_edges": list(grid.length_edges)}
+              "length_edges": list(grid.length_edges), "concurrent": concurrent}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    bar = tqdm(total=len(problems) * (1 + len(betas)), desc="sampling", disable=not progress, mininterval=1.0)
-    mv, mv_rows = [], []
-    for p in problems:
-        r = osamp.run(p, MajorityVotePolicy(cap))
-        mv.append(r)
-        mv_rows.extend(r.samples)
-        bar.update(1)
-    write_traces(out / "traces_majority.parquet", mv_rows,
+    cmp = compare_at_matched_cost(osamp, problems, cap=cap, betas=betas, alpha=alpha, floor=floor,
+                                  same=AnswerExtractor.same, concurrent=concurrent, progress=progress)
+    write_traces(out / "traces_majority.parquet", cmp["mv_rows"],
                  {"seed": seed, "params": dict(params, policy="majority", n=cap)})
-    lbar = {r.qid: max(1.0, float(np.mean([s["total_tokens"] for s in r.samples]))) for r in mv}
-    truth = {p.qid: p.answer for p in problems}
-
-    def cost(compute, serial, qid):
-        return alpha * compute / lbar[qid] + (1 - alpha) * serial / lbar[qid]
-
-    rows = []
-    for n in range(1, cap + 1):
-        acc, cs, comp, lat = [], [], [], []
-        for r in mv:
-            ok, ct, st = _vote(r.samples, n, AnswerExtractor.same, truth[r.qid])
-            acc.append(ok)
-            cs.append(cost(ct, st, r.qid))
-            comp.append(ct / lbar[r.qid])
-            lat.append(st / lbar[r.qid])
-        rows.append(_row(f"majority N={n}", acc, cs, comp, lat, n_started=[n] * len(mv)))
-    timing = {}
-    for beta in betas:
-        pol = make_policy("ziprc", cap=cap, beta=beta, alpha=alpha, floor=floor)
-        res, trows = [], []
-        for p in problems:
-            r = osamp.run(p, pol)
-            res.append(r)
-            trows.extend(r.samples)
-            bar.update(1)
+    for beta, trows in cmp["ziprc_rows"].items():
         write_traces(out / f"traces_ziprc_beta{beta:g}.parquet", trows,
                      {"seed": seed, "params": dict(params, policy="ziprc", beta=beta)})
-        timing[f"{beta:g}"] = {
-            "planner_seconds": float(sum(r.policy_seconds for r in res)),
-            "decode_seconds": float(sum(r.decode_seconds for r in res)),
-            "decisions": int(sum(r.epochs for r in res))}
-        rows.append(_row(f"ZIP-RC beta={beta:g}", [r.correct for r in res],
-                         [cost(r.compute_tokens, r.serial_tokens, r.qid) for r in res],
-                         [r.compute_tokens / lbar[r.qid] for r in res],
-                         [r.serial_tokens / lbar[r.qid] for r in res],
-                         n_started=[r.n_started for r in res], pruned=[r.pruned_tokens for r in res],
-                         policy="ziprc"))
-    bar.close()
+    rows, timing = cmp["rows"], cmp["planner_timing"]
     result = {"rows": rows, "matched": _matched(rows), "planner_timing": timing, "questions": len(problems),
               "alpha": alpha, "cap": cap, "seconds": time.perf_counter() - t0,
               "note": "majority N<cap uses the first N of the cap independent samples of each question; "

@@ -1,14 +1,25 @@
 """GPU check of the LLM backend: the CUDA path of the same code, in a few minutes.
 
-Run on a machine with a GPU::
+Run on a machine with a GPU (nothing is downloaded: the model is built and trained here)::
 
     python -m llm_backend.gpu_check --device cuda
 
-It builds a somewhat larger model (``large``: about 4.7M parameters), pretrains it briefly,
-collects rollouts, runs ZIP-RC training steps (full, with KL), the online sampler on a few
-questions, and the zero-overhead benchmark, printing every number as it goes and a JSON line
-at the end. ``--device cpu --tiny`` runs the same steps with a tiny model (a smoke test).
-Writes into ``--out`` (default ``runs/gpu_check``).
+It builds a model of about 190M parameters (``--size gpu``), pretrains it briefly on the
+scratchpad task, collects rollouts, runs ZIP-RC training steps (full, with KL), measures the
+prediction quality, then casts the model to bfloat16 (``--dtype``) and, with at least 64
+sequences decoding concurrently:
+
+* tokens/s of plain decoding and of ZIP-RC decoding (joints read, slice masked), same run;
+* whether decoding is bound by compute or by kernel launches (step time at 4x the batch);
+* the planner's share of real ZIP-RC sampling runs (``concurrent`` questions x cap 8 samples
+  in flight);
+* peak GPU memory;
+* ZIP-RC vs majority voting at matched cost (paired difference with a bootstrap 95% CI).
+
+Every timer is bracketed by ``torch.cuda.synchronize()``. It prints every number as it goes
+and a JSON line at the end, and writes ``gpu_check.json`` into ``--out`` (default
+``runs/gpu_check``). ``--device cpu --tiny`` runs the same steps with a tiny model (the CI
+smoke test).
 """
 
 from __future__ import annotations
@@ -18,13 +29,42 @@ import json
 import time
 from pathlib import Path
 
+#: the CUDA model: wide enough that a step at 64+ sequences is real work (see ``launch_bound``)
+GPU_SIZE = dict(hidden=1024, layers=16, heads=16, kv_heads=8, intermediate=2816, max_positions=512)
+
+
+def _plan(tiny: bool) -> dict:
+    if tiny:
+        return dict(size="tiny", pretrain_steps=4, pretrain_batch=8, lr=2e-3, train_steps=3, train_batch=16,
+                    prompts=4, eval_q=2, eval_k=2, sample_q=4, concurrent=2, max_new=40, bench_batch=8,
+                    bench_steps=4, bench_repeats=2, sampling_q=2)
+    return dict(size="gpu", pretrain_steps=300, pretrain_batch=128, lr=1e-3, train_steps=150, train_batch=64,
+                prompts=512, eval_q=32, eval_k=16, sample_q=64, concurrent=8, max_new=192, bench_batch=64,
+                bench_steps=64, bench_repeats=7, sampling_q=16)
+
+
+def _step_time(model, tok, reserved, batch, steps, device):
+    """Seconds per plain decoding step of ``batch`` sequences (synchronised)."""
+    from .bench import _decode
+    from .decode import KVPool, Sampler
+
+    rows = model.get_output_embeddings().weight.shape[0]
+    pool = KVPool(model, batch, 16 + steps + 2, device)
+    prefix = pool.prefill([tok.bos_token_id] + tok("Q7,5,3=", add_special_tokens=False)["input_ids"])
+    plain = Sampler(reserved, rows, len(tok), 1.0, 0, device, mask=False)
+    _decode(pool, prefix, plain, reserved, batch, 4, False)
+    tps = _decode(pool, prefix, plain, reserved, batch, steps, False)
+    return batch / tps
+
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--device", default="cuda", help="cuda (default) or cpu (with --tiny)")
     ap.add_argument("--tiny", action="store_true", help="tiny model and few steps (CPU smoke test)")
-    ap.add_argument("--out", default="runs/gpu_check")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16",
+                    help="dtype of decoding (training runs in float32; default bfloat16)")
+    ap.add_argument("--out", default="runs/gpu_check", help="output folder (default runs/gpu_check)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of every stage")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (CPU runs)")
     args = ap.parse_args(argv)
 
@@ -42,42 +82,44 @@ def main(argv=None) -> int:
         return 2
     if args.device == "cpu":
         torch.set_num_threads(args.threads)
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = True   # float32 training on tensor cores
+        torch.backends.cudnn.allow_tf32 = True
 
     from metamdp.grids import RewardGrid
-    from metamdp.planner import PlannerConfig
 
-    from .bench import run_zero_overhead_bench
+    from .bench import peak_memory, run_zero_overhead_bench
     from .evaluate import prediction_metrics
-    from .model import GridSpec, build_model, n_params, pretrain
+    from .external import compare_at_matched_cost
+    from .model import GridSpec, ModelSize, build_model, n_params, pretrain
     from .rollouts import rollouts, summary
-    from .sampler import MajorityVotePolicy, OnlineSampler, ZipRCPolicy
+    from .sampler import OnlineSampler
     from .task import make_problems
     from .train import length_grid, train_ziprc
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     dev = args.device
-    size = "tiny" if args.tiny else "large"
-    steps_pt, steps_tr = (4, 3) if args.tiny else (600, 200)
-    n_prompts, k_eval, n_q = (4, 2, 2) if args.tiny else (512, 16, 32)
-    pt_batch, max_new = (8, 40) if args.tiny else (128, 192)
-    res = {"device": dev, "size": size}
+    P = _plan(args.tiny)
+    res = {"device": dev, "size": P["size"], "dtype": args.dtype, "plan": P}
     if dev.startswith("cuda"):
         res["gpu"] = torch.cuda.get_device_name(0)
+        torch.cuda.reset_peak_memory_stats(dev)
     grid = GridSpec()
     t0 = time.perf_counter()
+    size = P["size"] if args.tiny else ModelSize(**GPU_SIZE)
     model, tok, rs = build_model(size, grid, seed=args.seed)
     model.to(dev)
     res["params"] = n_params(model)
-    print(f"model {size}: {res['params']:,} parameters on {dev}")
+    print(f"model {P['size']}: {res['params']:,} parameters on {dev}")
     t = time.perf_counter()
-    log = pretrain(model, tok, rs, steps=steps_pt, batch_size=pt_batch, lr=2e-3, device=dev, progress=False,
-                   seed=args.seed)
+    log = pretrain(model, tok, rs, steps=P["pretrain_steps"], batch_size=P["pretrain_batch"], lr=P["lr"],
+                   device=dev, progress=False, seed=args.seed)
     res["pretrain_seconds"] = time.perf_counter() - t
     res["pretrain_loss"] = float(np.mean([r["loss"] for r in log[-10:]]))
-    print(f"pretrain: {steps_pt} steps in {res['pretrain_seconds']:.1f}s, loss {res['pretrain_loss']:.3f}")
+    print(f"pretrain: {P['pretrain_steps']} steps in {res['pretrain_seconds']:.1f}s, loss {res['pretrain_loss']:.3f}")
     t = time.perf_counter()
-    recs = rollouts(model, tok, rs, make_problems(n_prompts, seed=1), 2, max_new, seed=2, batch_size=256,
+    recs = rollouts(model, tok, rs, make_problems(P["prompts"], seed=1), 2, P["max_new"], seed=2, batch_size=256,
                     progress=False)
     s = summary(recs)
     res["rollouts_seconds"] = time.perf_counter() - t
@@ -85,42 +127,65 @@ def main(argv=None) -> int:
     print(f"rollouts: {len(recs)} in {res['rollouts_seconds']:.1f}s, accuracy {s['accuracy']:.3f}, "
           f"mean length {s['mean_tokens']:.1f}")
     t = time.perf_counter()
-    tlog = train_ziprc(model, tok, rs, grid, recs, steps=steps_tr, batch_size=64, alpha_kl=10.0,
-                       progress=False, log_path=out / "train_log.jsonl")
+    tlog = train_ziprc(model, tok, rs, grid, recs, steps=P["train_steps"], batch_size=P["train_batch"],
+                       alpha_kl=10.0, progress=False, log_path=out / "train_log.jsonl")
     res["train_seconds"] = time.perf_counter() - t
     res["train_ce_first_last"] = [tlog[0]["ce"], float(np.mean([r["ce"] for r in tlog[-10:]]))]
     res["train_kl_last"] = float(np.mean([r["kl"] for r in tlog[-10:]]))
-    print(f"ZIP-RC training: {steps_tr} steps in {res['train_seconds']:.1f}s, CE {res['train_ce_first_last'][0]:.3f}"
-          f" -> {res['train_ce_first_last'][1]:.3f}, KL {res['train_kl_last']:.4f}")
-    ev = rollouts(model, tok, rs, make_problems(max(2, n_q), seed=3), k_eval, max_new, seed=4, batch_size=256,
-                  keep_joints=True, progress=False)
+    print(f"ZIP-RC training: {P['train_steps']} steps in {res['train_seconds']:.1f}s, CE "
+          f"{res['train_ce_first_last'][0]:.3f} -> {res['train_ce_first_last'][1]:.3f}, KL {res['train_kl_last']:.4f}")
+    model.eval()
+    if args.dtype == "bfloat16":
+        model.to(torch.bfloat16)
+    ev = rollouts(model, tok, rs, make_problems(max(2, P["eval_q"]), seed=3), P["eval_k"], P["max_new"], seed=4,
+                  batch_size=256, keep_joints=True, progress=False)
     m = prediction_metrics(ev, RewardGrid.official(rs.reward_states).values, length_grid(grid))
-    for k in ("start_tv", "start_tv_noise_floor", "end_f1", "end_accuracy", "end_recall_incorrect", "ece_end"):
+    for k in ("start_tv", "start_tv_noise_floor", "end_f1", "end_accuracy", "end_recall_incorrect", "end_auroc",
+              "within_question_auroc", "ece_end"):
         res[k] = m[k]
     print("prediction: " + ", ".join(f"{k} {res[k]:.3f}" for k in ("start_tv", "end_f1", "end_accuracy",
                                                                   "end_recall_incorrect", "ece_end")))
+    # ZIP-RC vs majority voting at matched cost, concurrent questions x 8 samples in flight
     t = time.perf_counter()
-    osamp = OnlineSampler(model, tok, rs, grid, cap=8, max_new_tokens=max_new, seed=5)
-    cfg = PlannerConfig(rewards=RewardGrid.official(rs.reward_states), lengths=length_grid(grid),
-                        alpha=0.1, beta=0.01, cap=8)
-    qs = make_problems(n_q, seed=6)
-    z = [osamp.run(p, ZipRCPolicy(cfg)) for p in qs]
-    mv = [osamp.run(p, MajorityVotePolicy(8)) for p in qs]
+    osamp = OnlineSampler(model, tok, rs, grid, cap=8, max_new_tokens=P["max_new"], seed=5)
+    cmp = compare_at_matched_cost(osamp, make_problems(P["sample_q"], seed=6), cap=8, betas=(0.01,), alpha=0.1,
+                                  concurrent=P["concurrent"])
     res["sampler_seconds"] = time.perf_counter() - t
-    res["ziprc_accuracy"] = float(np.mean([r.correct_best for r in z]))
-    res["ziprc_tokens"] = float(np.mean([r.compute_tokens for r in z]))
-    res["majority8_accuracy"] = float(np.mean([r.correct_vote for r in mv]))
-    res["majority8_tokens"] = float(np.mean([r.compute_tokens for r in mv]))
-    print(f"online sampler on {n_q} questions in {res['sampler_seconds']:.1f}s: ZIP-RC {res['ziprc_accuracy']:.3f} "
-          f"({res['ziprc_tokens']:.0f} tokens), majority@8 {res['majority8_accuracy']:.3f} ({res['majority8_tokens']:.0f} tokens)")
-    b = run_zero_overhead_bench(model=model, tok=tok, reserved=rs, grid=grid, device=dev, batch=8,
-                                steps=4 if args.tiny else 64, repeats=2 if args.tiny else 7)["zero_overhead"]
+    (z,) = cmp["matched"]
+    res["matched_cost"] = {"ziprc_minus_mv": z["difference"], "ci": list(z["difference_ci95"]), "cost": z["cost"],
+                           "questions": P["sample_q"], "ziprc_accuracy": z["accuracy"],
+                           "majority_at_same_cost": z["majority_at_same_cost"], "extrapolated": z["extrapolated"],
+                           "concurrent_samples": 8 * P["concurrent"]}
+    res["sampling_planner_fraction"] = cmp["planner_timing"]["0.01"]["planner_fraction"]
+    print(f"ZIP-RC vs majority at matched cost on {P['sample_q']} questions ({8 * P['concurrent']} samples in "
+          f"flight, {res['sampler_seconds']:.1f}s): {z['difference']:+.3f} [{z['difference_ci95'][0]:+.3f}, "
+          f"{z['difference_ci95'][1]:+.3f}] at cost {z['cost']:.2f}")
+    # throughput with and without ZIP-RC, planner fraction inside sampling runs, memory
+    b = run_zero_overhead_bench(model=model, tok=tok, reserved=rs, grid=grid, device=dev, batch=P["bench_batch"],
+                                steps=P["bench_steps"], repeats=P["bench_repeats"], sampling_questions=P["sampling_q"],
+                                sampling_max_new_tokens=P["max_new"], concurrent=P["concurrent"])["zero_overhead"]
     res["zero_overhead"] = b
-    print(f"zero overhead: throughput ratio {b['throughput_ratio']:.3f}, planner fraction {b['planner_fraction']:.4f}")
+    res["tokens_per_s"] = {"plain": b["tokens_per_s_plain"], "ziprc": b["tokens_per_s_ziprc"],
+                           "concurrent_sequences": P["bench_batch"]}
+    res["planner_fraction"] = b["planner_fraction"]
+    t1 = _step_time(model, tok, rs, P["bench_batch"], P["bench_steps"] // 2, dev)
+    t4 = _step_time(model, tok, rs, 4 * P["bench_batch"], P["bench_steps"] // 2, dev)
+    # ~1: the step costs the same at 4x the batch (bound by launches/weights); ~4: by compute
+    res["launch_bound"] = {"step_seconds": t1, "step_seconds_4x_batch": t4, "ratio_4x": t4 / t1,
+                           "batch": P["bench_batch"]}
+    res.update(peak_memory(dev))
+    print(f"decoding {P['bench_batch']} sequences in {args.dtype}: {b['tokens_per_s_plain']:.0f} tokens/s plain, "
+          f"{b['tokens_per_s_ziprc']:.0f} with ZIP-RC (ratio {b['throughput_ratio']:.3f}); planner fraction "
+          f"{b['planner_fraction']:.4f} in sampling runs ({b['planner_fraction_all_created']:.4f} all created); "
+          f"step time x{t4 / t1:.2f} at 4x the batch; peak memory {res['peak_memory_bytes'] / 2**30:.2f} GiB "
+          f"({res['peak_memory_kind']})")
     res["total_seconds"] = time.perf_counter() - t0
     print(f"total {res['total_seconds']:.1f}s")
-    (out / "gpu_check.json").write_text(json.dumps(res, indent=2, default=float) + "\n")
-    print(json.dumps(res, default=float))
+    from simulators.io import json_default, provenance, write_json_atomic
+
+    write_json_atomic(out / "gpu_check.json", dict(res, provenance=provenance(
+        "python -m llm_backend.gpu_check", args.seed, {"device": dev, "tiny": args.tiny, "dtype": args.dtype})))
+    print(json.dumps(res, default=json_default))
     return 0
 
 

@@ -67,7 +67,7 @@ class Config:
     policies: tuple = DEMO_POLICIES
     policy_modules: tuple = ()     # users' policies, "PATH.py:ClassName"
     smooth_tokens: int = 0
-    floor: str = "down"
+    floor: str = "distribution"
     device: str = "cpu"
     grid: GridSpec = field(default_factory=GridSpec)
 
@@ -177,6 +177,73 @@ def stage_evaluate(out, c: Config, names=("ziprc",), progress=True) -> dict:
         results[name] = m
     reliability_plot(results, out / f"reliability_{'_'.join(names)}.png")
     return results
+
+
+def stage_policy_accuracy(out, c: Config, after: dict, progress=True) -> dict:
+    """Does ZIP-RC training change what the policy generates? The pretrained model's
+    rollouts on the evaluation questions (same ``K``, same sampler seed as the evaluation of
+    the trained model) against the trained model's (``after``: its evaluation metrics),
+    paired by question with a bootstrap CI (:func:`evaluate.paired_accuracy_change`)."""
+    from .evaluate import paired_accuracy_change
+    from .rollouts import rollouts
+
+    out = Path(out)
+    model, tok, reserved, grid, _ = load_checkpoint(out / "pretrained", c.device)
+    before = rollouts(model, tok, reserved, _problems(c, "eval", c.eval_questions), c.eval_k, c.max_new_tokens,
+                      seed=c.seed + 11, progress=progress, desc="pretrained rollouts")
+    k = int(after["rollouts_per_question"])
+    after_recs = [{"qid": q["qid"], "correct": q["emp_accuracy"]} for q in after["per_question"]]
+    r = paired_accuracy_change(before, after_recs, seed=c.seed)
+    r["rollouts_per_question"] = [c.eval_k, k]
+    write_json_atomic(out / "policy_accuracy.json", dict(r, provenance=provenance(
+        "ziprc llm demo (policy accuracy)", c.seed, _cfg_json(c))))
+    return r
+
+
+def headline(summary: dict, c: Config, smoke: bool) -> dict:
+    """The numbers the demo is judged by, each with what it is measured on."""
+    ev = summary["evaluate"]["ziprc"]
+    sm = summary["sample"]
+    label = f"ZIP-RC beta={c.betas[0]:g} (vote)"    # declared before the run: first beta, value-weighted vote
+    m = next((x for x in sm["matched"] if x["method"] == label), None)
+    pa = summary.get("policy_accuracy")
+    return {
+        "smoke_run": bool(smoke),
+        "within_question_auroc": ev.get("within_question_auroc"),
+        "within_question_auroc_questions": ev.get("within_question_auroc_questions"),
+        "end_auroc": ev.get("end_auroc"),
+        "start_tv": ev.get("start_tv"), "start_tv_noise_floor": ev.get("start_tv_noise_floor"),
+        "reward_states": 7 if c.denoise else 2,
+        "policy_accuracy": ({"before": pa["before"], "after": pa["after"], "difference": pa["difference"],
+                             "ci": pa["ci"], "questions": pa["questions"],
+                             "rollouts_per_question": pa["rollouts_per_question"]} if pa else None),
+        "matched_cost": ({"method": label, "ziprc_minus_mv": m["difference"], "ci": list(m["difference_ci95"]),
+                          "cost": m["cost"], "questions": sm["questions"], "ziprc_accuracy": m["accuracy"],
+                          "majority_at_same_cost": m["majority_at_same_cost"], "extrapolated": m["extrapolated"]}
+                         if m else None),
+        "targets": {"within_question_auroc": ">= 0.80", "start_tv": "within 0.05 of the noise floor",
+                    "policy_accuracy": "drop < 0.01", "matched_cost": "ci above 0 on >= 200 questions"},
+    }
+
+
+def format_headline(h: dict) -> str:
+    L = []
+    if h["smoke_run"]:
+        L.append("SMOKE RUN (--fast): a few minutes of training on a few questions; the numbers below only "
+                 "show that every stage runs, not what the model can do")
+    L.append(f"within-question AUROC of the end E[value]: {h['within_question_auroc']:.3f} "
+             f"({h['within_question_auroc_questions']} questions with right and wrong samples; target >= 0.80)")
+    L.append(f"start TV {h['start_tv']:.3f} vs noise floor {h['start_tv_noise_floor']:.3f} (target: within 0.05)")
+    pa = h["policy_accuracy"]
+    if pa:
+        L.append(f"policy accuracy before/after ZIP-RC training: {pa['before']:.3f} -> {pa['after']:.3f}, paired "
+                 f"{pa['difference']:+.3f} [{pa['ci'][0]:+.3f}, {pa['ci'][1]:+.3f}] on {pa['questions']} questions")
+    mc = h["matched_cost"]
+    if mc:
+        L.append(f"{mc['method']} vs majority voting at matched cost {mc['cost']:.2f}: {mc['ziprc_minus_mv']:+.3f} "
+                 f"[{mc['ci'][0]:+.3f}, {mc['ci'][1]:+.3f}] on {mc['questions']} questions"
+                 f"{' (extrapolated)' if mc['extrapolated'] else ''}")
+    return "\n".join(L)
 
 
 def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
@@ -362,8 +429,11 @@ def _matched(rows):
 # --------------------------------------------------------------------------- demo
 
 
-def run_demo(out, c: Config, progress=True) -> dict:
-    """Every stage from nothing; returns (and writes) the summary and prints a table."""
+def run_demo(out, c: Config, progress=True, smoke: bool = False, json_path=None) -> dict:
+    """Every stage from nothing; returns (and writes) the summary and prints a table.
+
+    ``smoke``: the ``--fast`` configuration, said as such in the output. ``json_path``: also
+    write the headline numbers (:func:`headline`) there."""
     out = Path(out)
     torch.manual_seed(c.seed)
     times, summary = {}, {}
@@ -386,12 +456,19 @@ def run_demo(out, c: Config, progress=True) -> dict:
     ev = timed("evaluate", stage_evaluate, out, c, ("ziprc", "ziprc_lite"), progress)
     summary["evaluate"] = {k: {kk: vv for kk, vv in v.items() if kk not in ("per_question",)}
                            for k, v in ev.items()}
+    summary["policy_accuracy"] = timed("policy_accuracy", stage_policy_accuracy, out, c, ev["ziprc"], progress)
     summary["sample"] = timed("sample", stage_sample, out, c, "ziprc", progress)
     times["total"] = round(time.perf_counter() - t_all, 1)
     summary["seconds"] = times
+    summary["headline"] = headline(summary, c, smoke)
     write_json_atomic(out / "summary.json", dict(summary, provenance=provenance(
         "ziprc llm demo", c.seed, _cfg_json(c))))
     print(format_table(summary))
+    print()
+    print(format_headline(summary["headline"]))
+    if json_path:
+        write_json_atomic(json_path, dict(summary["headline"], seconds=times, provenance=provenance(
+            "ziprc llm demo", c.seed, _cfg_json(c))))
     return summary
 
 

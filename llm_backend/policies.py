@@ -28,15 +28,78 @@ from metamdp.policies import POLICY_NAMES as _ALL_NAMES
 OnlinePolicy = Policy   # the base class's name before it moved to metamdp.policies
 
 
+#: how ZIP-RC's planner sees finished samples: ``distribution`` (each one's predicted reward
+#: distribution just before its end token; no rounding), or a floor at the best finished
+#: value rounded ``down`` / to the ``nearest`` grid value
+ONLINE_FLOORS = ("distribution",) + tuple(FLOORS)
+
+
 class ZipRCPolicy(ZipRC):
     """ZIP-RC with the online sampler's defaults (exhaustive search, branching); accepts a
-    ready :class:`metamdp.PlannerConfig` as its first argument."""
+    ready :class:`metamdp.PlannerConfig` as its first argument.
+
+    ``floor="distribution"`` (the default here): every finished sample enters the planner
+    as its predicted reward distribution (the reward marginal of its joint just before the
+    end token), through the planner's product of finished reward CDFs
+    (:func:`metamdp.planner.plan_kernel_dist`), instead of a floor at a rounded value.
+    """
 
     def __init__(self, config=None, *, beta: float = 0.01, alpha: float = 0.1, cap: int = 8,
                  search: str = "exhaustive", normalizer: str = "fixed", branching: bool = True,
-                 floor: str = "down", selection: str = "value"):
+                 floor: str = "distribution", selection: str = "value"):
+        if floor not in ONLINE_FLOORS:
+            raise PolicyConfigError(f"policy ziprc: floor must be one of {', '.join(ONLINE_FLOORS)}, got {floor!r}")
         super().__init__(beta=beta, alpha=alpha, cap=cap, search=search, normalizer=normalizer,
-                         branching=branching, floor=floor, selection=selection, config=config)
+                         branching=branching, floor="down" if floor == "distribution" else floor,
+                         selection=selection, config=config)
+        self.floor = floor
+
+    def finished_cdf(self, view, B: int):
+        """Product over finished samples of their predicted reward CDFs, ``(B,)`` (ones: none)."""
+        import numpy as np
+
+        fin = np.ones(B)
+        for s in view.finished:
+            if s.status == "finished" and getattr(s, "joint", None) is not None:
+                pmf = np.asarray(s.joint, dtype=np.float64).reshape(B, -1).sum(1)
+                fin *= np.minimum(np.cumsum(pmf / pmf.sum()), 1.0)
+        return fin
+
+    def __call__(self, view):
+        if self.floor != "distribution":
+            return super().__call__(view)
+        # ZipRC.__call__ with the finished samples' distributions in place of the floor
+        import numpy as np
+
+        from metamdp.planner import _SEARCH_CODE, TIE_TOL, plan_kernel_dist
+
+        still = [s.sid for s in view.unfinished if s.sid in self._adv]
+        if self._since < self.interval and still:
+            self._since += 1
+            return Action(keep=still)
+        cap = self.cap if view.cap is None else min(self.cap, int(view.cap))
+        max_new = max(0, cap - view.n_created)
+        unf = view.unfinished
+        n = len(unf)
+        values = np.ascontiguousarray(view.rewards.values, dtype=np.float64)
+        rep = np.ascontiguousarray(view.lengths.representative, dtype=np.float64)
+        upper = np.ascontiguousarray(view.lengths.upper, dtype=np.float64)
+        B, L = values.size, rep.size
+        stacked = np.empty((n + 1, B, L))
+        for j, s in enumerate(unf):
+            stacked[j] = s.joint
+        stacked[n] = view.root_joint
+        d = self.normalizer_value(view, stacked, rep)
+        best = plan_kernel_dist(values, rep, upper, stacked, n, max_new, self.branching,
+                                self.finished_cdf(view, B), self.alpha, self.beta / d,
+                                _SEARCH_CODE[self.search], 0, TIE_TOL)
+        mask, m, src = int(best[2]), int(best[3]), int(best[4])
+        if mask == 0 and m == 0:
+            return Action(keep=[])
+        keep = [unf[j].sid for j in range(n) if (mask >> j) & 1]
+        self._adv = set(keep) | set(range(view.n_created, view.n_created + m))
+        self._since = 1
+        return Action(keep=keep, new=m, branch_from=None if src < 0 else unf[src].sid)
 
 
 class MajorityVotePolicy(MajorityVote):
@@ -57,7 +120,7 @@ AdaptiveConsistencyPolicy, ESCPolicy, PandoraPolicy = AdaptiveConsistency, Early
 #: per policy: its knobs with the online sampler's defaults (``n`` defaults to the cap)
 KNOBS = {
     "ziprc": {"beta": 0.01, "alpha": 0.1, "cap": 8, "search": "exhaustive", "normalizer": "fixed",
-              "branching": True, "floor": "down", "selection": "value"},
+              "branching": True, "floor": "distribution", "selection": "value"},
     "mv": {"n": None},
     "bon": {"n": None},
     "wbon": {"n": None},

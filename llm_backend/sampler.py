@@ -99,8 +99,24 @@ class QuestionResult:
     selection: str = "value"
 
 
+@dataclass
+class _Episode:
+    """A question in flight: its policy, counters and timers, and its generator."""
+
+    index: int
+    problem: object
+    policy: object
+    qid: str
+    gen: object = None
+    active: list = field(default_factory=list)
+    compute: int = 0
+    serial: int = 0
+    t_policy: float = 0.0
+    t_decode: float = 0.0
+
+
 class OnlineSampler:
-    """Runs one question at a time on a pool of ``cap`` KV-cache slots."""
+    """Runs questions on a pool of KV-cache slots: ``cap`` per question in flight."""
 
     def __init__(self, model, tok, reserved: ReservedSlice, grid: GridSpec, cap: int = 8,
                  max_new_tokens: int = 160, max_prompt: int = 64, seed: int = 0,
@@ -162,7 +178,105 @@ class OnlineSampler:
             self.pool.free(s.slot)
             s.slot = None
 
+    def _sync(self):
+        """Wait for queued device work, so that a host timer measures what it claims to (on
+        CUDA kernels run asynchronously; without this, time spills between sections)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _ensure_pool(self, slots: int):
+        if self.pool.capacity < slots:
+            self.pool = KVPool(self.model, slots, self.pool.max_len, self.device)
+
     def run(self, problem: Problem, policy, question_id: str | None = None) -> QuestionResult:
+        """One question (see :meth:`run_many` for several questions decoded together)."""
+        return self.run_many([problem], policy, [question_id], concurrent=1)[0]
+
+    def run_many(self, problems, policy, question_ids=None, concurrent: int = 1) -> list[QuestionResult]:
+        """Run ``problems`` with up to ``concurrent`` questions in flight at once, their samples
+        advancing together in one batched forward pass per token (up to ``concurrent * cap``
+        sequences). Each question gets its own copy of ``policy``; a question that ends frees
+        its place for the next one. With ``concurrent = 1`` this is one question at a time."""
+        import copy
+
+        if int(concurrent) != concurrent or concurrent < 1:
+            raise ValueError(f"concurrent must be an integer >= 1, got {concurrent!r}")
+        problems = list(problems)
+        qids = list(question_ids) if question_ids is not None else [None] * len(problems)
+        self._ensure_pool(self.cap * int(concurrent))
+        results: list = [None] * len(problems)
+        todo = deque(range(len(problems)))
+        live: list = []
+        while todo or live:
+            while todo and len(live) < concurrent:
+                i = todo.popleft()
+                pol = policy if concurrent == 1 else copy.deepcopy(policy)
+                ep = _Episode(index=i, problem=problems[i], policy=pol, qid=qids[i] or problems[i].qid)
+                ep.gen = self._episode(ep)
+                if self._resume(ep, results):
+                    live.append(ep)
+            if not live:
+                continue
+            self._tick(live)
+            live = [ep for ep in live if self._resume(ep, results)]
+        return results
+
+    def _resume(self, ep: "_Episode", results) -> bool:
+        """Run an episode up to its next tick request; False (and its result stored) when it ended."""
+        try:
+            ep.active = next(ep.gen)
+            return True
+        except StopIteration as stop:
+            results[ep.index] = stop.value
+            return False
+
+    def _tick(self, live):
+        """Advance the chosen samples of every live question by one tick of ``delta`` tokens,
+        all of them in one batched forward pass per token."""
+        self._sync()
+        t0 = time.perf_counter()
+        work = [(ep, s) for ep in live for s in ep.active]
+        share = {id(ep): 0 for ep in live}
+        for _ in range(self.delta):
+            if not work:
+                break
+            nxt = self.sampler(torch.stack([s.pending for _, s in work])).tolist()
+            stepped = set()
+            feed, still = [], []
+            for (ep, s), t in zip(work, nxt):
+                ep.compute += 1
+                share[id(ep)] += 1
+                if id(ep) not in stepped:
+                    ep.serial += 1
+                    stepped.add(id(ep))
+                s.tokens.append(t)
+                if t == self.eos:
+                    self._finish(s, ep.problem, "finished")
+                elif s.own_tokens >= self.max_new_tokens:
+                    self._finish(s, ep.problem, "truncated")
+                else:
+                    still.append((ep, s))
+                    feed.append(t)
+            work = still
+            if work:
+                logits = self.pool.step([s.slot for _, s in work], feed)
+                for (_, s), lg in zip(work, logits):
+                    s.pending = lg
+                    s.joint = None
+                if self.smooth_tokens:
+                    raw = self.reserved.joints(logits).cpu().numpy().astype(np.float64)
+                    for (_, s), j in zip(work, raw):
+                        s.window.append(j)
+        self._sync()
+        dt = time.perf_counter() - t0
+        total = max(1, sum(share.values()))
+        for ep in live:     # shared decoding time, split by the tokens each question generated
+            ep.t_decode += dt * share[id(ep)] / total
+
+    def _episode(self, ep: "_Episode"):
+        """One question as a generator: it yields the samples to advance by one tick (the
+        driver decodes them, batched with other questions'), and returns the result."""
+        problem, policy, question_id = ep.problem, ep.policy, ep.qid
         ids = self.task.prompt_ids(problem) if self.task is not None else prompt_ids(self.tok, problem)
         prefix = self.pool.prefill(ids)
         root_joint = self._joint(prefix.logits)
@@ -171,18 +285,17 @@ class OnlineSampler:
         if hasattr(policy, "reset"):
             policy.reset()
         samples: list[Sample] = []
-        compute = serial = 0
         epoch = 0
-        t_policy = t_decode = 0.0
         while True:
             unf = [s for s in samples if s.unfinished]
             fin = [s for s in samples if not s.unfinished]
+            self._sync()
             t0 = time.perf_counter()
             act = call_policy(policy, View(unfinished=unf, finished=fin, root_joint=root_joint,
                                            n_created=len(samples), epoch=epoch, rewards=self.rewards,
                                            lengths=self.lengths, cap=self.cap),
-                              f"question {question_id or problem.qid!r}, epoch {epoch}")
-            t_policy += time.perf_counter() - t0
+                              f"question {question_id!r}, epoch {epoch}")
+            ep.t_policy += time.perf_counter() - t0
             t0 = time.perf_counter()
             act.new = min(int(act.new), self.cap - len(samples))
             if act.stop:
@@ -212,33 +325,10 @@ class OnlineSampler:
             for s in active:
                 s.status = "running"
             ticked = list(active)
-            # advance the chosen samples by one tick of delta tokens
-            for _ in range(self.delta):
-                if not active:
-                    break
-                nxt = self.sampler(torch.stack([s.pending for s in active])).tolist()
-                compute += len(active)
-                serial += 1
-                feed, still = [], []
-                for s, t in zip(active, nxt):
-                    s.tokens.append(t)
-                    if t == self.eos:
-                        self._finish(s, problem, "finished")
-                    elif s.own_tokens >= self.max_new_tokens:
-                        self._finish(s, problem, "truncated")
-                    else:
-                        still.append(s)
-                        feed.append(t)
-                active = still
-                if active:
-                    logits = self.pool.step([s.slot for s in active], feed)
-                    for s, lg in zip(active, logits):
-                        s.pending = lg
-                        s.joint = None
-                    if self.smooth_tokens:
-                        raw = self.reserved.joints(logits).cpu().numpy().astype(np.float64)
-                        for s, j in zip(active, raw):
-                            s.window.append(j)
+            ep.t_decode += time.perf_counter() - t0
+            # the driver advances the chosen samples by one tick of delta tokens
+            yield active
+            t0 = time.perf_counter()
             for s in samples:
                 if s.status == "running":
                     s.joint = self._seen_joint(s)
@@ -251,7 +341,7 @@ class OnlineSampler:
                 if s.status != "running":   # ended during this tick: it still ran in it
                     s.elapsed_ticks += 1
             epoch += 1
-            t_decode += time.perf_counter() - t0
+            ep.t_decode += time.perf_counter() - t0
         pruned = 0
         for s in samples:
             if s.unfinished:
@@ -270,16 +360,16 @@ class OnlineSampler:
         except Exception as e:
             raise PolicyRunError(f"policy {getattr(policy, 'name', type(policy).__name__)!r} raised "
                                  f"{type(e).__name__}: {e} at question "
-                                 f"{question_id or problem.qid!r}, answer selection") from e
-        qid = question_id or problem.qid
+                                 f"{question_id!r}, answer selection") from e
+        qid = question_id
         return QuestionResult(qid=qid, policy=policy.name,
                               answer_best=best.answer if best else None, answer_vote=vote,
                               correct_best=bool(best is not None and best.correct),
                               correct_vote=self._same(vote, problem),
-                              compute_tokens=compute, serial_tokens=serial, n_started=len(samples),
+                              compute_tokens=ep.compute, serial_tokens=ep.serial, n_started=len(samples),
                               pruned_tokens=pruned, epochs=epoch,
                               samples=[self.trace_row(s, qid, problem) for s in samples],
-                              policy_seconds=t_policy, decode_seconds=t_decode,
+                              policy_seconds=ep.t_policy, decode_seconds=ep.t_decode,
                               answer=chosen.answer if chosen else None,
                               correct=bool(chosen is not None and chosen.correct),
                               selection=selection)

@@ -31,6 +31,32 @@ class ProcessError(ValueError):
     """A sample process (exact world) is malformed."""
 
 
+class StateLimitError(ValueError):
+    """Exact evaluation would enumerate more meta-states or outcomes than allowed.
+
+    A ``ValueError`` so that the command line reports it in one line (exit 2): a large cap
+    makes enumeration explode (every joint outcome of every advanced sample), and failing
+    fast with the limit named beats running for hours."""
+
+
+DEFAULT_MAX_STATES = 2_000_000
+
+
+def _limit_error(what: str, n: float, limit: int) -> StateLimitError:
+    return StateLimitError(f"exact evaluation of {what} needs more than {limit:,} meta-states or "
+                           f"outcomes (at least {n:,.0f}); lower the cap, use a smaller world or "
+                           "raise --max-states")
+
+
+def _check_outcomes(process: "SampleProcess", movers, limit: int, what: str) -> None:
+    """Fail before enumerating a joint step whose outcome count exceeds ``limit``."""
+    n = 1
+    for node in movers:
+        n *= len(process.successors[node])
+        if n > limit:
+            raise _limit_error(what, n, limit)
+
+
 @dataclass(frozen=True)
 class SampleProcess:
     """A finite layered generative process for one sample.
@@ -206,11 +232,12 @@ def _advance_outcomes(process: SampleProcess, movers: Sequence[int]):
 
 
 def step_distribution(process: SampleProcess, state: MetaState, movers_idx: Sequence[int],
-                      new_nodes: Sequence[int]) -> dict:
+                      new_nodes: Sequence[int], max_outcomes: int = DEFAULT_MAX_STATES) -> dict:
     """Next-state distribution when the unfinished samples at ``movers_idx`` and new samples
     started at ``new_nodes`` each advance one tick."""
     stay = [n for i, n in enumerate(state.unfinished) if i not in set(movers_idx)]
     movers = [state.unfinished[i] for i in movers_idx] + list(new_nodes)
+    _check_outcomes(process, movers, max_outcomes, "one step")
     dist: dict = {}
     for nxt, p in _advance_outcomes(process, movers):
         unf = list(stay)
@@ -293,48 +320,96 @@ def _movers(problem: ExactProblem, state: MetaState, strategy: Strategy):
     return list(strategy.keep), [src_node] * int(strategy.new)
 
 
-def policy_value(problem: ExactProblem, decide: Callable[[MetaState], Decision],
-                 max_states: int = 2_000_000) -> tuple[float, int]:
+def policy_value(problem: ExactProblem, decide: Callable, max_states: int = DEFAULT_MAX_STATES,
+                 state_values: dict | None = None, with_time: bool = False,
+                 decisions: dict | None = None) -> tuple[float, int]:
     """Exact expected return of a meta-policy from ``problem.start``.
 
     The return is the best finished value at stop minus the epoch costs under the true
     objective. For a mixture, the policy (which sees only nodes) is evaluated in each
     component and the values are averaged with the component weights.
     Returns ``(value, number of meta-states visited)``.
+
+    ``state_values`` (a dict, independent samples only) receives the policy's value at every
+    meta-state it reaches: the theorem holds at each of them, not only at the start.
+    ``with_time``: ``decide(state, t)`` also gets the epochs since the start and values are
+    memoised per ``(state, t)`` (a policy with a clock, e.g. a strategy executed literally).
+    ``decisions`` (a dict) caches ``decide`` across calls. More than ``max_states`` states or
+    one step with more outcomes raises :class:`StateLimitError`.
     """
     total = 0.0
     visited = 0
-    decisions: dict = {}
+    decisions = {} if decisions is None else decisions
+    if state_values is not None and len(problem.components) != 1:
+        raise ValueError("state_values needs independent samples (a single component)")
     for weight, proc in problem.components:
         memo: dict = {}
 
-        def value(state: MetaState) -> float:
-            if state in memo:
-                return memo[state]
-            dec = decisions.get(state)
+        def value(state: MetaState, t: int) -> float:
+            key = (state, t) if with_time else state
+            if key in memo:
+                return memo[key]
+            dec = decisions.get(key)
             if dec is None:
-                dec = decide(state)
-                decisions[state] = dec
+                dec = decide(state, t) if with_time else decide(state)
+                decisions[key] = dec
             strat = dec.strategy
             if strat.is_stop:
                 v = float(problem.config.rewards.values[floor_index(proc, state)])
             else:
                 movers, new_nodes = _movers(problem, state, strat)
                 v = -problem.epoch_cost(len(movers) + len(new_nodes))
-                for s2, p in step_distribution(proc, state, movers, new_nodes).items():
-                    v += p * value(s2)
-            memo[state] = v
+                for s2, p in step_distribution(proc, state, movers, new_nodes, max_states).items():
+                    v += p * value(s2, t + 1)
+            memo[key] = v
             if len(memo) > max_states:
-                raise RuntimeError(f"exact evaluation exceeded {max_states} meta-states")
+                raise _limit_error("the policy", len(memo), max_states)
             return v
 
-        total += weight * value(problem.start)
+        total += weight * value(problem.start, 0)
         visited += len(memo)
+        if state_values is not None:
+            state_values.update(memo)
     return total, visited
 
 
+def literal_policy(problem: ExactProblem, strategy: Strategy, start: MetaState | None = None):
+    """A predefined strategy executed literally, as a policy with a clock for
+    ``policy_value(..., with_time=True)``: advance the kept samples and start the new ones at
+    ``t = 0``, then advance whatever of them still runs, and stop at the horizon or when all
+    have finished. (An oracle: its value must equal :func:`executed_strategy_value`.)
+
+    The paused samples (unfinished, not kept) never move, so the running ones at time ``t``
+    are the unfinished nodes minus the paused multiset: two samples at one node are
+    interchangeable, so the multiset difference names the running samples correctly."""
+    start = problem.start if start is None else start
+    horizon = problem.config.lengths.horizon_ticks[strategy.horizon_index]
+    paused = [n for i, n in enumerate(start.unfinished) if i not in set(strategy.keep)]
+    stop = Strategy(keep=(), new=0, horizon_index=problem.config.lengths.size - 1)
+
+    def decide(state: MetaState, t: int) -> Decision:
+        if t == 0:
+            if state != start:
+                raise ValueError("literal_policy was built for another start state")
+            return Decision(strategy=strategy, q=float("nan"), normalizer=float("nan"))
+        if t >= horizon:
+            return Decision(strategy=stop, q=float("nan"), normalizer=float("nan"))
+        left = list(paused)
+        keep = []
+        for i, n in enumerate(state.unfinished):
+            if n in left:
+                left.remove(n)
+            else:
+                keep.append(i)
+        s = Strategy(keep=tuple(keep), new=0, horizon_index=strategy.horizon_index) if keep else stop
+        return Decision(strategy=s, q=float("nan"), normalizer=float("nan"))
+
+    return decide
+
+
 def executed_strategy_value(problem: ExactProblem, strategy: Strategy,
-                            state: MetaState | None = None) -> float:
+                            state: MetaState | None = None,
+                            max_states: int = DEFAULT_MAX_STATES) -> float:
     """A predefined strategy executed literally, enumerating every outcome tick by tick.
 
     The kept samples and the new ones run in parallel; each stops when it finishes; any
@@ -358,8 +433,11 @@ def executed_strategy_value(problem: ExactProblem, strategy: Strategy,
         while dist:
             t += 1
             nxt: dict = {}
+            if len(dist) > max_states:
+                raise _limit_error("a strategy", len(dist), max_states)
             for (running, best), p in dist.items():
                 value -= p * problem.epoch_cost(len(running))
+                _check_outcomes(proc, running, max_states, "a strategy")
                 for moved, q in _advance_outcomes(proc, running):
                     b = best
                     still = []
@@ -413,6 +491,18 @@ def _compositions(total_max: int, parts: int):
             yield (first,) + rest
 
 
+def _count_actions(problem: ExactProblem, state: MetaState) -> int:
+    """How many actions :func:`_all_actions` yields at ``state`` (without listing them)."""
+    from math import comb
+
+    max_new = max(0, problem.config.cap - state.n_created)
+    n_src = 1 + (len(set(state.unfinished)) if problem.config.branching else 0)
+    keep = 1
+    for n in set(state.unfinished):
+        keep *= state.unfinished.count(n) + 1
+    return keep * comb(max_new + n_src, n_src)
+
+
 def optimal_value(problem: ExactProblem, max_states: int = 500_000) -> tuple[float, int]:
     """Value of the optimal meta-policy at ``problem.start`` by backward induction.
 
@@ -433,15 +523,18 @@ def optimal_value(problem: ExactProblem, max_states: int = 500_000) -> tuple[flo
         if k in memo:
             return memo[k]
         best = float(values[floor_index(proc, state)])
+        n_act = _count_actions(problem, state)
+        if n_act > max_states:
+            raise _limit_error("the optimal policy", n_act, max_states)
         for movers, new_nodes in _all_actions(problem, state):
             v = -problem.epoch_cost(len(movers) + len(new_nodes))
-            for s2, p in step_distribution(proc, state, movers, new_nodes).items():
+            for s2, p in step_distribution(proc, state, movers, new_nodes, max_states).items():
                 v += p * value(s2)
             if v > best:
                 best = v
         memo[k] = best
         if len(memo) > max_states:
-            raise RuntimeError(f"optimal policy exceeded {max_states} meta-states; use a smaller world or cap")
+            raise _limit_error("the optimal policy", len(memo), max_states)
         return best
 
     return value(problem.start), len(memo)
@@ -487,7 +580,7 @@ def optimal_value_discrete_dp(problem: ExactProblem, max_states: int = 200_000) 
                     index[k2] = len(reps)
                     reps.append(s2)
                     if len(reps) > max_states:
-                        raise RuntimeError(f"DiscreteDP cross-check exceeded {max_states} states")
+                        raise _limit_error("the DiscreteDP cross-check", len(reps), max_states)
                 row[index[k2]] = row.get(index[k2], 0.0) + p
             rows_s.append(s)
             rows_a.append(a)

@@ -28,6 +28,9 @@ from .order_stats import expected_max_reference
 
 SEARCHES = ("exhaustive", "two-prefix", "top-k")
 NORMALIZERS = ("fixed", "raw", "state")
+PRUNE_CHARGES = ("edge", "midpoint")
+ORDERINGS = ("ours", "authors")
+PLANNERS = ("ours", "authors")
 _SEARCH_CODE = {"exhaustive": 0, "two-prefix": 1, "top-k": 2}
 TIE_TOL = 1e-12
 MAX_EXHAUSTIVE_SAMPLES = 20  # 2^20 subsets per horizon is the practical ceiling
@@ -96,11 +99,12 @@ def _build_tables(values, rep, upper, joints):
 
 
 @njit(cache=True)
-def _q_from_products(values, xl, PR, PL, SL, nk, rcs, lcs, els, m, floor_idx, npts,
-                     alpha, cost_scale):
-    """Closed-form Q from the kept set's CDF products plus ``m`` copies of one source."""
+def _q_from_products(values, xl, PR, PL, SL, nk, rcs, lcs, els, m, npts, alpha, cost_scale):
+    """Closed-form Q from the kept set's CDF products plus ``m`` copies of one source.
+
+    ``PR`` already holds the finished samples' reward-CDF factor (see :func:`_stop_value`)."""
     if nk == 0 and m == 0:
-        return values[floor_idx]
+        return _stop_value(values, PR)
     B = values.size
     ez = 0.0
     prev = 0.0
@@ -108,8 +112,6 @@ def _q_from_products(values, xl, PR, PL, SL, nk, rcs, lcs, els, m, floor_idx, np
         g = PR[b]
         if m > 0:
             g *= rcs[b] ** m
-        if b < floor_idx:
-            g = 0.0
         ez += values[b] * (g - prev)
         prev = g
     emax = 0.0
@@ -133,11 +135,27 @@ def _popcount(x):
 
 
 @njit(cache=True, inline="always")
-def _q_kept_only(values, PR, PL, S, xl, npts, floor_idx, c_sum, c_max):
-    """Closed-form Q of a non-empty kept set with no new samples, from its CDF products."""
+def _stop_value(values, fin):
+    """E[max] of the finished samples alone: the value of stopping now.
+
+    ``fin`` is the product of the finished samples' reward CDFs (all ones when none has
+    finished: the max over nothing is the grid's 0). A known finished value (a floor) is the
+    point-mass special case, a step from 0 to 1 at its grid index."""
     ez = 0.0
     gp = 0.0
-    for b in range(floor_idx, values.size):
+    for b in range(values.size):
+        ez += values[b] * (fin[b] - gp)
+        gp = fin[b]
+    return ez
+
+
+@njit(cache=True, inline="always")
+def _q_kept_only(values, PR, PL, S, xl, npts, c_sum, c_max):
+    """Closed-form Q of a non-empty kept set with no new samples, from its CDF products
+    (``PR`` includes the finished samples' factor)."""
+    ez = 0.0
+    gp = 0.0
+    for b in range(values.size):
         g = PR[b]
         ez += values[b] * (g - gp)
         gp = g
@@ -164,11 +182,11 @@ def _offer(best, q, size, mask, m, src, j, tol):
 
 
 @njit(cache=True)
-def _q_direct(values, RC, LC, EL, XL, mask, n, src, m, j, floor_idx, alpha, cost_scale):
+def _q_direct(values, RC, LC, EL, XL, mask, n, src, m, j, fin, alpha, cost_scale):
     """Q of one strategy, computing the kept set's products from scratch."""
     B = values.size
     L = XL.shape[0]
-    PR = np.ones(B)
+    PR = fin.copy()
     PL = np.ones(L + 1)
     SL = 0.0
     nk = 0
@@ -183,12 +201,12 @@ def _q_direct(values, RC, LC, EL, XL, mask, n, src, m, j, floor_idx, alpha, cost
             SL += EL[i, j]
     s = n if src < 0 else src
     return _q_from_products(values, XL[j], PR, PL, SL, nk, RC[s, j], LC[s, j], EL[s, j], m,
-                            floor_idx, npts, alpha, cost_scale)
+                            npts, alpha, cost_scale)
 
 
 @njit(cache=True)
 def _best_over_new(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new, branching,
-                   floor_idx, alpha, cost_scale, tol, best, with_m0):
+                   alpha, cost_scale, tol, best, with_m0):
     """Try m = 0 and every (source, m >= 1) for one kept set and horizon; update ``best``.
 
     ``best`` = [q, size, mask, m, src, j] (float64 array, updated in place). Powers of a
@@ -198,7 +216,7 @@ def _best_over_new(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new, 
     c_sum = cost_scale * alpha
     c_max = cost_scale * (1.0 - alpha)
     if with_m0 and nk > 0:
-        q = _q_kept_only(values, PR, PL, SL, XL[j], npts, floor_idx, c_sum, c_max)
+        q = _q_kept_only(values, PR, PL, SL, XL[j], npts, c_sum, c_max)
         _offer(best, q, nk, mask, 0, -1, j, tol)
     if max_new <= 0:
         return
@@ -219,9 +237,8 @@ def _best_over_new(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new, 
             gp = 0.0
             for b in range(B):
                 GR[b] *= RC[s, j, b]
-                if b >= floor_idx:
-                    ez += values[b] * (GR[b] - gp)
-                    gp = GR[b]
+                ez += values[b] * (GR[b] - gp)
+                gp = GR[b]
             emax = 0.0
             gp = 0.0
             for k in range(npts):
@@ -233,7 +250,7 @@ def _best_over_new(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new, 
 
 
 @njit(cache=True)
-def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, floor_idx, alpha,
+def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, fin, alpha,
                        cost_scale, tol):
     """All kept subsets by a subset DP over CDF products (O(1) products per subset)."""
     B = values.size
@@ -251,14 +268,14 @@ def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, floor_idx,
         while ((mask >> i) & 1) == 0:
             i += 1
         LOW[mask] = i
-    best = np.array([values[floor_idx], 0.0, 0.0, 0.0, -1.0, float(L - 1)])
+    best = np.array([_stop_value(values, fin), 0.0, 0.0, 0.0, -1.0, float(L - 1)])
     c_sum = cost_scale * alpha
     c_max = cost_scale * (1.0 - alpha)
     for j in range(L):
         npts = j + 2
         xl = XL[j]
         for b in range(B):
-            PR[0, b] = 1.0
+            PR[0, b] = fin[b]
         for k in range(npts):
             PL[0, k] = 1.0
         SL[0] = 0.0
@@ -271,14 +288,13 @@ def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, floor_idx,
                 PL[mask, k] = PL[prev, k] * LC[i, j, k]
             SL[mask] = SL[prev] + EL[i, j]
             # m = 0: the hot path once the cap is reached
-            q = _q_kept_only(values, PR[mask], PL[mask], SL[mask], xl, npts, floor_idx, c_sum,
-                             c_max)
+            q = _q_kept_only(values, PR[mask], PL[mask], SL[mask], xl, npts, c_sum, c_max)
             _offer(best, q, NK[mask], mask, 0, -1, j, tol)
         if max_new > 0:
             for mask in range(nm):
                 _best_over_new(values, RC, LC, EL, XL, PR[mask], PL[mask], SL[mask], NK[mask],
-                               mask, n, j, max_new, branching, floor_idx, alpha, cost_scale,
-                               tol, best, False)
+                               mask, n, j, max_new, branching, alpha, cost_scale, tol, best,
+                               False)
     return best
 
 
@@ -293,19 +309,32 @@ def _multiply_in(PR, PL, SL, RC, LC, EL, i):
         SL[j] += EL[i, j]
 
 
+@njit(cache=True, inline="always")
+def _horizon_at(jj, L, never_first):
+    """The ``jj``-th horizon visited: ascending, or "never" (``L - 1``) first."""
+    if not never_first:
+        return jj
+    return L - 1 if jj == 0 else jj - 1
+
+
 @njit(cache=True)
 def _search_prefix_unions(values, RC, LC, EL, XL, by_length, by_value, n, a_max, max_new,
-                          branching, floor_idx, alpha, cost_scale, tol):
+                          branching, fin, alpha, cost_scale, tol, never_first):
     """Kept sets = (first ``a`` by ascending length) U (first ``v`` by descending value),
     ``a <= a_max``, any ``v`` (``a_max = 0``: top-k by value). Visits ``a``-major, then
-    ``v``, skipping a ``v`` that adds nothing; products are updated incrementally."""
+    ``v``, skipping a ``v`` that adds nothing; products are updated incrementally.
+    Horizons are visited in ascending order, or with ``never_first`` "never prune" first
+    (the authors' order, which decides exact ties between horizons)."""
     B = values.size
     L = XL.shape[0]
     P = L + 1
-    best = np.array([values[floor_idx], 0.0, 0.0, 0.0, -1.0, float(L - 1)])
+    best = np.array([_stop_value(values, fin), 0.0, 0.0, 0.0, -1.0, float(L - 1)])
     c_sum = cost_scale * alpha
     c_max = cost_scale * (1.0 - alpha)
-    baseR = np.ones((L, B))
+    baseR = np.empty((L, B))
+    for j in range(L):
+        for b in range(B):
+            baseR[j, b] = fin[b]
     baseL = np.ones((L, P))
     baseS = np.zeros(L)
     curR = np.empty((L, B))
@@ -330,34 +359,36 @@ def _search_prefix_unions(values, RC, LC, EL, XL, by_length, by_value, n, a_max,
                 _multiply_in(curR, curL, curS, RC, LC, EL, i)
             nk = _popcount(mask)
             if nk > 0:
-                for j in range(L):
-                    q = _q_kept_only(values, curR[j], curL[j], curS[j], XL[j], j + 2, floor_idx,
-                                     c_sum, c_max)
+                for jj in range(L):
+                    j = _horizon_at(jj, L, never_first)
+                    q = _q_kept_only(values, curR[j], curL[j], curS[j], XL[j], j + 2, c_sum,
+                                     c_max)
                     _offer(best, q, nk, mask, 0, -1, j, tol)
             if max_new > 0:
-                for j in range(L):
+                for jj in range(L):
+                    j = _horizon_at(jj, L, never_first)
                     _best_over_new(values, RC, LC, EL, XL, curR[j], curL[j], curS[j], nk, mask,
-                                   n, j, max_new, branching, floor_idx, alpha, cost_scale, tol,
-                                   best, False)
+                                   n, j, max_new, branching, alpha, cost_scale, tol, best, False)
     return best
 
 
 @njit(cache=True)
-def _readd(values, RC, LC, EL, XL, best, order, n, floor_idx, alpha, cost_scale, tol):
-    """Re-add any dropped sample whose inclusion does not lower the value (two-prefix)."""
+def _readd(values, RC, LC, EL, XL, best, order, n, fin, alpha, cost_scale, tol):
+    """Re-add any dropped sample whose inclusion does not lower the value (two-prefix),
+    trying them in ``order`` (ours: descending expected value; the authors': sample order)."""
     mask = int(best[2])
     m = int(best[3])
     src = int(best[4])
     j = int(best[5])
     if mask == 0 and m == 0:
         return best  # stopping: nothing to re-add to
-    q = _q_direct(values, RC, LC, EL, XL, mask, n, src, m, j, floor_idx, alpha, cost_scale)
+    q = _q_direct(values, RC, LC, EL, XL, mask, n, src, m, j, fin, alpha, cost_scale)
     for oi in range(n):
         i = order[oi]
         if (mask >> i) & 1:
             continue
-        q2 = _q_direct(values, RC, LC, EL, XL, mask | (1 << i), n, src, m, j, floor_idx,
-                       alpha, cost_scale)
+        q2 = _q_direct(values, RC, LC, EL, XL, mask | (1 << i), n, src, m, j, fin, alpha,
+                       cost_scale)
         if q2 >= q - tol:
             mask = mask | (1 << i)
             q = q2
@@ -386,29 +417,64 @@ def _orders_kernel(values, rep, stacked, n):
 
 
 @njit(cache=True)
-def plan_kernel(values, rep, upper, stacked, n, max_new, branching, floor_idx, alpha,
-                cost_scale, search_code, tol):
+def plan_kernel_dist(values, rep, upper, stacked, n, max_new, branching, fin, alpha,
+                     cost_scale, search_code, order_code, tol):
     """One ZIP-RC decision, entirely in Numba (callable from other jitted code).
 
     ``stacked`` is ``(n + 1, B, L)``: the unfinished samples' joints, then the root joint.
-    ``search_code``: 0 exhaustive, 1 two-prefix, 2 top-k by value. Returns
-    ``[q, size, mask, m, src, horizon_index]`` (``src`` -1 = root).
+    ``upper[j]`` is the length charged to a sample pruned at horizon ``j`` (the bin's upper
+    edge for ours, the next bin's midpoint for the authors': ``PlannerConfig.prune_points``).
+    ``fin`` ``(B,)`` is the product of the finished samples' reward CDFs (ones when none;
+    a known best value ``v_k`` is a step at ``k``: see :func:`floor_cdf`).
+    ``search_code``: 0 exhaustive, 1 two-prefix, 2 top-k by value. ``order_code``: 0 ours
+    (re-add by descending expected value, horizons ascending), 1 the authors' (re-add in
+    sample order, "never prune" visited first). Returns ``[q, size, mask, m, src,
+    horizon_index]`` (``src`` -1 = root).
     """
     RC, LC, EL, XL = _build_tables(values, rep, upper, stacked)
     if search_code == 0:
-        return _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, floor_idx,
+        return _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, fin,
                                   alpha, cost_scale, tol)
     by_length, by_value = _orders_kernel(values, rep, stacked, n)
     a_max = n if search_code == 1 else 0
     best = _search_prefix_unions(values, RC, LC, EL, XL, by_length, by_value, n, a_max,
-                                 max_new, branching, floor_idx, alpha, cost_scale, tol)
+                                 max_new, branching, fin, alpha, cost_scale, tol,
+                                 order_code == 1)
     if search_code == 1:
-        best = _readd(values, RC, LC, EL, XL, best, by_value, n, floor_idx, alpha,
-                      cost_scale, tol)
+        if order_code == 1:
+            order = np.arange(n)
+        else:
+            order = by_value
+        best = _readd(values, RC, LC, EL, XL, best, order, n, fin, alpha, cost_scale, tol)
     return best
 
 
+@njit(cache=True, inline="always")
+def floor_cdf(B, floor_idx):
+    """The reward-CDF factor of a known best finished value at grid index ``floor_idx``."""
+    fin = np.ones(B)
+    for b in range(floor_idx):
+        fin[b] = 0.0
+    return fin
+
+
+@njit(cache=True)
+def plan_kernel(values, rep, upper, stacked, n, max_new, branching, floor_idx, alpha,
+                cost_scale, search_code, tol):
+    """:func:`plan_kernel_dist` with the best finished value known exactly (a floor at
+    ``floor_idx``) and our re-add and tie order: the form the episode runner uses."""
+    return plan_kernel_dist(values, rep, upper, stacked, n, max_new, branching,
+                            floor_cdf(values.size, floor_idx), alpha, cost_scale, search_code,
+                            0, tol)
+
+
 # --------------------------------------------------------------------------- python layer
+
+
+def _grids_equal(a, b) -> bool:
+    return (np.array_equal(a.rewards.values, b.rewards.values)
+            and np.array_equal(a.lengths.representative, b.lengths.representative)
+            and np.array_equal(a.lengths.upper, b.lengths.upper))
 
 
 @dataclass(frozen=True)
@@ -442,6 +508,13 @@ class PlannerConfig:
     ``cap`` bounds the samples ever created for one question; ``normalizer`` is how ``D``
     is chosen (``fixed``: expected length of a fresh sample under the root prediction,
     ``raw``: 1, ``state``: recomputed from the current state, as in the authors' code).
+    ``prune_charge``: the length charged to a sample pruned at horizon ``j``: ``edge`` (the
+    upper edge of bin ``j``, when the prune happens: exact on tick grids) or ``midpoint``
+    (the midpoint of bin ``j + 1``: the authors' research simulator). ``ordering``: ``ours``
+    re-adds dropped samples by descending expected value and visits horizons ascending;
+    ``authors`` re-adds in sample order and visits "never prune" first (this decides exact
+    ties). :meth:`authors` builds the authors' whole preset; docs/theory.md lists every
+    difference.
     """
 
     rewards: RewardGrid
@@ -452,6 +525,47 @@ class PlannerConfig:
     search: str = "exhaustive"
     normalizer: str = "fixed"
     branching: bool = True
+    prune_charge: str = "edge"
+    ordering: str = "ours"
+
+    @classmethod
+    def authors(cls, rewards: RewardGrid, alpha: float, beta: float, cap: int,
+                lengths: LengthGrid | None = None) -> "PlannerConfig":
+        """The planner of the authors' research simulator (``zip_offline_prune_7.py``):
+        two-prefix search, ``D`` recomputed from the state, a planned prune at bin ``B``
+        charged the midpoint of bin ``B``, dropped samples re-added in sample order, no
+        branching, on the official binned layout (``lengths`` overrides it, e.g. a chain
+        world's tick grid). Finished samples' predicted reward distributions enter E[max]
+        through :attr:`PlanningState.finished`."""
+        return cls(rewards, LengthGrid.official() if lengths is None else lengths,
+                   alpha=alpha, beta=beta, cap=cap, search="two-prefix", normalizer="state",
+                   branching=False, prune_charge="midpoint", ordering="authors")
+
+    @classmethod
+    def preset(cls, name: str, rewards: RewardGrid, lengths: LengthGrid, alpha: float,
+               beta: float, cap: int, **ours) -> "PlannerConfig":
+        """``ours`` (keyword arguments as given) or ``authors`` (the preset; only ``lengths``
+        of the keywords applies). The one place the command line's ``--planner`` resolves."""
+        if name == "authors":
+            return cls.authors(rewards, alpha, beta, cap, lengths=lengths)
+        if name != "ours":
+            raise PlannerError(f"unknown planner {name!r}; choose one of {', '.join(PLANNERS)}")
+        return cls(rewards, lengths, alpha=alpha, beta=beta, cap=cap, **ours)
+
+    @property
+    def planner_name(self) -> str:
+        """``authors`` when this is exactly the authors' preset, else ``ours``."""
+        a = PlannerConfig.authors(self.rewards, self.alpha, self.beta, self.cap, self.lengths)
+        return "authors" if self == a else "ours"
+
+    @property
+    def prune_points(self) -> np.ndarray:
+        """Length (ticks) charged to a sample pruned at each horizon index (last: never)."""
+        return self._kernel_grids[2]
+
+    @property
+    def order_code(self) -> int:
+        return 1 if self.ordering == "authors" else 0
 
     def __post_init__(self):
         if not (0.0 <= self.alpha <= 1.0) or not np.isfinite(self.alpha):
@@ -464,11 +578,27 @@ class PlannerConfig:
             raise PlannerError(f"unknown search {self.search!r}; choose one of {', '.join(SEARCHES)}")
         if self.normalizer not in NORMALIZERS:
             raise PlannerError(f"unknown normalizer {self.normalizer!r}; choose one of {', '.join(NORMALIZERS)}")
+        if self.prune_charge not in PRUNE_CHARGES:
+            raise PlannerError(f"unknown prune_charge {self.prune_charge!r}; choose one of "
+                               f"{', '.join(PRUNE_CHARGES)}")
+        if self.ordering not in ORDERINGS:
+            raise PlannerError(f"unknown ordering {self.ordering!r}; choose one of {', '.join(ORDERINGS)}")
+        rep = np.ascontiguousarray(self.lengths.representative, dtype=np.float64)
+        upper = np.array(self.lengths.upper, dtype=np.float64)
+        if self.prune_charge == "midpoint" and rep.size > 1:
+            # the authors collapse the mass of bins >= B into bin B at its midpoint
+            upper[:-1] = rep[1:]
+        upper.setflags(write=False)
         # contiguous copies for the kernels, made once (plan() is on the hot path)
         object.__setattr__(self, "_kernel_grids", (
-            np.ascontiguousarray(self.rewards.values, dtype=np.float64),
-            np.ascontiguousarray(self.lengths.representative, dtype=np.float64),
-            np.ascontiguousarray(self.lengths.upper, dtype=np.float64)))
+            np.ascontiguousarray(self.rewards.values, dtype=np.float64), rep, upper))
+
+    def __eq__(self, other):
+        if not isinstance(other, PlannerConfig):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in
+                   ("alpha", "beta", "cap", "search", "normalizer", "branching", "prune_charge",
+                    "ordering")) and _grids_equal(self, other)
 
 
 @dataclass
@@ -477,10 +607,14 @@ class PlanningState:
 
     ``joints`` ``(n, B, L)``: predictions of the unfinished (running or paused) samples;
     ``root_joint`` ``(B, L)``: prediction for a fresh sample; ``floor_index``: reward-grid
-    index of the best finished value (0 when none); ``n_created``: samples created so far
-    (finished, unfinished and pruned: all count toward the cap); ``elapsed``: ticks already
-    generated by each unfinished sample and ``finished_lengths``: total ticks of each
-    finished sample (both used only by the ``state`` normaliser).
+    index of the best finished value known exactly (0 when none); ``finished``: optional
+    ``(k, B)`` reward distributions, one per finished sample whose reward is only predicted
+    (e.g. the prediction read just before it ended): each enters E[max] as a CDF factor, and
+    a point mass at ``v`` is the same as a floor at ``v``. Both may be given; the planner uses
+    the max of all. ``n_created``: samples created so far (finished, unfinished and pruned:
+    all count toward the cap); ``elapsed``: ticks already generated by each unfinished sample
+    and ``finished_lengths``: total ticks of each finished sample (both used only by the
+    ``state`` normaliser).
     """
 
     joints: np.ndarray
@@ -489,10 +623,37 @@ class PlanningState:
     n_created: int = 0
     elapsed: np.ndarray | None = None
     finished_lengths: np.ndarray | None = None
+    finished: np.ndarray | None = None
 
     @property
     def n_unfinished(self) -> int:
         return int(self.joints.shape[0])
+
+
+def finished_cdf(state: PlanningState, B: int) -> np.ndarray:
+    """Product of the finished samples' reward CDFs (floor and distributions), ``(B,)``.
+
+    ``E[max(finished, kept)] = sum_b v_b (F(b) - F(b-1))`` with ``F`` this factor times the
+    kept samples' CDFs: independent variables multiply their CDFs."""
+    if not 0 <= state.floor_index < B:
+        raise PlannerError(f"floor_index {state.floor_index} is off the reward grid of {B} states")
+    fin = np.ones(B)
+    fin[: int(state.floor_index)] = 0.0
+    if state.finished is not None:
+        f = np.asarray(state.finished, dtype=np.float64)
+        if f.ndim == 1 and f.size == 0:
+            return fin
+        if f.ndim != 2 or f.shape[1] != B:
+            raise PlannerError(f"finished must hold one reward distribution of {B} states per "
+                               f"finished sample, got shape {f.shape}")
+        if not np.all(np.isfinite(f)) or np.any(f < 0):
+            raise PlannerError("finished reward distributions must be finite and >= 0")
+        bad = np.flatnonzero(np.abs(f.sum(axis=1) - 1.0) > 1e-9)
+        if bad.size:
+            raise PlannerError(f"finished sample {int(bad[0])}: reward distribution sums to "
+                               f"{f[bad[0]].sum():.12g}, not 1")
+        fin *= np.prod(np.minimum(np.cumsum(f, axis=1), 1.0), axis=0)
+    return fin
 
 
 @dataclass(frozen=True)
@@ -545,8 +706,6 @@ def _as_state_arrays(config: PlannerConfig, state: PlanningState):
     root = np.asarray(state.root_joint, dtype=np.float64)
     if root.shape != (B, L):
         raise PlannerError(f"root joint must have shape ({B}, {L}), got {root.shape}")
-    if not 0 <= state.floor_index < B:
-        raise PlannerError(f"floor_index {state.floor_index} is off the reward grid of {B} states")
     n = joints.shape[0]
     if state.n_created < n:
         raise PlannerError(f"n_created ({state.n_created}) is smaller than the {n} unfinished samples")
@@ -593,14 +752,15 @@ def plan(state: PlanningState, config: PlannerConfig, normalizer: float | None =
     ``normalizer`` overrides ``D`` (callers that fix ``D`` per question pass it once).
     """
     stacked, n = _as_state_arrays(config, state)
+    fin = finished_cdf(state, config.rewards.size)
     d = normalizer_value(config, state) if normalizer is None else float(normalizer)
     if not d > 0:
         raise PlannerError(f"normaliser D must be > 0, got {d!r}")
     max_new = max(0, int(config.cap) - int(state.n_created))
     values, rep, upper = config._kernel_grids
-    best = plan_kernel(values, rep, upper, stacked, n, max_new,
-                       bool(config.branching), int(state.floor_index), float(config.alpha),
-                       config.beta / d, _SEARCH_CODE[config.search], TIE_TOL)
+    best = plan_kernel_dist(values, rep, upper, stacked, n, max_new, bool(config.branching), fin,
+                            float(config.alpha), config.beta / d, _SEARCH_CODE[config.search],
+                            config.order_code, TIE_TOL)
     return Decision(strategy=_strategy_from_best(best, n, config.lengths.size), q=float(best[0]),
                     normalizer=d)
 
@@ -621,15 +781,14 @@ def strategy_value(state: PlanningState, config: PlannerConfig, strategy: Strate
     """Closed-form ``Q(mu; S)`` of one strategy (Numba tables)."""
     stacked, n = _as_state_arrays(config, state)
     _check_strategy(strategy, n, config, state)
+    fin = finished_cdf(state, config.rewards.size)
     d = normalizer_value(config, state) if normalizer is None else float(normalizer)
-    values = np.ascontiguousarray(config.rewards.values)
-    RC, LC, EL, XL = _build_tables(values, np.ascontiguousarray(config.lengths.representative),
-                                   np.ascontiguousarray(config.lengths.upper), stacked)
+    values, rep, upper = config._kernel_grids
+    RC, LC, EL, XL = _build_tables(values, rep, upper, stacked)
     mask = sum(1 << i for i in strategy.keep)
     src = -1 if strategy.branch_from is None else int(strategy.branch_from)
     return float(_q_direct(values, RC, LC, EL, XL, mask, n, src, int(strategy.new),
-                           int(strategy.horizon_index), int(state.floor_index), config.alpha,
-                           config.beta / d))
+                           int(strategy.horizon_index), fin, config.alpha, config.beta / d))
 
 
 def _check_strategy(strategy: Strategy, n: int, config: PlannerConfig, state: PlanningState):
@@ -667,15 +826,21 @@ def strategy_value_reference(state: PlanningState, config: PlannerConfig, strate
                              normalizer: float) -> float:
     """Q of one strategy straight from the definition (truncate, then order statistics)."""
     values = config.rewards.values
+    # finished samples: extra independent reward variables (the floor stays a floor)
+    fin = (np.zeros((0, values.size)) if state.finished is None
+           else np.asarray(state.finished, dtype=np.float64).reshape(-1, values.size))
     if strategy.is_stop:
-        return float(values[state.floor_index])
+        return expected_max_reference(values, fin, None, int(state.floor_index)) if len(fin) \
+            else float(values[state.floor_index])
     j = strategy.horizon_index
     xl = truncated_lengths(config.lengths, j)
+    if j < config.lengths.size - 1:
+        xl[-1] = config.prune_points[j]
     order = np.argsort(xl, kind="stable")
     joints = [np.asarray(state.joints[i]) for i in strategy.keep]
     src = state.root_joint if strategy.branch_from is None else state.joints[strategy.branch_from]
     tr = [truncate(p, j) for p in joints] + [truncate(src, j)] * int(strategy.new)
-    reward_pmfs = np.array([t.sum(axis=1) for t in tr])
+    reward_pmfs = np.array([t.sum(axis=1) for t in tr] + list(fin))
     length_pmfs = np.array([t.sum(axis=0)[order] for t in tr])
     ez = expected_max_reference(values, reward_pmfs, None, int(state.floor_index))
     emax_len = expected_max_reference(xl[order], length_pmfs)
@@ -697,10 +862,13 @@ def plan_reference(state: PlanningState, config: PlannerConfig,
     max_new = max(0, config.cap - state.n_created)
     sources = [None] + (list(range(n)) if config.branching else [])
     stop = Strategy(keep=(), new=0, horizon_index=L - 1)
-    best, best_q, best_size = stop, float(config.rewards.values[state.floor_index]), 0
-    # Same visiting order as the kernels: exhaustive loops horizon-major, others mask-major.
+    best, best_size = stop, 0
+    best_q = strategy_value_reference(state, config, stop, d)
+    # Same visiting order as the kernels: exhaustive loops horizon-major, others mask-major
+    # (horizons ascending, or "never" first in the authors' ordering).
+    hz = ([L - 1] + list(range(L - 1)) if config.ordering == "authors" else list(range(L)))
     pairs = ([(m, j) for j in range(L) for m in masks] if config.search == "exhaustive"
-             else [(m, j) for m in masks for j in range(L)])
+             else [(m, j) for m in masks for j in hz])
     for mask, j in pairs:
         keep = tuple(i for i in range(n) if (mask >> i) & 1)
         cands = []
@@ -717,6 +885,8 @@ def plan_reference(state: PlanningState, config: PlannerConfig,
                 best, best_q, best_size = s, q, size
     if config.search == "two-prefix" and not best.is_stop:
         _, by_value = _orders(config, stacked, n)
+        if config.ordering == "authors":
+            by_value = np.arange(n)  # the authors re-add in sample order
         keep = set(best.keep)
         for i in by_value:
             i = int(i)
@@ -743,18 +913,18 @@ def validate_state_joints(state: PlanningState, config: PlannerConfig) -> None:
 
 
 @njit(cache=True)
-def _initial_k_kernel(values, RC, LC, EL, XL, root_s, max_new, floor_idx, alpha, cost_scale, tol):
+def _initial_k_kernel(values, RC, LC, EL, XL, root_s, max_new, fin, alpha, cost_scale, tol):
     """Best (m, horizon) for m i.i.d. fresh samples: the i.i.d. power form ``F^m``."""
     B = values.size
     L = XL.shape[0]
-    best = np.array([values[floor_idx], 0.0, 0.0, 0.0, -1.0, float(L - 1)])
+    best = np.array([_stop_value(values, fin), 0.0, 0.0, 0.0, -1.0, float(L - 1)])
     for j in range(L):
         npts = j + 2
         for m in range(1, max_new + 1):
             ez = 0.0
             gp = 0.0
             for b in range(B):
-                g = RC[root_s, j, b] ** m if b >= floor_idx else 0.0
+                g = fin[b] * RC[root_s, j, b] ** m
                 ez += values[b] * (g - gp)
                 gp = g
             emax = 0.0
@@ -786,6 +956,9 @@ def initial_k(root_joint: np.ndarray, config: PlannerConfig, n_created: int = 0,
         raise PlannerError(f"normaliser D must be > 0, got {d!r}")
     values, rep, upper = config._kernel_grids
     RC, LC, EL, XL = _build_tables(values, rep, upper, root[None, :, :].copy())
+    if not 0 <= floor_index < B:
+        raise PlannerError(f"floor_index {floor_index} is off the reward grid of {B} states")
     best = _initial_k_kernel(values, RC, LC, EL, XL, 0, max(0, config.cap - n_created),
-                             int(floor_index), float(config.alpha), config.beta / d, TIE_TOL)
+                             floor_cdf(B, int(floor_index)), float(config.alpha),
+                             config.beta / d, TIE_TOL)
     return Decision(strategy=_strategy_from_best(best, 0, L), q=float(best[0]), normalizer=d)

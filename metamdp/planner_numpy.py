@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from .planner import (TIE_TOL, Decision, PlannerConfig, PlanningState, _as_state_arrays,
-                      _candidate_masks, _orders, _strategy_from_best, normalizer_value)
+                      _candidate_masks, _orders, _strategy_from_best, finished_cdf,
+                      normalizer_value)
 
 
 def tables_numpy(values, rep, upper, stacked):
@@ -43,17 +44,22 @@ def tables_numpy(values, rep, upper, stacked):
     return RC, LC, EL, XL
 
 
-def _q_batch(values, xl, PR, PL, SL, nk, rcs, lcs, els, m, floor_idx, npts, alpha, cost_scale):
-    """Closed-form Q for a batch of kept sets (rows) plus ``m`` copies of one source."""
+def _q_batch(values, xl, PR, PL, SL, nk, rcs, lcs, els, m, fin, npts, alpha, cost_scale):
+    """Closed-form Q for a batch of kept sets (rows) plus ``m`` copies of one source;
+    ``fin`` is the finished samples' reward-CDF factor."""
     G = PR * rcs[None, :] ** m if m > 0 else PR.copy()
-    G[:, :floor_idx] = 0.0
+    G = G * fin[None, :]
     ez = (np.diff(G, axis=1, prepend=0.0) * values[None, :]).sum(axis=1)
     GL = PL[:, :npts] * (lcs[None, :npts] ** m if m > 0 else 1.0)
     emax = (np.diff(GL, axis=1, prepend=0.0) * xl[None, :npts]).sum(axis=1)
     q = ez - cost_scale * (alpha * (SL + m * els) + (1.0 - alpha) * emax)
     if m == 0:
-        q = np.where(nk == 0, values[floor_idx], q)
+        q = np.where(nk == 0, _stop_numpy(values, fin), q)
     return q
+
+
+def _stop_numpy(values, fin):
+    return float(np.diff(fin, prepend=0.0) @ values)
 
 
 def _products(RC, LC, EL, masks_bits, j, n):
@@ -85,12 +91,12 @@ def plan_numpy(state: PlanningState, config: PlannerConfig, normalizer: float | 
     stacked, n = _as_state_arrays(config, state)
     d = normalizer_value(config, state) if normalizer is None else float(normalizer)
     values = config.rewards.values
-    rep, upper = config.lengths.representative, config.lengths.upper
+    rep, upper = config.lengths.representative, config.prune_points
     RC, LC, EL, XL = tables_numpy(values, rep, upper, stacked)
     L = config.lengths.size
     max_new = max(0, config.cap - state.n_created)
     cs = config.beta / d
-    fi = int(state.floor_index)
+    fi = finished_cdf(state, values.size)
     sources = [n] + (list(range(n)) if config.branching else [])
     if config.search == "exhaustive":
         masks = np.arange(1 << n, dtype=np.int64)
@@ -123,13 +129,17 @@ def plan_numpy(state: PlanningState, config: PlannerConfig, normalizer: float | 
                 rows.append(np.column_stack([q, nk + m, masks, np.full(masks.size, m),
                                              np.full(masks.size, -1.0 if s == n else s),
                                              np.full(masks.size, j), np.full(masks.size, sub), pos]))
-    stop = np.array([[values[fi], 0, 0, 0, -1, L - 1, -1, -1]], dtype=np.float64)
+    stop = np.array([[_stop_numpy(values, fi), 0, 0, 0, -1, L - 1, -1, -1]], dtype=np.float64)
     cand = np.concatenate([stop] + rows)
     # the kernels' visiting order: exhaustive is horizon-major, restricted searches mask-major
+    # (horizons ascending, or "never" first in the authors' ordering)
+    hz_rank = cand[:, 5]
+    if config.ordering == "authors":
+        hz_rank = np.where(cand[:, 5] == L - 1, -1.0, cand[:, 5])
     if config.search == "exhaustive":
         order = np.lexsort((cand[:, 6], cand[:, 7], cand[:, 5]))
     else:
-        order = np.lexsort((cand[:, 6], cand[:, 5], cand[:, 7]))
+        order = np.lexsort((cand[:, 6], hz_rank, cand[:, 7]))
     order = np.concatenate([[0], order[order != 0]])  # stop is the incumbent
     cand = cand[order, :6]
     best_q = cand[:, 0].max()
@@ -138,6 +148,8 @@ def plan_numpy(state: PlanningState, config: PlannerConfig, normalizer: float | 
     best = cand[pick].copy()
     if config.search == "two-prefix" and not (best[2] == 0 and best[3] == 0):
         _, by_value = _orders(config, stacked, n)
+        if config.ordering == "authors":
+            by_value = np.arange(n)
         best = _readd_numpy(values, RC, LC, EL, XL, best, by_value, n, fi, config.alpha, cs)
     return Decision(strategy=_strategy_from_best(best, n, L), q=float(best[0]), normalizer=d)
 

@@ -11,7 +11,13 @@ one node per tick; reaching a terminal node finishes it with that node's value. 
                {"id": 3, "value": 0.0}],
      "samples": [{"node": 2}]}
 
-``samples`` (optional) lists samples already in progress; they count toward the cap.
+``samples`` (optional) lists samples already created; they count toward the cap. A sample at
+a non-terminal node is in progress; one at a terminal node has finished with that node's value
+(the best such value is the floor of the maximum).
+
+A world saved by ``ziprc theorem --save-violations`` also carries its objective (``cap``,
+``alpha``, ``beta``, and the planner that broke): ``ziprc exact --world FILE`` uses them as
+defaults. Keys other than the world's own are ignored here.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ class ChainWorld:
     values: list
     root: object
     nodes: list  # dicts as in the JSON form
-    samples: list = field(default_factory=list)  # node ids of samples in progress
+    samples: list = field(default_factory=list)  # node ids of samples created (in progress or finished)
 
     # ------------------------------------------------------------------ parsing
     @classmethod
@@ -122,6 +128,12 @@ class ChainWorld:
 
     @classmethod
     def load(cls, path) -> "ChainWorld":
+        return cls.load_with_params(path)[0]
+
+    @classmethod
+    def load_with_params(cls, path) -> tuple["ChainWorld", dict]:
+        """The world and the file's other top-level keys (e.g. the ``cap``, ``alpha``,
+        ``beta`` and planner flags a saved violation carries)."""
         try:
             text = Path(path).read_text()
         except OSError as e:
@@ -130,7 +142,9 @@ class ChainWorld:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise WorldError(f"{str(path)!r} is not valid JSON: {e}") from None
-        return cls.from_dict(data)
+        world = cls.from_dict(data)
+        own = {"values", "root", "nodes", "samples"}
+        return world, {k: v for k, v in data.items() if k not in own}
 
     def to_dict(self) -> dict:
         d = {"values": list(self.values), "root": self.root, "nodes": self.nodes}
@@ -172,23 +186,28 @@ class ChainWorld:
                                  labels=tuple(n["id"] for n in self.nodes), tol=PROB_TOL)
         except ProcessError as e:
             raise WorldError(str(e)) from None
-        for nid in self.samples:
-            if proc.is_terminal(idx[nid]):
-                raise WorldError(f"a sample in progress is at node {nid!r}, which is terminal "
-                                 "(a finished sample): list only unfinished samples")
         self.__dict__["_process"] = proc
         return proc
 
     def start_state(self) -> MetaState:
         idx = self.index
-        return canonical([idx[n] for n in self.samples], [])
+        proc = self.process
+        nodes = [idx[n] for n in self.samples]
+        return canonical([k for k in nodes if not proc.is_terminal(k)],
+                         [k for k in nodes if proc.is_terminal(k)])
+
+    @property
+    def n_finished(self) -> int:
+        idx = self.index
+        return sum(1 for n in self.samples if self.process.is_terminal(idx[n]))
 
     def start_positions(self) -> list:
-        """Index of each listed sample in the canonical (sorted) order used by the engine."""
+        """For each unfinished sample in the engine's canonical (sorted) order, its index in
+        the world's ``samples`` list."""
         idx = self.index
-        nodes = [idx[n] for n in self.samples]
-        order = sorted(range(len(nodes)), key=lambda k: nodes[k])
-        return order
+        proc = self.process
+        nodes = [(idx[n], k) for k, n in enumerate(self.samples) if not proc.is_terminal(idx[n])]
+        return [k for _, k in sorted(nodes)]
 
 
 def _is_number(x) -> bool:
@@ -200,7 +219,16 @@ def _is_number(x) -> bool:
 
 @dataclass(frozen=True)
 class WorldShape:
-    """Size knobs of the random-world generator."""
+    """Size knobs of the random-world generator.
+
+    The last four avoid degenerate worlds, in which the theorem holds trivially: every layer
+    at least ``min_width`` nodes wide (so paths differ), at least ``min_distinct_values``
+    distinct terminal values reachable (so outcomes differ), samples in progress placed at
+    nodes whose futures still differ (``informative_samples``; with ``shared_prefix`` they
+    come in groups on one node, so branching from a prefix is a real alternative), and up to
+    ``max_finished`` samples that have already finished (a floor). A world that misses a
+    requirement is redrawn from the same generator (see :func:`random_world`).
+    """
 
     max_depth: int = 4
     width: int = 3
@@ -209,6 +237,14 @@ class WorldShape:
     values: tuple = (0.0, 1.0)
     tree: bool = False
     max_samples_in_progress: int = 2
+    min_width: int = 1
+    min_distinct_values: int = 1
+    informative_samples: bool = False
+    shared_prefix: bool = False
+    max_finished: int = 0
+
+
+MAX_REDRAWS = 200
 
 
 def random_world(seed, shape: WorldShape = WorldShape(), rng: np.random.Generator | None = None
@@ -216,8 +252,30 @@ def random_world(seed, shape: WorldShape = WorldShape(), rng: np.random.Generato
     """A random layered world. Terminal values lean low on deeper nodes (failures run longer).
 
     With ``shape.tree`` every node has a single parent, so a node determines its whole path.
+    Worlds that miss the shape's non-degeneracy requirements are redrawn from the same
+    ``rng`` (deterministic for a seed).
     """
     rng = np.random.default_rng(seed) if rng is None else rng
+    for _ in range(MAX_REDRAWS):
+        world = _draw_world(shape, rng)
+        if world is not None:
+            return world
+    raise WorldError(f"no world met the shape's requirements in {MAX_REDRAWS} draws: {shape}")
+
+
+def _reachable_values(world: "ChainWorld") -> list:
+    """Per node, the set of terminal value indices reachable from it."""
+    proc = world.process
+    out = [set() for _ in range(proc.n_nodes)]
+    for k in np.argsort(-proc.depth, kind="stable"):
+        if proc.is_terminal(k):
+            out[k].add(int(proc.value_index[k]))
+        for m, _ in proc.successors[k]:
+            out[k] |= out[m]
+    return out
+
+
+def _draw_world(shape: WorldShape, rng) -> "ChainWorld | None":
     values = list(shape.values)
     nodes = [{"id": 0}]
     layer = [0]
@@ -236,7 +294,7 @@ def random_world(seed, shape: WorldShape = WorldShape(), rng: np.random.Generato
                 children_of[par] = kids
                 new_layer += kids
         else:
-            w = int(rng.integers(1, shape.width + 1))
+            w = int(rng.integers(min(shape.min_width, shape.width), shape.width + 1))
             new_layer = list(range(next_id, next_id + w))
             next_id += w
             children_of = {}
@@ -266,9 +324,30 @@ def random_world(seed, shape: WorldShape = WorldShape(), rng: np.random.Generato
                 next_layer.append(c)
         layer = next_layer
     nodes.sort(key=lambda n: n["id"])
+    bare = ChainWorld.from_dict({"values": values, "root": 0, "nodes": nodes})
+    reach = _reachable_values(bare)
+    proc = bare.process
+    if len(reach[proc.root]) < shape.min_distinct_values:
+        return None
+    if shape.min_width > 1 and not shape.tree:
+        widths = np.bincount(proc.depth)
+        if widths[1:].max(initial=0) < shape.min_width:
+            return None
     nonterminal = [n["id"] for n in nodes if "next" in n]
+    if shape.informative_samples:
+        # a sample whose future is already decided gives the planner nothing to weigh
+        nonterminal = [n for n in nonterminal if len(reach[bare.index[n]]) >= 2]
+        if not nonterminal:
+            return None
     k = int(rng.integers(0, shape.max_samples_in_progress + 1))
-    samples = [int(rng.choice(nonterminal)) for _ in range(k)]
+    samples = []
+    while len(samples) < k:
+        node = int(rng.choice(nonterminal))
+        copies = int(rng.integers(1, 3)) if shape.shared_prefix else 1
+        samples += [node] * min(copies, k - len(samples))
+    if shape.max_finished > 0:
+        terminal = [n["id"] for n in nodes if "value" in n]
+        samples += [int(rng.choice(terminal)) for _ in range(int(rng.integers(0, shape.max_finished + 1)))]
     return ChainWorld.from_dict({"values": values, "root": 0, "nodes": nodes,
                                  "samples": [{"node": s} for s in samples]})
 

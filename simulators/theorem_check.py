@@ -20,8 +20,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from metamdp.exact import (ExactProblem, MetaState, executed_strategy_value, exact_joints,
-                           optimal_value, planning_state, policy_value, ziprc_policy)
+from metamdp.exact import (DEFAULT_MAX_STATES, ExactProblem, MetaState, _movers,
+                           executed_strategy_value, exact_joints, literal_policy, optimal_value,
+                           planning_state, policy_value, step_distribution, ziprc_policy)
 from metamdp.grids import LengthGrid
 from metamdp.joints import rebin_lengths
 from metamdp.planner import PlannerConfig, enumerate_strategies, fixed_normalizer, plan
@@ -57,25 +58,61 @@ class Instance:
     alt_weight: float = 0.5
 
 
+MAX_INSTANCE_REDRAWS = 100
+
+
 def random_instance(seed: int, shape: WorldShape | None = None, max_depth: int = 4,
-                    max_samples: int = 4) -> Instance:
+                    max_samples: int = 4, degenerate: bool = False) -> Instance:
     """A random instance; everything derives from ``seed``.
 
     ``max_depth`` bounds the ticks a sample can take; ``max_samples`` the samples already in
     progress at the start (the cap allows one or two more).
+
+    By default the instance is non-degenerate, so that the theorem has something to bite on:
+    layers at least 2 wide, at least two distinct terminal values, samples in progress only
+    where the future is still open, in groups on shared prefixes (so branching is a real
+    choice), sometimes a finished sample (a floor), a cap allowing at least two samples, and
+    ``W`` above the value of stopping now. Instances that miss are redrawn from the same
+    generator. ``degenerate=True`` gives the earlier unconstrained generator (single paths,
+    all-zero worlds, immediate stops: the cases the theorem holds trivially).
     """
     if max_depth < 2:
         raise ValueError(f"max_depth must be >= 2, got {max_depth}")
     if max_samples < 0:
         raise ValueError(f"max_samples must be >= 0, got {max_samples}")
     rng = np.random.default_rng(np.random.SeedSequence(seed))
-    shape = shape or WorldShape(
-        max_depth=int(rng.integers(2, max_depth + 1)), width=int(rng.integers(1, 4)), branching=2,
-        terminal_prob=float(rng.uniform(0.2, 0.5)),
-        values=(0.0, 1.0) if rng.random() < 0.6 else (0.0, 0.5, 1.0),
-        max_samples_in_progress=int(rng.integers(0, max_samples + 1)))
+    if degenerate:
+        return _draw_instance(seed, rng, shape, max_depth, max_samples, True)
+    for _ in range(MAX_INSTANCE_REDRAWS):
+        inst = _draw_instance(seed, rng, shape, max_depth, max_samples, False)
+        truth = exact_problem(inst.world, inst.cap, inst.alpha, inst.beta)
+        w, strat = best_strategy(truth)
+        if not strat.is_stop:  # W above stopping now: there is a plan to re-plan
+            return inst
+    raise ValueError(f"seed {seed}: no non-degenerate instance in {MAX_INSTANCE_REDRAWS} draws")
+
+
+def _draw_instance(seed, rng, shape, max_depth, max_samples, degenerate) -> Instance:
+    if degenerate:
+        shape = shape or WorldShape(
+            max_depth=int(rng.integers(2, max_depth + 1)), width=int(rng.integers(1, 4)),
+            branching=2, terminal_prob=float(rng.uniform(0.2, 0.5)),
+            values=(0.0, 1.0) if rng.random() < 0.6 else (0.0, 0.5, 1.0),
+            max_samples_in_progress=int(rng.integers(0, max_samples + 1)))
+    else:
+        shape = shape or WorldShape(
+            max_depth=int(rng.integers(2, max_depth + 1)), width=int(rng.integers(2, 4)),
+            branching=2, terminal_prob=float(rng.uniform(0.2, 0.5)),
+            values=(0.0, 1.0) if rng.random() < 0.6 else (0.0, 0.5, 1.0),
+            max_samples_in_progress=int(rng.integers(0, max_samples + 1)),
+            min_width=2, min_distinct_values=2, informative_samples=True, shared_prefix=True,
+            max_finished=1 if rng.random() < 0.25 else 0)
     world = random_world(None, shape, rng=rng)
-    cap = max(1, len(world.samples) + int(rng.integers(0, 3)))  # 0: the cap is already reached
+    n_created = len(world.samples)
+    if degenerate:
+        cap = max(1, n_created + int(rng.integers(0, 3)))  # 0: the cap is already reached
+    else:
+        cap = max(2, n_created + int(rng.integers(0, 3)))
     alpha = float(np.round(rng.uniform(0, 1), 3))
     beta = float(np.round(rng.uniform(0, 1.2), 3))
     tree_shape = replace(shape, tree=True, max_depth=min(shape.max_depth, 3))
@@ -158,15 +195,36 @@ def coarse_tick_grid(max_ticks: int, delta: int = 64) -> LengthGrid:
 
 @dataclass
 class InstanceResult:
+    """Exact results of one variant on one instance.
+
+    ``best_strategy_value`` / ``v_ziprc``: ``W`` and ``V_ZIPRC`` at the start state.
+    ``state_margin``: the smallest ``V_ZIPRC(s) - W(s)`` over the ``states_checked``
+    meta-states ZIP-RC can reach (the theorem holds at each; start state only for dependent
+    samples, whose ``W(s)`` would need the posterior over the shared latent).
+    ``informative``: re-planning changes ZIP-RC's action at some reachable state compared
+    with executing its first plan literally (for ``exact`` that plan is the best strategy).
+    Without that, ``V_ZIPRC = W`` holds trivially.
+    """
+
     seed: int
     variant: str
     best_strategy_value: float
     v_ziprc: float
     v_optimal: float | None
     states: int
+    states_checked: int = 1
+    state_margin: float | None = None
+    informative: bool = False
+    worst_state: MetaState | None = None
 
     @property
     def margin(self) -> float:
+        """The worst ``V_ZIPRC(s) - W(s)`` over the checked states (the start included)."""
+        m = self.v_ziprc - self.best_strategy_value
+        return m if self.state_margin is None else min(m, self.state_margin)
+
+    @property
+    def start_margin(self) -> float:
         return self.v_ziprc - self.best_strategy_value
 
     @property
@@ -193,18 +251,76 @@ def exact_problem(world: ChainWorld, cap: int, alpha: float, beta: float,
                         d_objective=d_obj, predict=lambda n: joints[n], predict_root=root)
 
 
-def best_strategy(problem: ExactProblem):
-    """``W`` and its strategy: exhaustive closed form under exact predictions (tick-exact,
-    independent samples, where closed form = executed value)."""
+def best_strategy(problem: ExactProblem, state: MetaState | None = None):
+    """``W`` and its strategy at ``state`` (default: the start): exhaustive closed form under
+    exact predictions (tick-exact, independent samples, where closed form = executed value).
+    The problem's own objective (fixed ``D``, cap, branching) defines the class."""
     d = problem.d_objective
-    cfg = replace(problem.config, search="exhaustive")
-    dec = plan(planning_state(problem, problem.start), cfg, normalizer=d)
+    cfg = replace(problem.config, search="exhaustive", normalizer="fixed", prune_charge="edge",
+                  ordering="ours")
+    dec = plan(planning_state(problem, problem.start if state is None else state), cfg,
+               normalizer=d)
     return dec.q, dec.strategy
 
 
+def _action_nodes(problem: ExactProblem, state: MetaState, strategy) -> tuple:
+    """What an action physically does: the nodes advanced and the nodes new samples start at."""
+    movers, new_nodes = _movers(problem, state, strategy)
+    return (tuple(sorted(state.unfinished[i] for i in movers)), tuple(sorted(new_nodes)))
+
+
+def replanning_matters(problem: ExactProblem, decide, decisions: dict | None = None) -> bool:
+    """True when ZIP-RC's action differs, at some state it reaches, from what executing its
+    first plan literally would do there (a depth-first walk while the two agree)."""
+    decisions = {} if decisions is None else decisions
+
+    def zip_decision(state):
+        d = decisions.get(state)
+        if d is None:
+            d = decisions[state] = decide(state)
+        return d
+
+    first = zip_decision(problem.start).strategy
+    literal = literal_policy(problem, first)
+    proc = problem.process
+    stack = [(problem.start, 0)]
+    seen = set()
+    while stack:
+        state, t = stack.pop()
+        if (state, t) in seen:
+            continue
+        seen.add((state, t))
+        zs = zip_decision(state).strategy
+        ls = literal(state, t).strategy
+        if _action_nodes(problem, state, zs) != _action_nodes(problem, state, ls):
+            return True
+        if zs.is_stop:
+            continue
+        movers, new_nodes = _movers(problem, state, zs)
+        for s2 in step_distribution(proc, state, movers, new_nodes):
+            stack.append((s2, t + 1))
+    return False
+
+
+def check_all_states(truth: ExactProblem, state_values: dict, w_cache: dict):
+    """``min_s V_ZIPRC(s) - W(s)`` over the reachable states, that state, and how many were
+    checked. ``w_cache`` keeps ``W(s)`` per state across the variants of one instance."""
+    worst, worst_state = np.inf, None
+    for state, v in state_values.items():
+        w = w_cache.get(state)
+        if w is None:
+            w = w_cache[state] = best_strategy(truth, state)[0]
+        if v - w < worst:
+            worst, worst_state = v - w, state
+    return float(worst), worst_state, len(state_values)
+
+
 def evaluate(instance: Instance, variant: str, with_optimal: bool = True,
-             optimal_cache: dict | None = None) -> InstanceResult:
-    """Exact ``W``, ``V_ZIPRC`` and (for independent samples) ``V*`` for one variant."""
+             optimal_cache: dict | None = None, w_cache: dict | None = None,
+             max_states: int = DEFAULT_MAX_STATES) -> InstanceResult:
+    """Exact ``W``, ``V_ZIPRC`` and (for independent samples) ``V*`` for one variant, the
+    theorem checked at every meta-state ZIP-RC reaches, and whether re-planning mattered.
+    ``w_cache`` (a dict per instance) shares ``W(s)`` between the variants."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
     if variant == "dependent_samples":
@@ -236,7 +352,14 @@ def evaluate(instance: Instance, variant: str, with_optimal: bool = True,
         bad = np.array([corrupt_joint(joints[n], temperature, optimism, noise, rng)
                         if not proc.is_terminal(n) else joints[n] for n in range(proc.n_nodes)])
         problem = replace(problem, predict=lambda n: bad[n], predict_root=bad[proc.root])
-    v, states = policy_value(problem, ziprc_policy(problem))
+    decide = ziprc_policy(problem)
+    decisions: dict = {}
+    state_values: dict = {}
+    v, states = policy_value(problem, decide, max_states=max_states, state_values=state_values,
+                             decisions=decisions)
+    worst, worst_state, checked = check_all_states(truth, state_values,
+                                                   {} if w_cache is None else w_cache)
+    informative = replanning_matters(problem, decide, decisions)
     v_opt = None
     if with_optimal:
         key = instance.seed
@@ -247,7 +370,8 @@ def evaluate(instance: Instance, variant: str, with_optimal: bool = True,
             if optimal_cache is not None:
                 optimal_cache[key] = v_opt
     return InstanceResult(seed=instance.seed, variant=variant, best_strategy_value=w, v_ziprc=v,
-                          v_optimal=v_opt, states=states)
+                          v_optimal=v_opt, states=states, states_checked=checked,
+                          state_margin=worst, informative=informative, worst_state=worst_state)
 
 
 def dependent_problem(instance: Instance) -> ExactProblem:
@@ -288,6 +412,18 @@ def _evaluate_dependent(instance: Instance) -> InstanceResult:
     w = -math.inf
     for s in enumerate_strategies(n_unf, problem.config, problem.start.n_created):
         w = max(w, executed_strategy_value(problem, s))
-    v, states = policy_value(problem, ziprc_policy(problem))
+    decide = ziprc_policy(problem)
+    decisions: dict = {}
+    v, states = policy_value(problem, decide, decisions=decisions)
     return InstanceResult(seed=instance.seed, variant="dependent_samples", best_strategy_value=w,
-                          v_ziprc=v, v_optimal=None, states=states)
+                          v_ziprc=v, v_optimal=None, states=states, states_checked=1,
+                          informative=replanning_matters(problem, decide, decisions))
+
+
+def world_at_state(world: ChainWorld, state: MetaState) -> ChainWorld:
+    """The same world with its samples placed as in ``state`` (unfinished and finished), so a
+    state reached mid-run can be replayed as a start."""
+    labels = world.process.labels
+    d = world.to_dict()
+    d["samples"] = [{"node": labels[n]} for n in state.unfinished + state.finished]
+    return ChainWorld.from_dict(d)

@@ -33,7 +33,6 @@ BAD = [
     (lambda d: d.update(root=7), "root 7 is not a node"),
     (lambda d: d.pop("nodes"), "missing the field 'nodes'"),
     (lambda d: d["nodes"][1].update(next=[[3, 1.0]]), "node 1 must have exactly one of"),
-    (lambda d: d.update(samples=[{"node": 3}]), "node 3, which is terminal"),
     (lambda d: d.update(samples=[{"node": 8}]), "samples[0] is at node 8"),
     (lambda d: d.update(values=[0.0, 1.0, 0.5]), "strictly increasing"),
     (lambda d: d["nodes"][0].update(next=[[1, 0.2], [2, 0.4], [3, 0.4]]), "node 3 is reached after both 1 and 2 ticks"),
@@ -65,7 +64,7 @@ def test_cli_rejects_bad_parameters(tmp_path, capsys):
     path2 = tmp_path / "s.json"
     path2.write_text(json.dumps(dict(GOOD, samples=[{"node": 2}, {"node": 2}])))
     assert main(["exact", "--world", str(path2), "--cap", "1", "--alpha", "0.5", "--beta", "0.1"]) == 2
-    assert "below the 2 samples already in progress" in capsys.readouterr().err
+    assert "below the 2 samples the world lists" in capsys.readouterr().err
     assert main(["exact", "--world", str(tmp_path / "missing.json"), "--cap", "1", "--alpha", "0.5",
                  "--beta", "0.1"]) == 2
     assert "cannot read world file" in capsys.readouterr().err
@@ -82,3 +81,38 @@ def test_random_worlds_are_valid_and_round_trip(seed, tmp_path):
     again = ChainWorld.load(tmp_path / "w.json")
     assert again.to_dict() == w.to_dict()
     assert again.process.max_ticks <= 5
+
+
+def test_samples_at_terminal_nodes_are_finished_samples():
+    """A sample listed at a terminal node has finished with that value: it counts toward the
+    cap and its value is the floor; the unfinished ones keep the world's list order."""
+    w = ChainWorld.from_dict(dict(GOOD, samples=[{"node": 2}, {"node": 1}, {"node": 0}]))
+    st = w.start_state()
+    idx = w.index
+    assert st.finished == (idx[1],) and st.unfinished == tuple(sorted([idx[0], idx[2]]))
+    assert st.n_created == 3 and w.n_finished == 1
+    # engine order: node 0 (list index 2), then node 2 (list index 0)
+    assert w.start_positions() == [2, 0]
+
+
+def test_nondegenerate_shape_knobs():
+    shape = WorldShape(max_depth=4, width=3, min_width=2, min_distinct_values=2,
+                       informative_samples=True, shared_prefix=True, max_finished=1,
+                       max_samples_in_progress=3, values=(0.0, 0.5, 1.0))
+    for seed in range(30):
+        w = random_world(seed, shape)
+        proc = w.process
+        reach = {int(proc.value_index[k]) for k in range(proc.n_nodes) if proc.is_terminal(k)}
+        assert len(reach) >= 2
+        widths = [int((proc.depth == d).sum()) for d in range(1, int(proc.depth.max()) + 1)]
+        assert max(widths) >= 2
+        for k in w.start_state().unfinished:  # every sample in progress still has a choice ahead
+            assert len({v for v in _values_below(proc, k)}) >= 2
+
+
+def _values_below(proc, k):
+    if proc.is_terminal(k):
+        yield int(proc.value_index[k])
+        return
+    for m, _ in proc.successors[k]:
+        yield from _values_below(proc, m)

@@ -67,3 +67,54 @@ def test_bench_planner_json(tmp_path):
     for search in ("exhaustive", "two-prefix"):
         assert set(d["decision_us"][search]) == {"2", "4", "8", "12"}
         assert all(v > 0 for v in d["numba_speedup"][search].values())
+
+
+def test_saved_violation_replays_with_exact_alone(tmp_path, capsys):
+    """A world saved by --save-violations is a flat world file carrying its objective: 'ziprc
+    exact --world FILE' needs no other flag, and flags still override the file."""
+    d = tmp_path / "viol"
+    assert main(["theorem", "--instances", "30", "--seed", "0", "--variants", "top_k_value",
+                 "state_normalizer", "--no-optimal", "--no-progress", "--save-violations", str(d)]) == 0
+    files = sorted(d.glob("*.json"))
+    assert files
+    capsys.readouterr()
+    for f in files[:3]:
+        saved = json.loads(f.read_text())
+        assert {"values", "root", "nodes", "cap", "alpha", "beta"} <= set(saved)
+        out = tmp_path / "o.json"
+        assert main(["exact", "--world", str(f), "--no-optimal", "--json", str(out)]) == 0
+        res = json.loads(out.read_text())
+        assert res["provenance"]["params"]["cap"] == saved["cap"]
+        # the replay reproduces the violation: ZIP-RC below W at the saved start
+        assert res["v_ziprc"] < res["best_strategy_value"] - 1e-9
+        assert "assumption of the theorem is broken" in capsys.readouterr().out
+    assert main(["exact", "--world", str(files[0]), "--cap", str(saved["cap"] + 1), "--no-optimal",
+                 "--json", str(tmp_path / "o2.json")]) == 0
+    assert json.loads((tmp_path / "o2.json").read_text())["provenance"]["params"]["cap"] == saved["cap"] + 1
+
+
+def test_exact_requires_an_objective_and_guards_large_caps(capsys):
+    assert main(["exact", "--world", str(EXAMPLE), "--alpha", "0.5", "--beta", "0.3"]) == 2
+    assert "--cap is required" in capsys.readouterr().err
+    assert main(["exact", "--world", str(EXAMPLE), "--cap", "50", "--alpha", "0.5", "--beta", "0.3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "--max-states" in err and err.count("\n") == 1
+
+
+def test_exact_with_the_authors_planner(tmp_path, capsys):
+    out = tmp_path / "a.json"
+    assert main(["exact", "--world", str(EXAMPLE), "--cap", "3", "--alpha", "0.5", "--beta", "0.3",
+                 "--planner", "authors", "--json", str(out)]) == 0
+    assert "authors' planner" in capsys.readouterr().out
+    d = json.loads(out.read_text())
+    assert d["provenance"]["params"]["planner"] == "authors"
+    assert d["v_optimal"] >= d["v_ziprc"] - 1e-9
+
+
+def test_theorem_reports_informative_share_and_states(tmp_path):
+    out = tmp_path / "t.json"
+    assert main(["theorem", "--instances", "30", "--seed", "1", "--variants", "exact", "--no-progress",
+                 "--json", str(out)]) == 0
+    row = json.loads(out.read_text())["variants"][0]
+    assert row["violations"] == 0 and row["states_checked"] > row["instances"]
+    assert 0.3 <= row["informative_share"] <= 1 and row["informative"] == round(row["informative_share"] * 30)

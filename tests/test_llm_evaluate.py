@@ -130,3 +130,17 @@ def test_matched_cost_constant_difference_has_degenerate_ci():
     rows = _mv_rows() + [_row("Z", [1, 1, 0, 0], [2.0] * 4, [2] * 4, [1] * 4, n_started=[2] * 4, policy="z")]
     (z,) = _matched(rows)
     assert z["difference"] == 0.0 and z["difference_ci95"] == (0.0, 0.0)
+
+
+def test_paired_accuracy_change_hand_computed():
+    from llm_backend.evaluate import paired_accuracy_change
+
+    before = [{"qid": q, "correct": c} for q, c in [("a", 1), ("a", 0), ("b", 0), ("b", 0), ("c", 1)]]
+    after = [{"qid": q, "correct": c} for q, c in [("a", 1), ("a", 1), ("b", 0), ("b", 1), ("d", 1)]]
+    r = paired_accuracy_change(before, after)
+    # questions a and b only: before (.5, 0), after (1, .5); difference .5 on both
+    assert r["questions"] == 2
+    assert r["before"] == pytest.approx(0.25) and r["after"] == pytest.approx(0.75)
+    assert r["difference"] == pytest.approx(0.5) and r["ci"] == [pytest.approx(0.5), pytest.approx(0.5)]
+    with pytest.raises(ValueError, match="no question"):
+        paired_accuracy_change(before[:1], after[-1:])

@@ -99,7 +99,7 @@ def test_cli_sample_prompts_traces_replay(qwen3, prompts, tmp_path):
     out = tmp_path / "run"
     rc = main(["llm", "sample", "--model", str(d), "--prompts", str(prompts), "--reward-states", "2",
                "--out", str(out), "--cap", "3", "--betas", "0.1", "--max-new-tokens", "10", "--delta", "4",
-               "--quiet", "--seed", "1"])
+               "--quiet", "--seed", "1", "--concurrent", "2"])
     assert rc == 0
     s = json.loads((out / "sampling.json").read_text())
     assert s["questions"] == 3 and len(s["matched"]) == 1

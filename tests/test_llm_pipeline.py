@@ -63,4 +63,11 @@ def test_gpu_check_runs_on_cpu_tiny(tmp_path, capsys):
 
     assert main(["--device", "cpu", "--tiny", "--threads", "1", "--out", str(tmp_path / "g")]) == 0
     data = json.loads((tmp_path / "g" / "gpu_check.json").read_text())
-    assert "zero_overhead" in data and data["size"] == "tiny"
+    assert "zero_overhead" in data and data["size"] == "tiny" and data["dtype"] == "bfloat16"
+    mc = data["matched_cost"]
+    assert set(mc) >= {"ziprc_minus_mv", "ci", "cost", "questions"} and len(mc["ci"]) == 2
+    assert mc["ci"][0] <= mc["ziprc_minus_mv"] <= mc["ci"][1]
+    assert data["tokens_per_s"]["plain"] > 0 and data["tokens_per_s"]["ziprc"] > 0
+    assert data["zero_overhead"]["planner_fraction_source"] == "ZIP-RC sampling runs"
+    assert data["peak_memory_bytes"] > 0 and data["launch_bound"]["ratio_4x"] > 0
+    assert data["zero_overhead"]["dtype"] == "bfloat16"

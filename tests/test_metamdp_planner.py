@@ -26,15 +26,21 @@ def planning_cases(draw, max_n=5):
     joints = g.dirichlet(np.full(B * L, 0.4), size=n).reshape(n, B, L)
     root = g.dirichlet(np.full(B * L, 0.4)).reshape(B, L)
     extra_finished = draw(st.integers(0, 2))
+    # finished samples: a known floor, or predicted reward distributions, or both
+    kind = draw(st.sampled_from(["floor", "dist", "both"])) if extra_finished else "floor"
     cfg = PlannerConfig(rewards, lengths, alpha=draw(st.floats(0, 1)),
                         beta=draw(st.floats(0, 3)), cap=n + extra_finished + draw(st.integers(0, 3)),
                         search=draw(st.sampled_from(["exhaustive", "two-prefix", "top-k"])),
                         normalizer=draw(st.sampled_from(["fixed", "raw", "state"])),
-                        branching=draw(st.booleans()))
+                        branching=draw(st.booleans()),
+                        prune_charge=draw(st.sampled_from(["edge", "midpoint"])),
+                        ordering=draw(st.sampled_from(["ours", "authors"])))
     state = PlanningState(joints=joints, root_joint=root, n_created=n + extra_finished,
-                          floor_index=int(g.integers(B)) if extra_finished else 0,
+                          floor_index=int(g.integers(B)) if kind != "dist" and extra_finished else 0,
                           elapsed=g.integers(0, 10, size=n).astype(float),
-                          finished_lengths=g.integers(1, 10, size=extra_finished).astype(float))
+                          finished_lengths=g.integers(1, 10, size=extra_finished).astype(float),
+                          finished=(g.dirichlet(np.full(B, 0.5), size=extra_finished)
+                                    if kind != "floor" else None))
     return state, cfg
 
 
@@ -56,7 +62,7 @@ def test_exhaustive_is_the_max_over_the_class_and_dominates_restricted_searches(
     state, cfg = case
     from dataclasses import replace
 
-    ex = replace(cfg, search="exhaustive")
+    ex = replace(cfg, search="exhaustive", ordering="ours")
     d = plan(state, ex)
     values = [strategy_value(state, ex, s, d.normalizer)
               for s in enumerate_strategies(state.n_unfinished, ex, state.n_created)]
@@ -136,6 +142,7 @@ def test_initial_k_equals_exhaustive_search_at_the_start(case):
     from metamdp.planner import initial_k
 
     state, cfg = case
+    state = replace(state, finished=None)  # initial-K takes a floor only
     cfg = replace(cfg, search="exhaustive")
     d_norm = normalizer_value(replace(cfg, normalizer="fixed"), state)
     a = initial_k(state.root_joint, cfg, state.n_created, state.floor_index, normalizer=d_norm)

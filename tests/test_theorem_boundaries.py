@@ -47,3 +47,14 @@ def test_top_k_fails_because_it_is_not_closed_under_continuation():
     assert len(inst.world.nodes) == 3
     r = evaluate(inst, "top_k_value", with_optimal=False)
     assert r.v_ziprc < 0 < r.best_strategy_value
+
+
+def test_a_violation_only_the_every_state_check_sees():
+    """The state normaliser: above W at the start, far below W(s) at a state ZIP-RC reaches."""
+    data = json.loads((REGRESSIONS / "state_normalizer_midrun.json").read_text())
+    inst = instance_from_dict(data["instance"])
+    r = evaluate(inst, "state_normalizer", with_optimal=False)
+    assert r.start_margin == pytest.approx(data["expected"]["start_margin"], abs=1e-9) and r.start_margin > 0
+    assert r.margin == pytest.approx(data["expected"]["worst_margin"], abs=1e-9) and r.violated
+    assert r.states_checked > 1
+    assert not evaluate(inst, "exact", with_optimal=False).violated

@@ -9,16 +9,19 @@ VALUE_GRIDS = ([0.0, 1.0], [0.0, 0.5, 1.0])
 
 
 @st.composite
-def chain_worlds(draw, max_depth=4, max_width=3, max_samples=3):
+def chain_worlds(draw, max_depth=4, max_width=3, max_samples=3, min_depth=1, min_width=1,
+                 max_finished=0):
+    """A layered world; ``min_width`` nodes per layer at least; up to ``max_finished``
+    samples that have already finished (listed at terminal nodes)."""
     values = draw(st.sampled_from(VALUE_GRIDS))
-    depth = draw(st.integers(1, max_depth))
+    depth = draw(st.integers(min_depth, max_depth))
     nodes = {0: {"id": 0}}
     layer = [0]  # non-terminal nodes of the current layer
     next_id = 1
     for d in range(1, depth + 1):
         if not layer:
             break
-        width = draw(st.integers(1, max_width))
+        width = draw(st.integers(min(min_width, max_width), max_width))
         kids = list(range(next_id, next_id + width))
         next_id += width
         children = {}
@@ -46,15 +49,24 @@ def chain_worlds(draw, max_depth=4, max_width=3, max_samples=3):
         layer = new_layer
     open_nodes = [k for k, n in nodes.items() if "next" in n]
     samples = draw(st.lists(st.sampled_from(open_nodes), max_size=max_samples))
+    if max_finished:
+        done = [k for k, n in nodes.items() if "value" in n]
+        samples += draw(st.lists(st.sampled_from(done), max_size=max_finished))
     return ChainWorld.from_dict({"values": values, "root": 0,
                                  "nodes": [nodes[k] for k in sorted(nodes)],
                                  "samples": [{"node": s} for s in samples]})
 
 
 @st.composite
-def theorem_instances(draw, **kwargs):
+def theorem_instances(draw, nondegenerate=False, **kwargs):
+    """``(world, cap, alpha, beta)``. ``nondegenerate`` draws worlds two or more nodes wide
+    and two or more ticks deep, a cap of at least two samples, sometimes a finished sample,
+    and costs that leave room to act (tests still ``assume`` away the trivial cases)."""
+    if nondegenerate:
+        kwargs = {"min_width": 2, "min_depth": 2, "max_finished": 1, **kwargs}
     world = draw(chain_worlds(**kwargs))
-    cap = max(1, len(world.samples) + draw(st.integers(0, 2)))
+    cap = max(2 if nondegenerate else 1, len(world.samples) + draw(st.integers(0, 2)))
     alpha = draw(st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0]) | st.floats(0, 1))
-    beta = draw(st.sampled_from([0.0, 0.05, 0.3, 1.0]) | st.floats(0, 1.5))
+    betas = [0.05, 0.1, 0.3] if nondegenerate else [0.0, 0.05, 0.3, 1.0]
+    beta = draw(st.sampled_from(betas) | st.floats(0, 0.6 if nondegenerate else 1.5))
     return world, cap, alpha, beta

@@ -51,8 +51,8 @@ def _config(args):
             over[k] = getattr(args, k)
     if getattr(args, "betas", None):
         over["betas"] = tuple(float(b) for b in args.betas.split(","))
-    if getattr(args, "denoise", False):
-        over["denoise"] = True
+    if getattr(args, "denoise", None) is not None:
+        over["denoise"] = bool(args.denoise)
     if getattr(args, "policies", None):
         from llm_backend.policies import PolicyConfigError, parse_policy_names
 
@@ -92,9 +92,13 @@ def cmd_demo(args):
     _torch_setup(args)
     from llm_backend.pipeline import run_demo
 
+    if args.denoise is None:
+        args.denoise = True         # the demo shows the paper's 7-state denoised value head
     c = _config(args)
-    run_demo(Path(args.out), c, progress=not args.quiet)
-    print(f"wrote {Path(args.out) / 'summary.json'}")
+    if args.fast:
+        print("smoke run (--fast): every stage on a few questions, to check the install, not the method")
+    run_demo(Path(args.out), c, progress=not args.quiet, smoke=args.fast, json_path=args.json)
+    print(f"wrote {Path(args.out) / 'summary.json'}" + (f" and {args.json}" if args.json else ""))
     return 0
 
 
@@ -157,8 +161,8 @@ def _sample_prompts(args):
                        reward_states=args.reward_states, distribution_token_id=args.distribution_token_id,
                        length_bins=args.length_bins, dtype=args.dtype, device=args.device, cap=args.cap,
                        betas=betas, max_new_tokens=args.max_new_tokens or 512, delta=args.delta,
-                       seed=args.seed, floor=args.floor or "down", limit=args.sample_questions,
-                       progress=not args.quiet)
+                       seed=args.seed, floor=args.floor or "distribution", limit=args.sample_questions,
+                       concurrent=args.concurrent, progress=not args.quiet)
     print(format_sampling_rows(r["rows"]))
     for m in r["matched"]:
         ci = m["difference_ci95"]
@@ -214,7 +218,7 @@ def cmd_predict(args):
 
 
 def _sampling_options(p):
-    from llm_backend.policies import FLOORS, ONLINE_POLICY_NAMES
+    from llm_backend.policies import ONLINE_FLOORS, ONLINE_POLICY_NAMES
 
     p.add_argument("--policies", default=None,
                    help="comma-separated online policies (default all): " + ",".join(ONLINE_POLICY_NAMES))
@@ -222,9 +226,10 @@ def _sampling_options(p):
                    help="also run your own metamdp.policies.Policy subclass (repeatable or comma-separated)")
     p.add_argument("--smooth-tokens", type=int, default=None, metavar="W",
                    help="causal moving average of the joint over the last W tokens (default 0 = off)")
-    p.add_argument("--floor", choices=FLOORS, default=None,
-                   help="ZIP-RC's floor from the best finished value: grid value rounded down "
-                        "(default) or nearest")
+    p.add_argument("--floor", choices=ONLINE_FLOORS, default=None,
+                   help="how ZIP-RC's planner sees finished samples: their predicted reward "
+                        "distributions (distribution, the default) or a floor at the best finished "
+                        "value rounded down or to the nearest grid value")
 
 
 def _checkpoint_options(p):
@@ -244,6 +249,12 @@ def register(subparsers):
     d = sub.add_parser("demo", help="the whole pipeline from nothing, ending in a table")
     _common(d)
     d.add_argument("--quiet", action="store_true")
+    d.add_argument("--json", default=None, metavar="OUT",
+                   help="write the headline numbers (within_question_auroc, policy_accuracy, matched_cost) here")
+    d.add_argument("--denoise", action="store_true", default=None,
+                   help="the 7-state denoised value head (the default of the demo)")
+    d.add_argument("--binary", dest="denoise", action="store_false",
+                   help="a 2-state correctness head instead of the 7-state value head")
     _sampling_options(d)
     d.set_defaults(func=cmd_demo)
 
@@ -296,6 +307,8 @@ def register(subparsers):
                    help="with --prompts: tokens per sample at most (default 512)")
     s.add_argument("--delta", type=int, default=None,
                    help="with --prompts: tokens between decisions (default: ziprc.json's, else 64)")
+    s.add_argument("--concurrent", type=int, default=1,
+                   help="with --prompts: questions decoded together (their samples share each forward pass)")
     _checkpoint_options(s)
     s.set_defaults(func=cmd_sample)
 
