@@ -22,7 +22,7 @@ from .io import provenance, write_json_atomic
 from .policies import POLICY_NAMES, Policy, parse_policies, sweep
 from .runner import (M_ANSWERED, M_CORRECT, M_LBAR, M_PRUNED, M_STARTED, per_episode_costs,
                      run_policy)
-from .synthetic import SUITES, Corruption, World, WorldError, build_world
+from .synthetic import DEFAULT_PRESET, SUITES, Corruption, World, WorldError, build_world
 
 MATCH_COST = 1.4  # the paper's Table 2 operating point (majority vote's generation cost)
 MATCH_TOLERANCE = 0.05  # "equal or lower cost", with the paper's 1.43-vs-1.40 slack
@@ -424,8 +424,17 @@ def format_table(result: dict) -> str:
     ep_note = (f"episodes/question {eps}"
                + (f" (auto: {p.get('episodes_per_cell')} episodes per cell, >= {MIN_EPISODES_PER_CELL})"
                   if p.get("episodes_auto") else f" ({p.get('episodes_per_cell', '?')} per cell)"))
+    preset = p.get("world_preset") or DEFAULT_PRESET
+    fitted_note = ("" if preset == "original" else
+                   f"world {preset}: fitted to the paper's majority-vote row and Table 1 only; "
+                   "every other policy's number is a prediction (docs/simulators.md section 9)")
+    if p.get("world_overrides"):
+        fitted_note += f"; overrides {p['world_overrides']}"
     lines = [f"suite {p.get('suite')}  alpha {p.get('alpha')}  questions {p.get('questions')}  "
-             f"{ep_note}  seed {result['provenance']['seed']}",
+             f"{ep_note}  seed {result['provenance']['seed']}"]
+    if fitted_note and "world" in p:
+        lines.append(fitted_note)
+    lines += [
              f"matched cost {mc:.2f}: each policy interpolated along its own frontier (a mixture of "
              f"its two bracketing knob values); MV there: "
              f"{_pct1(ref.get('frontier_accuracy'))}% (N={_num(ref.get('frontier_knob'))}). "
