@@ -198,3 +198,13 @@ def test_correctness_given_value_matches_the_world_monte_carlo():
             continue
         p = w.correct_prob[q, k]
         assert abs(cs[ks == k].mean() - p) < 5 * np.sqrt(p * (1 - p) / m) + 1e-9, (k, p)
+
+
+def test_start_tv_of_an_exact_head_is_the_sampling_floor():
+    from simulators.worldfit import start_tv
+
+    w = build_world("amc23", n_questions=10)
+    floor64 = start_tv(w, rollouts=64)
+    assert 0.05 < floor64 < 0.46  # Table 1's 0.46 is well above what 64 rollouts alone give
+    # the floor shrinks like 1/sqrt(rollouts): the predicted joint is the sampled one
+    assert start_tv(w, rollouts=64 * 400) < floor64 / 10
