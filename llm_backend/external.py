@@ -34,7 +34,8 @@ def _vote(rows, n, same, truth):
 
 
 def compare_at_matched_cost(osamp, problems, cap: int = 8, betas=(0.01, 0.1), alpha: float = 0.1,
-                            floor: str = "distribution", same=None, concurrent: int = 1, progress: bool = False) -> dict:
+                            floor: str = "distribution", same=None, concurrent: int = 1, progress: bool = False,
+                            planner: str = "ours") -> dict:
     """Majority voting (``cap`` independent samples per question; its first ``N`` give the MV
     curve) and online ZIP-RC at each ``beta``, through one :class:`OnlineSampler`, and the
     matched-cost table. ``same(answer, reference)`` decides a vote's correctness (default:
@@ -69,7 +70,7 @@ def compare_at_matched_cost(osamp, problems, cap: int = 8, betas=(0.01, 0.1), al
         rows.append(_row(f"majority N={n}", acc, cs, comp, lat, n_started=[n] * len(mv)))
     timing, zrows, zres = {}, {}, {}
     for beta in betas:
-        pol = make_policy("ziprc", cap=cap, beta=beta, alpha=alpha, floor=floor)
+        pol = make_policy("ziprc", cap=cap, beta=beta, alpha=alpha, floor=floor, planner=planner)
         res = osamp.run_many(problems, pol, concurrent=concurrent)
         bar.update(1)
         zres[beta] = res
@@ -96,7 +97,7 @@ def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = N
                    length_bins: int | None = None, dtype: str | None = None, device: str = "cpu",
                    cap: int = 8, betas=(0.01, 0.1), alpha: float = 0.1, max_new_tokens: int = 512,
                    delta: int | None = None, seed: int = 0, floor: str = "distribution", limit: int | None = None,
-                   concurrent: int = 1, progress: bool = True) -> dict:
+                   concurrent: int = 1, progress: bool = True, planner: str = "ours") -> dict:
     from simulators.io import provenance, write_json_atomic
     from simulators.traces import write_traces
 
@@ -132,12 +133,13 @@ def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = N
               "chat": chat, "reward_states": reserved.reward_states, "slice": reserved.to_json(),
               "dtype": dtype or "float32", "device": device, "cap": cap, "betas": list(betas), "alpha": alpha,
               "max_new_tokens": max_new_tokens, "delta": grid.delta, "floor": floor,
-              "length_edges": list(grid.length_edges), "concurrent": concurrent}
+              "length_edges": list(grid.length_edges), "concurrent": concurrent, "planner": planner}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     cmp = compare_at_matched_cost(osamp, problems, cap=cap, betas=betas, alpha=alpha, floor=floor,
-                                  same=AnswerExtractor.same, concurrent=concurrent, progress=progress)
+                                  same=AnswerExtractor.same, concurrent=concurrent, progress=progress,
+                                  planner=planner)
     write_traces(out / "traces_majority.parquet", cmp["mv_rows"],
                  {"seed": seed, "params": dict(params, policy="majority", n=cap)})
     for beta, trows in cmp["ziprc_rows"].items():

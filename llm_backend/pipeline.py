@@ -68,6 +68,7 @@ class Config:
     policy_modules: tuple = ()     # users' policies, "PATH.py:ClassName"
     smooth_tokens: int = 0
     floor: str = "distribution"
+    planner: str = "ours"          # ZIP-RC's planner: ours or the authors' (--planner)
     device: str = "cpu"
     grid: GridSpec = field(default_factory=GridSpec)
 
@@ -312,7 +313,8 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
                              n_started=[r.n_started for r in mv], policy=pname))
     timing = {}
     for beta in betas:
-        zpol = make_policy("ziprc", cap=c.cap, beta=beta, alpha=c.alpha, search=c.search, floor=c.floor)
+        zpol = make_policy("ziprc", cap=c.cap, beta=beta, alpha=c.alpha, search=c.search, floor=c.floor,
+                           planner=c.planner)
         res, rows = [], []
         for p in problems:
             r = osamp.run(p, zpol)

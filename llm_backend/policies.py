@@ -36,7 +36,8 @@ ONLINE_FLOORS = ("distribution",) + tuple(FLOORS)
 
 class ZipRCPolicy(ZipRC):
     """ZIP-RC with the online sampler's defaults (exhaustive search, branching); accepts a
-    ready :class:`metamdp.PlannerConfig` as its first argument.
+    ready :class:`metamdp.PlannerConfig` as its first argument. ``planner="authors"`` is the
+    authors' planner (it fixes search, normaliser and branching: see ``ZipRC``).
 
     ``floor="distribution"`` (the default here): every finished sample enters the planner
     as its predicted reward distribution (the reward marginal of its joint just before the
@@ -46,12 +47,12 @@ class ZipRCPolicy(ZipRC):
 
     def __init__(self, config=None, *, beta: float = 0.01, alpha: float = 0.1, cap: int = 8,
                  search: str = "exhaustive", normalizer: str = "fixed", branching: bool = True,
-                 floor: str = "distribution", selection: str = "value"):
+                 floor: str = "distribution", selection: str = "value", planner: str = "ours"):
         if floor not in ONLINE_FLOORS:
             raise PolicyConfigError(f"policy ziprc: floor must be one of {', '.join(ONLINE_FLOORS)}, got {floor!r}")
         super().__init__(beta=beta, alpha=alpha, cap=cap, search=search, normalizer=normalizer,
                          branching=branching, floor="down" if floor == "distribution" else floor,
-                         selection=selection, config=config)
+                         selection=selection, config=config, planner=planner)
         self.floor = floor
 
     def finished_cdf(self, view, B: int):
@@ -65,41 +66,13 @@ class ZipRCPolicy(ZipRC):
                 fin *= np.minimum(np.cumsum(pmf / pmf.sum()), 1.0)
         return fin
 
-    def __call__(self, view):
+    def finished_factor(self, view, B: int):
+        """``ZipRC.__call__``'s finished-sample factor: with ``floor="distribution"`` the
+        finished samples' predicted distributions (:meth:`finished_cdf`) in place of a floor
+        (either planner: ours or the authors', whose prune charge and order apply as set)."""
         if self.floor != "distribution":
-            return super().__call__(view)
-        # ZipRC.__call__ with the finished samples' distributions in place of the floor
-        import numpy as np
-
-        from metamdp.planner import _SEARCH_CODE, TIE_TOL, plan_kernel_dist
-
-        still = [s.sid for s in view.unfinished if s.sid in self._adv]
-        if self._since < self.interval and still:
-            self._since += 1
-            return Action(keep=still)
-        cap = self.cap if view.cap is None else min(self.cap, int(view.cap))
-        max_new = max(0, cap - view.n_created)
-        unf = view.unfinished
-        n = len(unf)
-        values = np.ascontiguousarray(view.rewards.values, dtype=np.float64)
-        rep = np.ascontiguousarray(view.lengths.representative, dtype=np.float64)
-        upper = np.ascontiguousarray(view.lengths.upper, dtype=np.float64)
-        B, L = values.size, rep.size
-        stacked = np.empty((n + 1, B, L))
-        for j, s in enumerate(unf):
-            stacked[j] = s.joint
-        stacked[n] = view.root_joint
-        d = self.normalizer_value(view, stacked, rep)
-        best = plan_kernel_dist(values, rep, upper, stacked, n, max_new, self.branching,
-                                self.finished_cdf(view, B), self.alpha, self.beta / d,
-                                _SEARCH_CODE[self.search], 0, TIE_TOL)
-        mask, m, src = int(best[2]), int(best[3]), int(best[4])
-        if mask == 0 and m == 0:
-            return Action(keep=[])
-        keep = [unf[j].sid for j in range(n) if (mask >> j) & 1]
-        self._adv = set(keep) | set(range(view.n_created, view.n_created + m))
-        self._since = 1
-        return Action(keep=keep, new=m, branch_from=None if src < 0 else unf[src].sid)
+            return super().finished_factor(view, B)
+        return self.finished_cdf(view, B)
 
 
 class MajorityVotePolicy(MajorityVote):
@@ -120,7 +93,7 @@ AdaptiveConsistencyPolicy, ESCPolicy, PandoraPolicy = AdaptiveConsistency, Early
 #: per policy: its knobs with the online sampler's defaults (``n`` defaults to the cap)
 KNOBS = {
     "ziprc": {"beta": 0.01, "alpha": 0.1, "cap": 8, "search": "exhaustive", "normalizer": "fixed",
-              "branching": True, "floor": "distribution", "selection": "value"},
+              "branching": True, "floor": "distribution", "selection": "value", "planner": "ours"},
     "mv": {"n": None},
     "bon": {"n": None},
     "wbon": {"n": None},

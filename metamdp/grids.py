@@ -37,9 +37,13 @@ class RewardGrid:
     values: np.ndarray
     added_zero: bool = False
 
-    @classmethod
-    def from_values(cls, values) -> "RewardGrid":
-        v = np.asarray(values, dtype=np.float64).ravel()
+    def __post_init__(self):
+        # any sequence of numbers works (``RewardGrid([0.0, 1.0])``); it becomes a read-only
+        # float64 array, validated here so that a bad grid fails now, not inside plan()
+        try:
+            v = np.array(self.values, dtype=np.float64).ravel()
+        except (TypeError, ValueError):
+            raise GridError(f"reward values must be numbers, got {self.values!r}") from None
         if v.size == 0:
             raise GridError("reward grid is empty")
         if not np.all(np.isfinite(v)):
@@ -48,12 +52,18 @@ class RewardGrid:
             raise GridError(f"reward values must lie in [0, 1], got {v.tolist()}")
         if np.any(np.diff(v) <= 0):
             raise GridError(f"reward values must be strictly increasing, got {v.tolist()}")
-        added = False
+        added = bool(self.added_zero)
         if v[0] != 0.0:
             v = np.concatenate([[0.0], v])
             added = True
         v.setflags(write=False)
-        return cls(values=v, added_zero=added)
+        object.__setattr__(self, "values", v)
+        object.__setattr__(self, "added_zero", added)
+
+    @classmethod
+    def from_values(cls, values) -> "RewardGrid":
+        """The grid of ``values`` (0 prepended if missing); same as ``RewardGrid(values)``."""
+        return cls(values=values)
 
     @classmethod
     def binary(cls) -> "RewardGrid":
@@ -115,6 +125,42 @@ class LengthGrid:
     delta: int = DEFAULT_DELTA
     tick_exact: bool = False
     token_edges: tuple | None = field(default=None)
+
+    def __post_init__(self):
+        # sequences become read-only float64 arrays; a malformed grid fails here, not in plan()
+        try:
+            rep = np.array(self.representative, dtype=np.float64)
+            up = np.array(self.upper, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise GridError("length grid: representative and upper must be numbers") from None
+        if rep.ndim != 1 or rep.size == 0 or up.shape != rep.shape:
+            raise GridError(f"length grid: representative and upper must be 1-D of the same "
+                            f"non-zero size, got shapes {rep.shape} and {up.shape}")
+        if not np.all(np.isfinite(rep)) or np.any(rep <= 0) or np.any(np.diff(rep) <= 0):
+            raise GridError(f"length grid: representative lengths must be finite, > 0 and "
+                            f"strictly increasing, got {rep.tolist()}")
+        if np.any(np.isnan(up)) or np.any(np.diff(up) <= 0) or np.any(up < rep):
+            raise GridError(f"length grid: upper edges must be strictly increasing and >= the "
+                            f"representative lengths, got {up.tolist()}")
+        if isinstance(self.delta, bool) or int(self.delta) != self.delta or self.delta < 1:
+            raise GridError(f"delta must be a positive integer, got {self.delta!r}")
+        if self.tick_exact and not (np.array_equal(rep, np.arange(1, rep.size + 1))
+                                    and np.array_equal(up, rep)):
+            raise GridError("a tick-exact length grid has representative = upper = 1, 2, ..., L "
+                            "(use LengthGrid.ticks)")
+        edges = None
+        if self.token_edges is not None:
+            edges = tuple(float(x) for x in self.token_edges)
+            if len(edges) != rep.size + 1:
+                raise GridError(f"length grid: {len(edges)} token edges for {rep.size} bins "
+                                f"(need {rep.size + 1})")
+        rep.setflags(write=False)
+        up.setflags(write=False)
+        object.__setattr__(self, "representative", rep)
+        object.__setattr__(self, "upper", up)
+        object.__setattr__(self, "delta", int(self.delta))
+        object.__setattr__(self, "tick_exact", bool(self.tick_exact))
+        object.__setattr__(self, "token_edges", edges)
 
     @classmethod
     def ticks(cls, max_ticks: int, delta: int = DEFAULT_DELTA) -> "LengthGrid":

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .grids import LengthGrid, RewardGrid
+from .grids import GridError, LengthGrid, RewardGrid
 from .joints import expected_remaining, truncate, truncated_lengths, validate_joint
 from .order_stats import expected_max_reference
 
@@ -568,12 +568,34 @@ class PlannerConfig:
         return 1 if self.ordering == "authors" else 0
 
     def __post_init__(self):
+        # convert what is unambiguous (a sequence of rewards, numeric strings of numbers),
+        # reject the rest with one line naming the field
+        if not isinstance(self.rewards, RewardGrid):
+            try:
+                object.__setattr__(self, "rewards", RewardGrid(self.rewards))
+            except GridError as e:
+                raise PlannerError(f"rewards: {e}") from None
+        if not isinstance(self.lengths, LengthGrid):
+            raise PlannerError(f"lengths must be a LengthGrid (e.g. LengthGrid.official() or "
+                               f"LengthGrid.ticks(T)), got {type(self.lengths).__name__}")
+        for name in ("alpha", "beta"):
+            x = getattr(self, name)
+            if isinstance(x, bool):
+                raise PlannerError(f"{name} must be a number, got {x!r}")
+            try:
+                object.__setattr__(self, name, float(x))
+            except (TypeError, ValueError):
+                raise PlannerError(f"{name} must be a number, got {x!r}") from None
+        if isinstance(self.cap, bool) or not isinstance(self.cap, (int, np.integer, float)):
+            raise PlannerError(f"cap must be a non-negative integer, got {self.cap!r}")
+        object.__setattr__(self, "branching", bool(self.branching))
         if not (0.0 <= self.alpha <= 1.0) or not np.isfinite(self.alpha):
             raise PlannerError(f"alpha must be in [0, 1], got {self.alpha!r}")
         if not (self.beta >= 0.0) or not np.isfinite(self.beta):
             raise PlannerError(f"beta must be finite and >= 0, got {self.beta!r}")
         if int(self.cap) != self.cap or self.cap < 0:
             raise PlannerError(f"cap must be a non-negative integer, got {self.cap!r}")
+        object.__setattr__(self, "cap", int(self.cap))
         if self.search not in SEARCHES:
             raise PlannerError(f"unknown search {self.search!r}; choose one of {', '.join(SEARCHES)}")
         if self.normalizer not in NORMALIZERS:
@@ -624,6 +646,41 @@ class PlanningState:
     elapsed: np.ndarray | None = None
     finished_lengths: np.ndarray | None = None
     finished: np.ndarray | None = None
+
+    def __post_init__(self):
+        # sequences become float64 arrays (no copy for float64 arrays: plan() is hot); shapes
+        # are checked against the grids in plan(), consistency among the fields here
+        try:
+            self.root_joint = np.asarray(self.root_joint, dtype=np.float64)
+            self.joints = np.asarray(self.joints, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise PlannerError("joints and root_joint must be arrays of numbers") from None
+        if self.root_joint.ndim != 2:
+            raise PlannerError(f"root_joint must be 2-D (B, L), got shape {self.root_joint.shape}")
+        if self.joints.size == 0:  # no unfinished sample: [] is fine
+            self.joints = np.zeros((0, *self.root_joint.shape))
+        if self.joints.ndim != 3 or self.joints.shape[1:] != self.root_joint.shape:
+            raise PlannerError(f"joints must have shape (n, {', '.join(map(str, self.root_joint.shape))}) "
+                               f"like root_joint, got {self.joints.shape}")
+        for name in ("floor_index", "n_created"):
+            x = getattr(self, name)
+            try:
+                ok = not isinstance(x, bool) and int(x) == x and x >= 0
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise PlannerError(f"{name} must be a non-negative integer, got {x!r}")
+            setattr(self, name, int(x))
+        n = self.joints.shape[0]
+        if self.n_created < n:
+            raise PlannerError(f"n_created ({self.n_created}) is smaller than the {n} unfinished samples")
+        if self.elapsed is not None:
+            self.elapsed = np.asarray(self.elapsed, dtype=np.float64)
+            if self.elapsed.shape != (n,):
+                raise PlannerError(f"elapsed needs one entry per unfinished sample ({n}), "
+                                   f"got shape {self.elapsed.shape}")
+        if self.finished_lengths is not None:
+            self.finished_lengths = np.asarray(self.finished_lengths, dtype=np.float64).ravel()
 
     @property
     def n_unfinished(self) -> int:

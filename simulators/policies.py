@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from metamdp.planner import NORMALIZERS, SEARCHES
+from metamdp.planner import NORMALIZERS, PLANNERS, SEARCHES
 from metamdp.policies import BUILTIN, dprime_from_auroc
 
 
@@ -34,9 +34,12 @@ SLOTS = {
     "n": 0, "alpha": 1, "beta": 2, "selection": 3, "search": 4, "normalizer": 5,
     "branching": 6, "init_k": 7, "interval": 8, "threshold": 9, "budget_tokens": 10,
     "m": 11, "signal": 12, "warmup": 13, "percentile": 14, "strength": 15,
-    "rm_cost": 16, "window": 17, "keep_frac": 18, "cap": 19,
+    "rm_cost": 16, "window": 17, "keep_frac": 18, "cap": 19, "planner": 20,
 }
-N_SLOTS = 20
+N_SLOTS = 21
+# what planner="authors" fixes (metamdp.PlannerConfig.authors); the kernel adds the prune
+# charge and the re-add order from the planner slot
+AUTHORS_FIXED = {"search": "two-prefix", "normalizer": "state", "branching": False}
 SELECTIONS = ("value", "weighted", "plurality")
 SIGNALS = ("trace", "ziprc")
 
@@ -51,7 +54,7 @@ _COMMON = {"alpha": 0.1, "cap": 8}
 REGISTRY = {
     "ziprc": ("beta", (0.001, 0.003, 0.01, 0.03, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8),
               {"beta": 0.01, "selection": "value", "search": "two-prefix", "normalizer": "fixed",
-               "branching": False, "init_k": 0, "interval": 1}),
+               "branching": False, "init_k": 0, "interval": 1, "planner": "ours"}),
     "mv": ("n", (1, 2, 3, 4, 5, 6, 8), {"n": 4, "selection": "plurality"}),
     "bon": ("n", (1, 2, 3, 4, 6, 8), {"n": 4, "selection": "value"}),
     "wbon": ("n", (1, 2, 3, 4, 6, 8), {"n": 4, "selection": "weighted"}),
@@ -90,6 +93,11 @@ class PolicySpec:
         if unknown:
             raise PolicyError(f"policy {name}: unknown parameter(s) {', '.join(sorted(unknown))}")
         full.update({k: v for k, v in params.items() if v is not None})
+        if name == "ziprc" and full.get("planner") == "authors":
+            for k, v in AUTHORS_FIXED.items():
+                if params.get(k) is not None and params[k] != v:
+                    raise PolicyError(f"policy ziprc: planner=authors fixes {k}={v}; got {k}={params[k]}")
+                full[k] = v
         if "n" in full and "n" not in params and full["n"] > full["cap"]:
             full["n"] = full["cap"]  # a default larger than the cap shrinks to it
         p = cls(name=name, params=full)
@@ -133,7 +141,8 @@ class PolicySpec:
         if float(p.get("beta", 0.0)) < 0 or not math.isfinite(float(p.get("beta", 0.0))):
             raise PolicyError(f"policy {name}: beta must be finite and >= 0, got {p.get('beta')!r}")
         for key, allowed in (("selection", SELECTIONS), ("search", SEARCHES),
-                             ("normalizer", NORMALIZERS), ("signal", SIGNALS)):
+                             ("normalizer", NORMALIZERS), ("signal", SIGNALS),
+                             ("planner", PLANNERS)):
             if key in p and p[key] not in allowed:
                 raise PolicyError(f"policy {name}: {key} must be one of {', '.join(allowed)}, got {p[key]!r}")
         if p.get("interval", 1) < 1 or int(p.get("interval", 1)) != p.get("interval", 1):
@@ -187,6 +196,7 @@ class PolicySpec:
         a[SLOTS["rm_cost"]] = p.get("rm_cost", 0.0)
         a[SLOTS["window"]] = p.get("window", 1)
         a[SLOTS["keep_frac"]] = p.get("keep_frac", 1.0)
+        a[SLOTS["planner"]] = PLANNERS.index(p.get("planner", "ours"))
         return a
 
     def to_json(self) -> dict:

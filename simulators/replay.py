@@ -222,11 +222,12 @@ def load_questions(path, batch_size: int = 1024):
 
 def replay_study(path, policies=None, alpha: float = 0.1, cap: int = 8, seed: int = 0,
                  n_boot: int = 1000, progress: bool = True, batch_size: int = 1024,
-                 user_policies=()) -> dict:
+                 user_policies=(), ziprc_params: dict | None = None) -> dict:
     """Every replayable policy over its knob on a trace file: the study's rows and table.
 
     ``user_policies``: :class:`metamdp.policies.Policy` objects replayed beside the
     built-in ones (each over its ``knobs`` if it declares a ``knob_name``, else once).
+    ``ziprc_params``: ZIP-RC's parameters over their defaults (e.g. ``{"planner": "authors"}``).
     The file is streamed question by question; per-question results are kept (small).
     ``Lbar`` of a question is the mean recorded length of its samples.
     """
@@ -249,7 +250,8 @@ def replay_study(path, policies=None, alpha: float = 0.1, cap: int = 8, seed: in
         if name == "deepconf":
             grid_pol += [(p, "ziprc") for p in sweep("deepconf", alpha=alpha, cap=cap, signal="ziprc")]
         else:
-            grid_pol += [(p, "") for p in sweep(name, alpha=alpha, cap=cap)]
+            extra = (ziprc_params or {}) if name == "ziprc" else {}
+            grid_pol += [(p, "") for p in sweep(name, alpha=alpha, cap=cap, **extra)]
     grid_pol += [(p, "") for p in user_policy_grid(user_policies)]
     per = {k: [] for k in range(len(grid_pol))}
     lbar, sources, qids = [], [], []
@@ -289,6 +291,7 @@ def replay_study(path, policies=None, alpha: float = 0.1, cap: int = 8, seed: in
                            params={"traces": str(path), "alpha": alpha, "cap": cap,
                                    "policies": names + [p.name for p in user_policies],
                                    "questions": len(qids), "episodes": 1,
+                                   "ziprc_params": ziprc_params or {},
                                    "suite": f"traces:{meta.get('params', {}).get('suite', '?')}",
                                    "trace_metadata": meta})
 

@@ -1,5 +1,5 @@
 """The episode runner: policies over batches of synthetic questions, with the spec's cost
-meter (``metamdp.md`` section 7).
+meter (``docs/spec.md`` section 7).
 
 A built-in policy given as a :class:`simulators.policies.PolicySpec` runs on its Numba
 kernel (``simulators.kernels``, the fast path); any :class:`metamdp.policies.Policy` object

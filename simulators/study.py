@@ -12,13 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .io import provenance, write_json_atomic
+from .io import atomic_path, check_image_path, provenance, write_json_atomic
 from .policies import POLICY_NAMES, Policy, parse_policies, sweep
 from .runner import (M_ANSWERED, M_CORRECT, M_LBAR, M_PRUNED, M_STARTED, per_episode_costs,
                      run_policy)
@@ -69,6 +71,46 @@ def run_cell(world: World, policy: Policy, seed: int, episodes: int,
                 pruned=per_q(m[:, M_PRUNED] / lbar), answered=per_q(m[:, M_ANSWERED]))
 
 
+def _kernel_cached():
+    """True if Numba's on-disk cache holds the episode kernel for the current source, False if
+    it must compile, None if that cannot be told (Numba's cache layout is not public API)."""
+    from .kernels import run_batch
+
+    try:
+        return bool(run_batch._cache._cache_file._load_index())
+    except Exception:  # pragma: no cover - depends on Numba internals
+        return None
+
+
+def warm_up_kernels(announce: bool = True) -> float:
+    """Compile the episode kernel (or load it from the cache) before a study's progress bar
+    starts, and say so when it compiles: a cold first run otherwise sits silently at 0% with an
+    absurd time estimate. Returns the seconds it took.
+
+    One tiny run compiles everything a study needs: every policy is a branch of one kernel.
+    """
+    cached = _kernel_cached()
+    msg = "compiling kernels (first run only; about a minute on 2 cores, cached afterwards) ..."
+    timer = None
+    if announce and cached is False:
+        print(msg, file=sys.stderr, flush=True)
+    elif announce and cached is None:  # cannot tell: say it if the warm-up is slow
+        timer = threading.Timer(2.0, lambda: print(msg, file=sys.stderr, flush=True))
+        timer.start()
+    t0 = time.perf_counter()
+    try:
+        world = build_world("mixed", n_questions=4)
+        with _KERNEL_LOCK:
+            run_policy(world, Policy.make("mv", n=1), seed=0)
+    finally:
+        if timer is not None:
+            timer.cancel()
+    dt = time.perf_counter() - t0
+    if announce and cached is False:
+        print(f"compiled in {dt:.0f} s", file=sys.stderr, flush=True)
+    return dt
+
+
 def bootstrap_indices(strata: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     """``(n_boot, Q)`` question indices resampled with replacement within each stratum."""
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), 7919])))
@@ -86,11 +128,36 @@ def _weights(world: World) -> np.ndarray:
     return np.full(world.n_questions, 1.0 / world.n_questions)
 
 
-def ci(x: np.ndarray, boot: np.ndarray) -> list:
-    """95% percentile interval of the mean of ``x`` under the resampling ``boot``."""
+def ci(x: np.ndarray, boot: np.ndarray) -> list | None:
+    """95% percentile interval of the mean of ``x`` under the resampling ``boot``; None when
+    every resample gives the same mean (e.g. every question correct): a zero-width interval
+    would claim a certainty the data do not have."""
     means = x[boot].mean(axis=1)
     lo, hi = np.percentile(means, [2.5, 97.5])
+    if hi - lo <= 1e-12 * max(1.0, abs(hi)):
+        return None
     return [float(lo), float(hi)]
+
+
+def pooled_strata(strata: np.ndarray, names) -> tuple:
+    """Strata for the bootstrap: those of a single question are pooled with the smallest other
+    stratum (collapsed strata). A stratum of one question is resampled as itself every time,
+    so its uncertainty would vanish from the interval. Returns ``(strata, note or None)``."""
+    strata = np.asarray(strata).copy()
+    labels, counts = np.unique(strata, return_counts=True)
+    single = labels[counts < 2]
+    if single.size == 0:
+        return strata, None
+    if labels.size == 1:
+        return strata, "one question only: no bootstrap interval"
+    rest = labels[counts >= 2]
+    target = (rest[np.argmin(counts[counts >= 2])] if rest.size else single[0])
+    for lab in single:
+        strata[strata == lab] = target
+    named = ", ".join(str(names[int(x)]) for x in single)
+    into = str(names[int(target)])
+    return strata, (f"strata of one question ({named}) pooled with {into} for the bootstrap"
+                    if rest.size else f"strata of one question ({named}) pooled for the bootstrap")
 
 
 def user_policy_grid(policies) -> list:
@@ -238,6 +305,7 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
         grid += [(p, "") for p in user_policy_grid(user_policies)]
     except ValueError as e:
         raise StudyError(str(e)) from None
+    warm_up_kernels()  # after validating the parameters: a typo should not wait for Numba
     cells = []
     bar = None
     if progress:
@@ -278,7 +346,8 @@ def summarize_cells(world: World, cells: list, alpha: float, seed: int = 0,
                     n_boot: int = N_BOOT, params: dict | None = None,
                     match_cost: float | None = None) -> dict:
     """Rows with bootstrap intervals, and the matched-cost table, from per-question cells."""
-    boot = bootstrap_indices(world.source, n_boot, seed)
+    strata, note = pooled_strata(world.source, world.source_names)
+    boot = bootstrap_indices(strata, n_boot, seed)
     rows = []
     for c in cells:
         g = c.gen_cost(alpha)
@@ -295,6 +364,7 @@ def summarize_cells(world: World, cells: list, alpha: float, seed: int = 0,
         sel = world.source == s
         per_source[name] = {"questions": int(sel.sum())}
     return {"rows": rows, "matched": matched, "reference": reference, "sources": per_source,
+            "ci_note": note,
             "provenance": provenance("ziprc study", seed=seed, params=params or {})}
 
 
@@ -443,6 +513,7 @@ def format_table(result: dict) -> str:
              f"{'policy':<22}{'knob@' + format(mc, '.2f'):>12}{'accuracy %':>20}{'vs MV (pts)':>21}"
              f" |{'grid knob':>10}{'accuracy %':>20}{'vs MV (pts)':>21}{'gen cost':>9}"
              f"{'compute':>8}{'latency':>8}{'samples':>8}"]
+    no_ci = False
     for t in result["matched"]:
         name = t["policy"] + (f" ({t['variant']})" if t["variant"] else "")
         f = t.get("frontier") or {"status": "unreachable"}
@@ -453,15 +524,25 @@ def format_table(result: dict) -> str:
             fa = _acc_ci(f["accuracy"], f["accuracy_ci"])
             fd = _delta_ci(f["delta_vs_mv"], f["delta_vs_mv_ci"]) if "delta_vs_mv" in f else ""
         flag = "" if t["within_budget"] else " *"
-        lines.append(f"{name:<22}{fk:>12}{fa:>20}{fd:>21} |"
-                     f"{_fmt_knob(t['knob_name'], t['knob']) + flag:>10}"
-                     f"{_acc_ci(t['accuracy'], t['accuracy_ci']):>20}"
-                     f"{_delta_ci(t['delta_vs_mv'], t['delta_vs_mv_ci']):>21}"
-                     f"{t['gen_cost']:>9.2f}{t['compute']:>8.2f}{t['latency']:>8.2f}{t['samples']:>8.2f}")
+        ref_row = t["policy"] == "mv"  # its difference to itself is no statistic
+        if ref_row and fd:
+            fd = "(reference)"
+        delta = "(reference)" if ref_row else _delta_ci(t["delta_vs_mv"], t["delta_vs_mv_ci"])
+        line = (f"{name:<22}{fk:>12}{fa:>20}{fd:>21} |"
+                f"{_fmt_knob(t['knob_name'], t['knob']) + flag:>10}"
+                f"{_acc_ci(t['accuracy'], t['accuracy_ci']):>20}{delta:>21}"
+                f"{t['gen_cost']:>9.2f}{t['compute']:>8.2f}{t['latency']:>8.2f}{t['samples']:>8.2f}")
+        no_ci |= "[n/a]" in line
+        lines.append(line)
     lines.append("knob@cost: interpolated knob (geometric for beta); '+': every grid point is cheaper, "
                  "the frontier's end is shown; n/a: no knob value is that cheap")
     if any(not t["within_budget"] for t in result["matched"]):
         lines.append("* no knob value reaches the budget; its cheapest point is shown")
+    if no_ci:
+        lines.append("[n/a]: no interval: every bootstrap resample gives the same value (e.g. "
+                     "every question correct, or the same outcome as MV on every question)")
+    if result.get("ci_note"):
+        lines.append(f"note: {result['ci_note']}")
     return "\n".join(lines)
 
 
@@ -474,11 +555,12 @@ def _num(x) -> str:
 
 
 def _acc_ci(a, c) -> str:
-    return f"{100 * a:.1f} [{100 * c[0]:.1f},{100 * c[1]:.1f}]"
+    """``98.2 [97.5,98.8]`` in percent, or ``98.0 [n/a]`` where there is no interval."""
+    return f"{100 * a:.1f} [n/a]" if c is None else f"{100 * a:.1f} [{100 * c[0]:.1f},{100 * c[1]:.1f}]"
 
 
 def _delta_ci(d, c) -> str:
-    return f"{100 * d:+.1f} [{100 * c[0]:+.1f},{100 * c[1]:+.1f}]"
+    return f"{100 * d:+.1f} [n/a]" if c is None else f"{100 * d:+.1f} [{100 * c[0]:+.1f},{100 * c[1]:+.1f}]"
 
 
 def _fmt_knob(name, value) -> str:
@@ -509,8 +591,9 @@ def plot_frontier(result: dict, path) -> None:
         rs = sorted(rs, key=lambda r: r["gen_cost"])
         x = [r["gen_cost"] for r in rs]
         y = [100 * r["accuracy"] for r in rs]
-        yerr = [[100 * (r["accuracy"] - r["accuracy_ci"][0]) for r in rs],
-                [100 * (r["accuracy_ci"][1] - r["accuracy"]) for r in rs]]
+        cis = [r["accuracy_ci"] or [r["accuracy"]] * 2 for r in rs]  # None: no interval
+        yerr = [[100 * (r["accuracy"] - c[0]) for r, c in zip(rs, cis)],
+                [100 * (c[1] - r["accuracy"]) for r, c in zip(rs, cis)]]
         label = name + (f" ({variant})" if variant else "")
         style = dict(lw=2.5, color="k") if name == "ziprc" else dict(lw=1.0)
         ax.errorbar(x, y, yerr=yerr, marker="o", ms=3, capsize=2, label=label, **style)
@@ -524,12 +607,10 @@ def plot_frontier(result: dict, path) -> None:
     ax.legend(fontsize=7, ncol=2, loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
+    fmt = check_image_path(path)  # the type the name says, never PNG under another name
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format=fmt)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- sweeps
@@ -613,10 +694,54 @@ def _run_and_write(task: SweepTask, out_dir: str) -> str:
 
 
 def _one_thread():
-    """Process-pool initializer: one Numba thread per process (the pool is the parallelism)."""
+    """Process-pool initializer: one Numba thread per process (the pool is the parallelism),
+    and Ctrl-C left to the parent, which stops the workers (no traceback from each)."""
+    import signal
+
     from .runner import set_threads
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     set_threads(1)
+
+
+def _remove_partial(out_dir: Path, tasks) -> None:
+    """Delete the temporary files of tasks stopped mid-write (finished files stay)."""
+    for t in tasks:
+        for tmp in out_dir.glob(f".{t.key()}.json.*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
+def _run_local_pool(todo: list, out_dir: Path, workers: int, bar) -> None:
+    """``todo`` on ``workers`` spawned processes. On Ctrl-C: cancel what is queued, terminate
+    the running workers (their tasks restart on resume) and re-raise within a second or so."""
+    import multiprocessing
+    import signal
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_one_thread)
+    # workers are spawned during submit(): they inherit an ignored SIGINT from this window, so
+    # a Ctrl-C while they import cannot print their tracebacks either
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        futures = [pool.submit(_run_and_write, t, str(out_dir)) for t in todo]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        for f in as_completed(futures):
+            f.result()
+            if bar is not None:
+                bar.update(1)
+    except KeyboardInterrupt:
+        procs = list((pool._processes or {}).values())  # private, but the only handle on them
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.join(timeout=5)
+        _remove_partial(out_dir, todo)
+        raise
+    pool.shutdown(wait=True)
 
 
 def run_sweep(tasks: list, out_dir, scheduler: str | None = None, workers: int = 2,
@@ -625,13 +750,17 @@ def run_sweep(tasks: list, out_dir, scheduler: str | None = None, workers: int =
 
     Local processes by default (``workers`` of them); with ``scheduler`` (an address such as
     ``tcp://host:8786``, or a ``dask.distributed.Client``/``LocalCluster``), on Dask.
-    An interrupted sweep resumes: finished tasks' files exist and are not recomputed.
+    An interrupted sweep resumes: finished tasks' files exist and are not recomputed. Ctrl-C
+    cancels the queued tasks and stops local workers (Dask tasks already running on a cluster
+    finish there; their files are kept) and raises ``KeyboardInterrupt``.
 
     Returns
     -------
     list of str
         Result file paths, in task order.
     """
+    if int(workers) < 1:
+        raise StudyError(f"workers must be >= 1, got {workers!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = [t for t in tasks if not (out_dir / f"{t.key()}.json").exists()]
@@ -640,39 +769,44 @@ def run_sweep(tasks: list, out_dir, scheduler: str | None = None, workers: int =
         from tqdm import tqdm
 
         bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="sweep", unit="task")
-    if todo:
-        if scheduler is not None:
+    try:
+        if todo and scheduler is not None:
             from dask.distributed import Client, as_completed
 
             client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+            futures = []
             try:
                 futures = [client.submit(_run_and_write, t, str(out_dir), pure=False) for t in todo]
                 for f in as_completed(futures):
                     f.result()
                     if bar is not None:
                         bar.update(1)
+            except KeyboardInterrupt:
+                client.cancel(futures)  # queued tasks never start
+                raise
             finally:
                 if not isinstance(scheduler, Client):
                     client.close()
-        elif workers <= 1:
+        elif todo and (workers <= 1 or len(todo) == 1):
             for t in todo:
                 _run_and_write(t, str(out_dir))
                 if bar is not None:
                     bar.update(1)
-        else:
-            from concurrent.futures import ProcessPoolExecutor, as_completed as done
-            import multiprocessing
-
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
-                                     initializer=_one_thread) as pool:
-                futures = [pool.submit(_run_and_write, t, str(out_dir)) for t in todo]
-                for f in done(futures):
-                    f.result()
-                    if bar is not None:
-                        bar.update(1)
-    if bar is not None:
-        bar.close()
+        elif todo:
+            # compile once here, not in every worker at the same time: they load the cache
+            warm_up_kernels()
+            _run_local_pool(todo, out_dir, int(workers), bar)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+            bar = None
+        done = sum((out_dir / f"{t.key()}.json").exists() for t in tasks)
+        print(f"interrupted: {done} of {len(tasks)} task(s) done in {out_dir}; the same command "
+              "resumes from there", file=sys.stderr, flush=True)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
     return [str(out_dir / f"{t.key()}.json") for t in tasks]
 
 

@@ -330,6 +330,22 @@ def suite_spec(name: str, **overrides) -> SuiteSpec:
         raise WorldError(f"bad suite parameter: {e}") from None
 
 
+def suite_size(suite: str) -> int:
+    """Questions of the full suite (``mixed``: the four benchmarks together)."""
+    if suite not in SUITES:
+        raise WorldError(f"unknown suite {suite!r}; choose one of {', '.join(SUITES)}")
+    names = ("gsm8k", "math500", "amc23", "aime24") if suite == "mixed" else (suite,)
+    return sum(suite_spec(n).n_questions for n in names)
+
+
+def check_questions(suite: str, n_questions, option: str = "--questions") -> None:
+    """A user's question count must fit the suite (the library may draw more quantiles; a
+    command line asking for more questions than a benchmark has is a mistake)."""
+    if n_questions is not None and n_questions > suite_size(suite):
+        raise WorldError(f"{option} {n_questions} exceeds the {suite} suite's "
+                         f"{suite_size(suite)} questions")
+
+
 def build_world(suite: str = "mixed", reward_states: int = 7, n_questions: int | None = None,
                 delta: int = DELTA, length_edges=OFFICIAL_LENGTH_EDGES, specs: dict | None = None,
                 preset: str | None = None, **overrides) -> World:
@@ -523,14 +539,14 @@ P_CONF1, P_CONF2, P_RM1, P_RM2, P_SHARE, P_SHARED_CLASS, P_NOISE = 7, 8, 9, 10, 
 P_VALUE, P_VALUE2 = 14, 15
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # tiny: inlined, not compiled once per literal argument
 def _mix64(z):
     z = (z ^ (z >> np.uint64(30))) * _M1
     z = (z ^ (z >> np.uint64(27))) * _M2
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # tiny: inlined, not compiled once per literal argument
 def hash_uniform(seed, stream, tick):
     """Uniform in (0, 1) from (episode seed, stream, tick); stateless and reproducible."""
     k = _mix64(np.uint64(seed) + _GOLD * np.uint64(stream + 1))
@@ -546,7 +562,7 @@ def hash_normal(seed, stream1, stream2, tick):
     return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # tiny: inlined, not compiled once per literal argument
 def stream_id(sample, purpose):
     return sample * 16 + purpose
 

@@ -32,17 +32,14 @@ batches, so a file larger than memory can be validated and replayed question by 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .io import json_default
+from .io import atomic_path, json_default
 
 OFFICIAL_LENGTH_EDGES = (0.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0, 32768.0)
 METADATA_KEY = b"ziprc"
@@ -171,17 +168,8 @@ def write_traces(path, rows: list, metadata: dict) -> None:
     table = pa.Table.from_arrays(arrays, schema=schema)
     _check_metadata(meta)
     _validate_batch(table, 0, meta, _GroupTracker())
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # --------------------------------------------------------------------------- reading

@@ -146,3 +146,51 @@ def test_the_differences_decide_actions():
                        ("ordering", replace(base, ordering="ours"))):
             changed[k] += plan(st_, cfg, normalizer=3.0).strategy.keep != a.keep
     assert all(v > 0 for v in changed.values()), changed
+
+
+def test_runner_kernel_and_reference_agree_with_the_authors_planner():
+    """--planner authors in ziprc study: the Numba kernel and the reference object
+    (metamdp.policies.ZipRC) take the same decisions, and the preset changes some episodes."""
+    import pytest as _pytest
+
+    from simulators.policies import PolicyError, PolicySpec
+    from simulators.runner import METRICS, run_policy
+    from simulators.synthetic import Corruption, build_world
+
+    world = build_world("mixed", n_questions=4)
+    spec = PolicySpec.make("ziprc", beta=0.02, planner="authors")
+    assert (spec.params["search"], spec.params["normalizer"], spec.params["branching"]) == \
+        ("two-prefix", "state", False)
+    differs = 0
+    for k, corruption in enumerate((Corruption(), Corruption(temperature=2.0, noise=0.5))):
+        fast = run_policy(world, spec, seed=k, episodes_per_question=3, corruption=corruption)
+        ref = run_policy(world, spec, seed=k, episodes_per_question=3, corruption=corruption,
+                         engine="python")
+        assert fast.tolist() == ref.tolist()
+        ours = run_policy(world, PolicySpec.make("ziprc", beta=0.02, normalizer="state"), seed=k,
+                          episodes_per_question=3, corruption=corruption)
+        differs += int((ours != fast).any(axis=1).sum())
+        assert fast[:, METRICS.index("started")].max() >= 1
+    assert differs > 0
+    with _pytest.raises(PolicyError, match="planner=authors fixes search=two-prefix"):
+        PolicySpec.make("ziprc", planner="authors", search="exhaustive")
+
+
+def test_planner_option_reaches_replay_and_the_llm_policies(tmp_path):
+    """--planner authors on replay (recorded traces) lands in the ZIP-RC policies replayed
+    and in the provenance; the LLM sampler's ZIP-RC takes it too."""
+    import json
+
+    from llm_backend.policies import make_policy
+    from ziprc_cli.main import main
+
+    traces = tmp_path / "t.parquet"
+    assert main(["replay", "--record", "--traces", str(traces), "--questions", "6"]) == 0
+    out = tmp_path / "r.json"
+    assert main(["replay", "--traces", str(traces), "--policies", "ziprc", "--planner", "authors",
+                 "--no-progress", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["provenance"]["params"]["ziprc_params"] == {"planner": "authors"}
+    pol = make_policy("ziprc", cap=8, planner="authors")
+    assert (pol.search, pol.normalizer, pol.branching, pol.midpoint, pol.order_code) == \
+        ("two-prefix", "state", False, True, 1)
+    assert make_policy("ziprc", cap=8).planner == "ours"

@@ -31,7 +31,7 @@ def register(sub) -> None:
                    choices=["planner", *OPTIONAL_SECTIONS],
                    help="which sections to run (default: all that are installed)")
     p.add_argument("--repeats", type=int, default=200, help="planner decisions per point (default 200)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random planner states (default 0)")
     p.add_argument("--json", metavar="OUT", help="write the measurements as JSON")
     p.set_defaults(func=run)
 

@@ -17,6 +17,7 @@ class LLMCommandError(ValueError):
 
 
 DEFAULT_OUT = "runs/llm"
+QUIET_HELP = "no progress bars"
 
 
 def _torch_setup(args):
@@ -71,6 +72,8 @@ def _config(args):
         over["smooth_tokens"] = args.smooth_tokens
     if getattr(args, "floor", None):
         over["floor"] = args.floor
+    if getattr(args, "planner", None):
+        over["planner"] = args.planner
     return make_config(fast=getattr(args, "fast", False), **over)
 
 
@@ -80,10 +83,11 @@ def _need(path: Path, what: str, stage: str):
 
 
 def _common(p, out=True):
-    p.add_argument("--device", default="cpu", help="cpu or cuda (same code path)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--fast", action="store_true", help="the smoke-run configuration")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (same code path; default cpu)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the task, model and sampling (default 0)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--fast", action="store_true",
+                   help="the smoke-run configuration (fewer steps and questions; under 2 minutes)")
     if out:
         p.add_argument("--out", default=DEFAULT_OUT, help=f"run directory (default {DEFAULT_OUT})")
 
@@ -162,6 +166,7 @@ def _sample_prompts(args):
                        length_bins=args.length_bins, dtype=args.dtype, device=args.device, cap=args.cap,
                        betas=betas, max_new_tokens=args.max_new_tokens or 512, delta=args.delta,
                        seed=args.seed, floor=args.floor or "distribution", limit=args.sample_questions,
+                       planner=args.planner or "ours",
                        concurrent=args.concurrent, progress=not args.quiet)
     print(format_sampling_rows(r["rows"]))
     for m in r["matched"]:
@@ -192,6 +197,8 @@ def cmd_sample(args):
 
 
 def cmd_predict(args):
+    if not args.prompt.strip():  # checked first: no need to load torch to say so
+        raise LLMCommandError("--prompt is empty: give the text the model should continue")
     _torch_setup(args)
     from llm_backend.checkpoint import load_ziprc, predict
 
@@ -204,8 +211,7 @@ def cmd_predict(args):
                                                         args.length_bins, args.device, dtype=args.dtype)
     r = predict(model, tok, reserved, rewards, lengths, args.prompt, args.max_new_tokens,
                 sample=args.sample, seed=args.seed, chat=args.chat)
-    for t, (tk, ev, er) in enumerate(zip(r["tokens"], r["expected_value"], r["expected_remaining"])):
-        print(f"{t:>4} {tk!r:>10}  E[value] {ev:.3f}  E[remaining] {er:8.1f}")
+    print(format_predictions(r))
     if args.json:
         from simulators.io import provenance, write_json_atomic
 
@@ -215,6 +221,19 @@ def cmd_predict(args):
                                              "chat": args.chat, "dtype": args.dtype or "float32"})))
         print(f"wrote {args.json}")
     return 0
+
+
+def format_predictions(r: dict) -> str:
+    """``predict``'s table: one row per generated token, with a header that gives the units."""
+    vals = r["reward_values"]
+    lines = [f"prediction read when each token was chosen (for the prompt and the tokens before it); "
+             f"reward grid {len(vals)} states in [{min(vals):g}, {max(vals):g}]",
+             f"{'step':>4}  {'token':<14}{'E[value]':>9}  {'E[remaining] (tokens)':>21}"]
+    for t, (tk, ev, er) in enumerate(zip(r["tokens"], r["expected_value"], r["expected_remaining"])):
+        lines.append(f"{t:>4}  {tk!r:<14}{ev:>9.3f}  {er:>21.1f}")
+    lines.append(f"{len(r['tokens'])} token(s); E[value]: expected final reward; E[remaining]: "
+                 "expected tokens still to come (length-bin midpoints)")
+    return "\n".join(lines)
 
 
 def _sampling_options(p):
@@ -230,6 +249,9 @@ def _sampling_options(p):
                    help="how ZIP-RC's planner sees finished samples: their predicted reward "
                         "distributions (distribution, the default) or a floor at the best finished "
                         "value rounded down or to the nearest grid value")
+    from .planner_option import add_planner_option
+
+    add_planner_option(p, default=None)
 
 
 def _checkpoint_options(p):
@@ -248,7 +270,7 @@ def register(subparsers):
 
     d = sub.add_parser("demo", help="the whole pipeline from nothing, ending in a table")
     _common(d)
-    d.add_argument("--quiet", action="store_true")
+    d.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     d.add_argument("--json", default=None, metavar="OUT",
                    help="write the headline numbers (within_question_auroc, policy_accuracy, matched_cost) here")
     d.add_argument("--denoise", action="store_true", default=None,
@@ -260,41 +282,44 @@ def register(subparsers):
 
     s = sub.add_parser("pretrain", help="build and pretrain the policy on noisy scratchpads")
     _common(s)
-    s.add_argument("--size", choices=["tiny", "small", "base", "large"])
-    s.add_argument("--pretrain-steps", type=int)
-    s.add_argument("--quiet", action="store_true")
+    s.add_argument("--size", choices=["tiny", "small", "base", "large"],
+                   help="model size (default small)")
+    s.add_argument("--pretrain-steps", type=int, metavar="N", help="pretraining steps (default 400; --fast 150)")
+    s.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     s.set_defaults(func=cmd_pretrain)
 
     s = sub.add_parser("rollouts", help="temperature-1 rollouts with exact labels")
     _common(s)
-    s.add_argument("--train-prompts", type=int)
-    s.add_argument("--quiet", action="store_true")
+    s.add_argument("--train-prompts", type=int, metavar="N",
+                   help="prompts to roll out for training (default 800; --fast 128)")
+    s.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     s.set_defaults(func=cmd_rollouts)
 
     s = sub.add_parser("train", help="ZIP-RC training (full with KL, or --lite)")
     _common(s)
-    s.add_argument("--alpha-kl", type=float, default=None)
+    s.add_argument("--alpha-kl", type=float, default=None, metavar="W",
+                   help="weight of the KL to the frozen model (default 10)")
     s.add_argument("--lite", action="store_true", help="ZIP-RC-Lite: only the slice rows learn")
     s.add_argument("--denoise", action="store_true", help="value-denoising stage (7 reward states)")
-    s.add_argument("--train-steps", type=int)
+    s.add_argument("--train-steps", type=int, metavar="N", help="training steps (default 500; --fast 60)")
     s.add_argument("--name", default=None, help="output model name (default ziprc / ziprc_lite)")
-    s.add_argument("--quiet", action="store_true")
+    s.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("evaluate", help="Table 1 analogue, calibration, length coverage")
     _common(s)
-    s.add_argument("--models", default="ziprc", help="comma-separated model names in --out")
-    s.add_argument("--eval-questions", type=int)
-    s.add_argument("--eval-k", type=int)
-    s.add_argument("--quiet", action="store_true")
+    s.add_argument("--models", default="ziprc", help="comma-separated model names in --out (default ziprc)")
+    s.add_argument("--eval-questions", type=int, metavar="N", help="evaluation questions (default 40; --fast 12)")
+    s.add_argument("--eval-k", type=int, metavar="K", help="samples per evaluation question (default 16; --fast 8)")
+    s.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("sample", help="ZIP-RC sampling vs majority voting (writes traces)")
     _common(s)
-    s.add_argument("--model", default="ziprc")
-    s.add_argument("--sample-questions", type=int)
-    s.add_argument("--betas", default=None, help="comma-separated beta values")
-    s.add_argument("--quiet", action="store_true")
+    s.add_argument("--model", default="ziprc", help="model name in --out to sample with (default ziprc)")
+    s.add_argument("--sample-questions", type=int, metavar="N", help="questions to sample (default 100; --fast 12)")
+    s.add_argument("--betas", default=None, help="comma-separated ZIP-RC cost weights beta (default 0.01,0.1)")
+    s.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     _sampling_options(s)
     s.add_argument("--prompts", default=None, metavar="FILE.jsonl",
                    help='any prompt set: one {"id", "prompt", "answer"} object per line; --model is then '
@@ -314,16 +339,21 @@ def register(subparsers):
 
     s = sub.add_parser("predict", help="per-token joint, E[value] and E[remaining] from a local checkpoint")
     s.add_argument("--model", required=True, help="local checkpoint directory")
-    s.add_argument("--prompt", required=True)
-    s.add_argument("--distribution-token-id", type=int, default=None)
-    s.add_argument("--reward-states", type=int, default=None)
-    s.add_argument("--length-bins", type=int, default=None)
+    s.add_argument("--prompt", required=True, help="the prompt text (not empty)")
+    s.add_argument("--distribution-token-id", type=int, default=None, metavar="ID",
+                   help="first logit row of the ZIP-RC slice (default: from ziprc.json, else the "
+                        "tokenizer's size; a real Qwen3 checkpoint: 151669)")
+    s.add_argument("--reward-states", type=int, default=None, metavar="R",
+                   help="reward states of the slice (default: from ziprc.json, else 2)")
+    s.add_argument("--length-bins", type=int, default=None, metavar="L",
+                   help="length bins of the slice (default: from ziprc.json, else the official 8)")
     s.add_argument("--dtype", choices=["float32", "bfloat16"], default=None, help="weights dtype (default float32)")
     s.add_argument("--chat", action="store_true", help="apply the tokenizer's chat template to the prompt")
-    s.add_argument("--max-new-tokens", type=int, default=64)
+    s.add_argument("--max-new-tokens", type=int, default=64, metavar="N",
+                   help="tokens to generate at most (default 64)")
     s.add_argument("--sample", action="store_true", help="sample at temperature 1 (default greedy)")
-    s.add_argument("--device", default="cpu")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    s.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    s.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     s.add_argument("--json", default=None, help="write the predictions to this JSON file")
     s.set_defaults(func=cmd_predict)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+from .planner_option import add_planner_option
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -40,8 +42,10 @@ def register(subparsers) -> None:
     p.add_argument("--init-k", type=int, default=None, help="ZIP-RC: start exactly K samples at t = 0 (default: planned)")
     p.add_argument("--interval", type=int, default=None, help="ZIP-RC: re-plan every this many ticks (default 1)")
     p.add_argument("--selection", default=None, help="ZIP-RC answer: value (default), weighted, plurality")
+    add_planner_option(p)
     p.add_argument("--json", dest="json_out", default=None, help="write rows + provenance to this JSON file")
-    p.add_argument("--plot", default=None, help="write the frontier plot to this PNG")
+    p.add_argument("--plot", default=None,
+                   help="write the frontier plot to this file (.png, .pdf, .svg or .jpg)")
     p.add_argument("--workers", type=int, default=None, help="threads for the episode kernels / processes for sweeps")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address for a sweep (tcp://host:port)")
     p.add_argument("--suites", default=None, help="sweep: comma-separated suites")
@@ -84,6 +88,8 @@ def _ziprc_params(args) -> dict:
         zp["interval"] = args.interval
     if args.selection:
         zp["selection"] = args.selection
+    if args.planner != "ours":
+        zp["planner"] = args.planner
     return zp
 
 
@@ -128,13 +134,21 @@ def _pct(x) -> str:
 
 
 def run(args) -> int:
-    from simulators.io import provenance, write_json_atomic
+    from simulators.io import check_image_path, provenance, write_json_atomic
     from simulators.runner import set_threads
     from simulators.study import (StudyError, parse_corruption, run_study, run_sweep,
                                   sweep_summary, sweep_tasks)
+    from simulators.synthetic import SUITES, check_questions
 
     if args.questions is not None and args.questions < 1:
         raise StudyError(f"--questions must be >= 1, got {args.questions}")
+    for suite in (_split(args.suites, str) if args.suites else [args.suite]):
+        if suite in SUITES:  # unknown names get their own error below
+            check_questions(suite, args.questions)
+    if args.workers is not None and args.workers < 1:
+        raise StudyError(f"--workers must be >= 1, got {args.workers}")
+    if args.plot:
+        check_image_path(args.plot)  # before the run, not after it
     set_threads(args.workers)
     if args.calibration:
         return run_calibration(args)
@@ -164,6 +178,8 @@ def run(args) -> int:
         for s in summary:
             if s["ziprc_accuracy"] is None:
                 gain = "n/a"
+            elif s["ziprc_delta_ci"] is None:  # no bootstrap interval (see the task's table)
+                gain = f"{100 * s['ziprc_delta']:+.1f} [n/a]"
             else:
                 gain = (f"{100 * s['ziprc_delta']:+.1f} [{100 * s['ziprc_delta_ci'][0]:+.1f},"
                         f"{100 * s['ziprc_delta_ci'][1]:+.1f}]")

@@ -6,7 +6,8 @@ value, DeepConf's cut-off) is computed here, by one jitted function that both th
 policies (:mod:`metamdp.policies`) and the fast episode kernels (``simulators.kernels``)
 call. Floating-point sums are order dependent, so two implementations of "the same"
 formula can disagree in the last bit and flip a decision at a tie; one implementation
-cannot. :func:`ziprc_plan` is the single place where a policy calls the planner.
+cannot. :func:`ziprc_plan` and :func:`ziprc_plan_dist` are the only places where a policy
+calls the planner.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..planner import TIE_TOL, plan_kernel
+from ..planner import TIE_TOL, plan_kernel, plan_kernel_dist
 
 
 @njit(cache=True)
@@ -128,3 +129,24 @@ def ziprc_plan(values, rep, upper, stacked, n, max_new, branching, floor_idx, al
     best = plan_kernel(values, rep, upper, stacked, n, max_new, branching, floor_idx, alpha,
                        beta / d, search_code, TIE_TOL)
     return int(best[2]), int(best[3]), int(best[4])
+
+
+@njit(cache=True)
+def ziprc_plan_dist(values, rep, upper, stacked, n, max_new, branching, fin, alpha, beta, d,
+                    search_code, order_code):
+    """:func:`ziprc_plan` with the finished samples as a reward-CDF factor ``fin`` (a floor
+    or predicted distributions: :func:`metamdp.planner.plan_kernel_dist`) and the re-add
+    and tie order ``order_code`` (0 ours, 1 the authors'); ``upper`` holds the prune charge
+    per horizon (``PlannerConfig.prune_points``)."""
+    best = plan_kernel_dist(values, rep, upper, stacked, n, max_new, branching, fin, alpha,
+                            beta / d, search_code, order_code, TIE_TOL)
+    return int(best[2]), int(best[3]), int(best[4])
+
+
+@njit(cache=True)
+def midpoint_prune_points(rep, upper):
+    """The authors' prune charge: horizon ``j`` costs the midpoint of bin ``j + 1``."""
+    out = upper.copy()
+    for j in range(rep.size - 1):
+        out[j] = rep[j + 1]
+    return out

@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 
-from ..planner import _SEARCH_CODE, NORMALIZERS, SEARCHES, PlannerConfig
+from ..planner import _SEARCH_CODE, NORMALIZERS, PLANNERS, SEARCHES, PlannerConfig, floor_cdf
 from .base import FLOORS, SELECTIONS, Action, Policy, PolicyConfigError, floor_index
-from .kernels import joint_remaining, ziprc_plan
+from .kernels import joint_remaining, midpoint_prune_points, ziprc_plan_dist
 
 
 class ZipRC(Policy):
@@ -25,8 +25,16 @@ class ZipRC(Policy):
     stops when that is to stop. ``init_k > 0`` starts exactly that many samples at ``t = 0``
     instead of planning. Between plans it keeps advancing the chosen samples.
 
+    ``planner="authors"`` is the authors' research simulator's planner
+    (:meth:`metamdp.PlannerConfig.authors`): two-prefix search, the state normaliser, no
+    branching, a planned prune charged the next bin's midpoint, dropped samples re-added in
+    sample order (these override the knobs). A finished sample that carries a predicted
+    reward distribution (attribute ``reward_dist``, ``(B,)``; no driver sets it yet) enters
+    E[max] as that distribution, with either planner; otherwise its reported value is the
+    floor (``floor`` rule).
+
     Either the knobs, or a ready :class:`metamdp.PlannerConfig` (``config``) whose alpha,
-    beta, cap, search, normalizer and branching are used.
+    beta, cap, search, normalizer, branching, prune charge and ordering are used.
     """
 
     name = "ziprc"
@@ -36,10 +44,17 @@ class ZipRC(Policy):
     def __init__(self, beta: float = 0.01, alpha: float = 0.1, cap: int = 8,
                  search: str = "two-prefix", normalizer: str = "fixed", branching: bool = False,
                  init_k: int = 0, interval: int = 1, floor: str = "down", selection: str = "value",
-                 config: PlannerConfig | None = None):
+                 config: PlannerConfig | None = None, planner: str = "ours"):
+        if planner not in PLANNERS:
+            raise PolicyConfigError(f"policy ziprc: planner must be one of {', '.join(PLANNERS)}, got {planner!r}")
+        midpoint, order_code = planner == "authors", 1 if planner == "authors" else 0
+        if planner == "authors":
+            search, normalizer, branching = "two-prefix", "state", False
         if config is not None:
             beta, alpha, cap = config.beta, config.alpha, config.cap
             search, normalizer, branching = config.search, config.normalizer, config.branching
+            midpoint, order_code = config.prune_charge == "midpoint", config.order_code
+            planner = config.planner_name
         if floor not in FLOORS:
             raise PolicyConfigError(f"policy ziprc: floor must be one of {', '.join(FLOORS)}, got {floor!r}")
         if selection not in SELECTIONS:
@@ -62,6 +77,7 @@ class ZipRC(Policy):
         self.search, self.normalizer, self.branching = search, normalizer, bool(branching)
         self.init_k, self.interval = int(init_k), int(interval)
         self.floor, self.selection = floor, selection
+        self.planner, self.midpoint, self.order_code = planner, bool(midpoint), int(order_code)
         self.reset()
 
     def reset(self):
@@ -72,10 +88,26 @@ class ZipRC(Policy):
         """Load (or compile) the planner now, so that decisions are timed warm."""
         B, L = rewards.size, lengths.size
         flat = np.full((1, B, L), 1.0 / (B * L))
-        ziprc_plan(np.ascontiguousarray(rewards.values, dtype=np.float64),
-                   np.ascontiguousarray(lengths.representative, dtype=np.float64),
-                   np.ascontiguousarray(lengths.upper, dtype=np.float64), flat, 0, 1, True, 0,
-                   self.alpha, self.beta, 1.0, _SEARCH_CODE[self.search])
+        ziprc_plan_dist(np.ascontiguousarray(rewards.values, dtype=np.float64),
+                        np.ascontiguousarray(lengths.representative, dtype=np.float64),
+                        np.ascontiguousarray(lengths.upper, dtype=np.float64), flat, 0, 1, True,
+                        np.ones(B), self.alpha, self.beta, 1.0, _SEARCH_CODE[self.search],
+                        self.order_code)
+
+    def finished_factor(self, view, B: int) -> np.ndarray:
+        """Product of the finished samples' reward CDFs: a predicted distribution where a
+        sample carries one (``reward_dist``), else its reported value as a floor."""
+        floor = 0
+        fin = np.ones(B)
+        for s in view.finished:
+            if s.status != "finished":
+                continue
+            dist = getattr(s, "reward_dist", None)
+            if dist is None:
+                floor = max(floor, floor_index(s.value, view.rewards, self.floor))
+            else:
+                fin *= np.minimum(np.cumsum(np.asarray(dist, dtype=np.float64)), 1.0)
+        return fin * floor_cdf(B, floor)
 
     def normalizer_value(self, view, stacked, rep) -> float:
         """``D`` at this epoch (the same arithmetic as the simulators' kernel)."""
@@ -116,11 +148,13 @@ class ZipRC(Policy):
             for j, s in enumerate(unf):
                 stacked[j] = s.joint
             stacked[n] = view.root_joint
-            fin = [s.value for s in view.finished if s.status == "finished"]
-            floor = max(floor_index(v, view.rewards, self.floor) for v in fin) if fin else 0
+            if self.midpoint:
+                upper = midpoint_prune_points(rep, upper)
             d = self.normalizer_value(view, stacked, rep)
-            mask, m, src = ziprc_plan(values, rep, upper, stacked, n, max_new, self.branching,
-                                      floor, self.alpha, self.beta, d, _SEARCH_CODE[self.search])
+            mask, m, src = ziprc_plan_dist(values, rep, upper, stacked, n, max_new,
+                                           self.branching, self.finished_factor(view, B),
+                                           self.alpha, self.beta, d, _SEARCH_CODE[self.search],
+                                           self.order_code)
         if mask == 0 and m == 0:
             return Action(keep=[])
         keep = [unf[j].sid for j in range(n) if (mask >> j) & 1]

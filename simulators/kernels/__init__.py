@@ -7,6 +7,11 @@ both and requires identical metrics. Kernel signature:
 ``(prm, corr_prm, seed, q, W, t_max, out)`` (parameters packed by
 ``simulators.policies.PolicySpec.to_array``, corruption, episode seed, question, world
 tuple, length cap in ticks, metrics row).
+
+Numba's on-disk cache keys a function on its own source file only, not on the kernels it
+calls: after a change to a callee (a kernel here, the planner), edit this file too (or clear
+``__pycache__``), or :func:`episode` keeps running the old callee. (Last such change: the
+authors' planner slot of the ZIP-RC kernel.)
 """
 
 from __future__ import annotations

@@ -5,12 +5,18 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from metamdp.policies.kernels import joint_remaining, ziprc_plan
+from metamdp.planner import floor_cdf
+from metamdp.policies.kernels import joint_remaining, midpoint_prune_points, ziprc_plan_dist
+
+from ..policies import SLOTS
 
 from ..runner import (S_ALPHA, S_BETA, S_BRANCH, S_CAP, S_INITK, S_INTERVAL, S_NORM, S_SEARCH,
                       S_SEL, ST_DONE, ST_OPEN)
 from .common import (account, new_state, predict, prediction_scratch, select_answer, shared_class,
                      start_branch, start_root, step, track_history)
+
+
+S_PLANNER = SLOTS["planner"]
 
 
 @njit(cache=True)
@@ -24,6 +30,9 @@ def ziprc_episode(prm, corr_prm, seed, q, W, t_max, out):
     init_k = int(prm[S_INITK])
     interval = int(prm[S_INTERVAL])
     values, rep, upper = W[0], W[10], W[11]
+    order_code = int(prm[S_PLANNER])  # 1: the authors' planner (re-add order, ties)
+    if order_code == 1:
+        upper = midpoint_prune_points(rep, upper)  # and their prune charge
     B = values.size
     Lp = rep.size
     track = track_history(corr_prm)
@@ -78,8 +87,9 @@ def ziprc_episode(prm, corr_prm, seed, q, W, t_max, out):
                     d = tot / cnt if cnt > 0 else d_fixed
                 else:
                     d = d_fixed
-                mask, m, src = ziprc_plan(values, rep, upper, stacked[:n + 1], n, max_new,
-                                          branching, floor_idx, alpha, beta, d, search)
+                mask, m, src = ziprc_plan_dist(values, rep, upper, stacked[:n + 1], n, max_new,
+                                               branching, floor_cdf(B, floor_idx), alpha, beta, d,
+                                               search, order_code)
             if mask == 0 and m == 0:
                 break
             for i in range(cap):
