@@ -30,8 +30,8 @@ import numpy as np
 from scipy import optimize
 
 from .policies import sweep
-from .study import (auto_episodes, bootstrap_indices, ci, frontier_point, refine_beta,
-                    run_cell)
+from .study import (auto_episodes, bootstrap_indices, ci, frontier_point, pooled_strata,
+                    refine_beta, run_cell)
 from .synthetic import (ORIGINAL_SPECS, SUITES, SuiteSpec,  # noqa: F401 (SuiteSpec: for the CLI)
                         World, build_world, preset_specs)
 
@@ -186,6 +186,11 @@ def start_tv(world: World, rollouts: int = 64, seed: int = 0) -> float:
 
 
 # --------------------------------------------------------------------------- frontiers
+
+
+def _boot(world: World, n_boot: int, seed: int):
+    """The study's bootstrap (strata of one question pooled, as in summarize_cells)."""
+    return bootstrap_indices(pooled_strata(world.source, world.source_names)[0], n_boot, seed)
 
 
 def frontier_accuracy(world: World, name: str, cost: float, alpha: float = 0.1, seed: int = 0,
@@ -370,7 +375,7 @@ def predict_lfm2(specs: dict, seed: int = 0, n_boot: int = 1000, progress: bool 
                  log=print, questions: int | None = None, episodes: int | None = None) -> list:
     """LFM2-350M on the mixed suite: MV at 1.70 (fitted) and ZIP-RC at 1.49 (predicted)."""
     w = world_from_specs(specs, "mixed", n_questions=questions)
-    boot = bootstrap_indices(w.source, n_boot, seed)
+    boot = _boot(w, n_boot, seed)
     out = []
     for key, role in (("mv", "fitted"), ("ziprc", "predicted")):
         row = LFM2_MIXED[key]
@@ -430,7 +435,7 @@ def predict_table2(specs: dict, suites=SUITES, alpha: float = 0.1, seed: int = 0
     for suite in suites:
         w = world_from_specs(specs, suite, n_questions=questions)
         eps = auto_episodes(w.n_questions) if episodes is None else int(episodes)
-        boot = bootstrap_indices(w.source, n_boot, seed)
+        boot = _boot(w, n_boot, seed)
         for key, row in PAPER_TABLE2.items():
             params = {"strength": rm_auroc} if key == "wbon_rm" else {}
             acc, c, info, _ = frontier_accuracy(w, key, row["cost"], alpha=alpha, seed=seed,
@@ -482,13 +487,14 @@ def predict_table2_shared(specs: dict, alpha: float = 0.1, seed: int = 0, rm_aur
             parts = [run_cell(w, base.with_knob(k), seed, eps) for k in knobs]
             correct = sum(wt * c.correct for wt, c in zip(wts, parts))
             cost = sum(wt * float(c.gen_cost(alpha).mean()) for wt, c in zip(wts, parts))
-            boot = bootstrap_indices(w.source, n_boot, seed)
-            c95 = ci(correct, boot)
+            boot = _boot(w, n_boot, seed)
+            c95 = ci(correct, boot)  # None when every resample agrees
             paper = row["acc"].get(suite) if alpha == 0.1 else None
             ent = {"suite": suite, "row": key, "label": row["label"], "role": row["role"],
                    "protocol": "shared-knob", "cost": row["cost"], "suite_cost": cost,
                    "knob": info["knob"], "paper": paper, "here": 100 * float(correct.mean()),
-                   "ci": [100 * c95[0], 100 * c95[1]], "status": info["status"],
+                   "ci": None if c95 is None else [100 * c95[0], 100 * c95[1]],
+                   "status": info["status"],
                    "target_points": TARGET_POINTS[suite]}
             if paper is not None:
                 ent["diff"] = ent["here"] - paper
