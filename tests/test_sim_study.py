@@ -16,7 +16,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 @pytest.fixture(scope="module")
 def small():
-    return run_study("mixed", 0.1, "ziprc,mv,bon,ac,deepconf", questions=16, seed=3,
+    return run_study("mixed", 0.1, "ziprc,mv,bon,ac,deepconf", questions=16, seed=3, episodes=1,
                      progress=False, n_boot=200)
 
 
@@ -45,7 +45,7 @@ def test_study_rows_and_matched_table(small):
 
 
 def test_study_is_reproducible(small):
-    again = run_study("mixed", 0.1, "ziprc,mv,bon,ac,deepconf", questions=16, seed=3,
+    again = run_study("mixed", 0.1, "ziprc,mv,bon,ac,deepconf", questions=16, seed=3, episodes=1,
                       progress=False, n_boot=200)
     assert [r["accuracy"] for r in again["rows"]] == [r["accuracy"] for r in small["rows"]]
     assert [r["accuracy_ci"] for r in again["rows"]] == [r["accuracy_ci"] for r in small["rows"]]
@@ -105,7 +105,8 @@ def test_sweep_local_resume_and_dask(tmp_path):
 
 def test_cli_study_json_plot_and_errors(tmp_path, capsys):
     js, png = tmp_path / "s.json", tmp_path / "s.png"
-    rc = main(["study", "--suite", "amc23", "--questions", "6", "--policies", "mv,ziprc,pandora",
+    rc = main(["study", "--suite", "amc23", "--questions", "6", "--episodes", "4",
+               "--policies", "mv,ziprc,pandora",
                "--seed", "1", "--json", str(js), "--plot", str(png), "--no-progress"])
     assert rc == 0
     data = json.loads(js.read_text())
