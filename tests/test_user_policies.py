@@ -104,3 +104,15 @@ def test_cli_reports_a_failing_user_policy(tmp_path, capsys):
     assert "keep contains sample 99" in err
     assert main(["study", "--policy-module", f"{mod}:Builtin", "--no-progress"]) == 2
     assert "built-in" in capsys.readouterr().err
+
+
+def test_llm_sample_accepts_policy_modules(tmp_path):
+    pytest.importorskip("torch")
+    from ziprc_cli.llm_cmd import LLMCommandError, _config  # noqa: F401
+    from ziprc_cli.main import build_parser
+
+    args = build_parser().parse_args(["llm", "sample", "--policies", "mv", "--policy-module", THREE])
+    assert _config(args).policy_modules == (THREE,)
+    bad = build_parser().parse_args(["llm", "sample", "--policy-module", f"{tmp_path}/none.py:X"])
+    with pytest.raises(PolicyModuleError, match="no such file"):
+        _config(bad)
