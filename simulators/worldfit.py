@@ -270,7 +270,7 @@ def fit_world(preset: str = "qwen3-1.7b", seed: int = 0, episodes_total: int = 4
        the same episode seeds at every evaluation, so the function is deterministic).
        Steps 1-2 alternate twice (the head's pooled rates depend on the pass rates).
     3. The external reward model's AUROC to its own row (grid 0.55..0.95, least squares over
-       the five suites).
+       the four benchmarks).
 
     Returns a JSON-ready dict: ``specs`` (every benchmark's SuiteSpec), ``fitted`` (each
     fitted parameter with its target and achieved value), ``assumed``.

@@ -284,3 +284,19 @@ def test_cli_table2_keeps_fitted_and_predicted_apart(tmp_path, capsys):
     assert "predicted cells within target" in out
     assert main(["study", "--sensitivity", "value_share", "--no-progress"]) == 2
     assert main(["study", "--table2", "--world-preset", "nope", "--no-progress"]) == 2
+
+
+def test_presets_carry_the_documented_assumptions():
+    """The fitted presets' assumed knobs are the ones worldfit.ASSUMED documents (a preset
+    edited by hand without refitting would drift from the fit)."""
+    from simulators.synthetic import preset_specs
+    from simulators.worldfit import ASSUMED, BENCHMARKS
+
+    for preset in ("qwen3-1.7b", "lfm2-350m"):
+        a = ASSUMED[preset]
+        for name, spec in preset_specs(preset).items():
+            assert name in BENCHMARKS
+            assert spec.pass_a + spec.pass_b == pytest.approx(a["concentration"][name])
+            assert spec.unsolvable == a["unsolvable"][name]
+            assert spec.value_share == a["value_share"]
+            assert spec.length_spread == a["length_spread"]
