@@ -73,8 +73,8 @@ class Config:
     grid: GridSpec = field(default_factory=GridSpec)
 
 
-FAST = dict(size="small", pretrain_steps=150, train_prompts=128, train_steps=60, alpha0_steps=30,
-            lite_steps=60, eval_questions=12, eval_k=8, sample_questions=12, betas=(0.01,))
+FAST = dict(size="small", pretrain_steps=120, train_prompts=128, train_steps=50, alpha0_steps=25,
+            lite_steps=60, eval_questions=12, eval_k=8, sample_questions=10, betas=(0.01,))
 
 
 def make_config(fast: bool = False, **overrides) -> Config:
@@ -201,6 +201,10 @@ def stage_policy_accuracy(out, c: Config, after: dict, progress=True) -> dict:
     return r
 
 
+def _finite(x):
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
 def headline(summary: dict, c: Config, smoke: bool) -> dict:
     """The numbers the demo is judged by, each with what it is measured on."""
     ev = summary["evaluate"]["ziprc"]
@@ -210,10 +214,12 @@ def headline(summary: dict, c: Config, smoke: bool) -> dict:
     pa = summary.get("policy_accuracy")
     return {
         "smoke_run": bool(smoke),
-        "within_question_auroc": ev.get("within_question_auroc"),
+        # null (not NaN) when no evaluation question had both right and wrong samples
+        "within_question_auroc": _finite(ev.get("within_question_auroc")),
         "within_question_auroc_questions": ev.get("within_question_auroc_questions"),
         "end_auroc": ev.get("end_auroc"),
         "start_tv": ev.get("start_tv"), "start_tv_noise_floor": ev.get("start_tv_noise_floor"),
+        "start_tv_note": ev.get("note"),
         "reward_states": 7 if c.denoise else 2,
         "policy_accuracy": ({"before": pa["before"], "after": pa["after"], "difference": pa["difference"],
                              "ci": pa["ci"], "questions": pa["questions"],
@@ -232,9 +238,12 @@ def format_headline(h: dict) -> str:
     if h["smoke_run"]:
         L.append("SMOKE RUN (--fast): a few minutes of training on a few questions; the numbers below only "
                  "show that every stage runs, not what the model can do")
-    L.append(f"within-question AUROC of the end E[value]: {h['within_question_auroc']:.3f} "
+    wq = h["within_question_auroc"]
+    L.append(f"within-question AUROC of the end E[value]: {'n/a' if wq is None else f'{wq:.3f}'} "
              f"({h['within_question_auroc_questions']} questions with right and wrong samples; target >= 0.80)")
     L.append(f"start TV {h['start_tv']:.3f} vs noise floor {h['start_tv_noise_floor']:.3f} (target: within 0.05)")
+    if h.get("start_tv_note"):
+        L.append(f"  ({h['start_tv_note']})")
     pa = h["policy_accuracy"]
     if pa:
         L.append(f"policy accuracy before/after ZIP-RC training: {pa['before']:.3f} -> {pa['after']:.3f}, paired "
