@@ -90,7 +90,8 @@ def warm_up_kernels(announce: bool = True) -> float:
     One tiny run compiles everything a study needs: every policy is a branch of one kernel.
     """
     cached = _kernel_cached()
-    msg = "compiling kernels (first run only; about a minute on 2 cores, cached afterwards) ..."
+    msg = ("compiling kernels (first run only: about 1.5 minutes on 2 idle cores, longer on a "
+           "busy machine; cached afterwards) ...")
     timer = None
     if announce and cached is False:
         print(msg, file=sys.stderr, flush=True)

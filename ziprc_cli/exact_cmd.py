@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from metamdp.exact import (DEFAULT_MAX_STATES, StateLimitError, executed_strategy_value,
+from metamdp.exact import (StateLimitError, executed_strategy_value,
                            optimal_value, planning_state, policy_value, ziprc_policy)
 from metamdp.planner import NORMALIZERS, PlannerConfig, enumerate_strategies, strategy_value
 

@@ -69,9 +69,12 @@ def start_roots(i0, i1, seed, q, W, t_max, S, corr_prm, shared_cls, track_hist):
     cls, ntot, age, start, X, hist, status, correct, answer, rcls = S
     corr, vnoise = corr_prm[C_CORR], corr_prm[C_VNOISE]
     for i in range(i0, i1):
-        _new_sample(i, seed, q, prior[q], 0, 0.0, -1, corr, shared_cls, log_median, sigma, values,
-                    correct_prob, distractor_cdf, t_max, cls, ntot, age, start, X, hist, status,
-                    correct, answer, track_hist, rcls, vnoise, prior)
+        # np.int64(...): run-time, not literal, arguments, so that Numba compiles _new_sample
+        # once rather than once per constant a caller passes (see study.warm_up_kernels)
+        _new_sample(np.int64(i), seed, q, prior[q], np.int64(0), 0.0, np.int64(-1), corr,
+                    shared_cls, log_median, sigma, values, correct_prob, distractor_cdf, t_max,
+                    cls, ntot, age, start, X, hist, status, correct, answer, track_hist, rcls,
+                    vnoise, prior)
 
 
 @njit(cache=True)
@@ -86,7 +89,7 @@ def start_branch(i, src, seed, q, W, t_max, S, corr_prm, shared_cls, track_hist,
     values, prior, log_median, sigma, signal_mean, correct_prob, distractor_cdf = W[0], W[1], W[2], W[3], W[4], W[5], W[6]
     cls, ntot, age, start, X, hist, status, correct, answer, rcls = S
     class_posterior(prior[q], signal_mean[q], surv, age[src], X[src], cw)
-    _new_sample(i, seed, q, cw, age[src], X[src], src, corr_prm[C_CORR], shared_cls, log_median,
+    _new_sample(np.int64(i), seed, q, cw, age[src], X[src], np.int64(src), corr_prm[C_CORR], shared_cls, log_median,
                 sigma, values, correct_prob, distractor_cdf, t_max, cls, ntot, age, start, X, hist,
                 status, correct, answer, track_hist, rcls, corr_prm[C_VNOISE], prior)
 
@@ -131,10 +134,12 @@ def predict(i, seed, q, W, S, track_hist, corr_prm, P, out):
     hist = S[5]
     surv, w_scratch, full, acc = P
     if i < 0:
-        _predict(-1, seed, q, 0, 0.0, hist, False, prior, signal_mean, surv, r_lo, r_hi,
+        # run-time constants (one compilation of _predict, not one per literal argument)
+        _predict(np.int64(-1), seed, q, np.int64(0), 0.0, hist, track_hist and not track_hist,
+                 prior, signal_mean, surv, r_lo, r_hi,
                  corr_prm, bin_map, values, w_scratch, full, acc, out)
     else:
-        _predict(i, seed, q, S[2][i], S[4][i], hist, track_hist, prior, signal_mean, surv, r_lo,
+        _predict(np.int64(i), seed, q, S[2][i], S[4][i], hist, track_hist, prior, signal_mean, surv, r_lo,
                  r_hi, corr_prm, bin_map, values, w_scratch, full, acc, out)
 
 

@@ -88,7 +88,9 @@ def ziprc_episode(prm, corr_prm, seed, q, W, t_max, out):
                     d = tot / cnt if cnt > 0 else d_fixed
                 else:
                     d = d_fixed
-                mask, m, src = ziprc_plan_dist(values, rep, upper, stacked[:n + 1], n, max_new,
+                # np.int64(n): n is typed as the literal 0 first, which would compile the
+                # whole planner a second time
+                mask, m, src = ziprc_plan_dist(values, rep, upper, stacked[:n + 1], np.int64(n), max_new,
                                                branching, floor_cdf(B, floor_idx), alpha, beta, d,
                                                search, order_code)
             if mask == 0 and m == 0:
