@@ -1,5 +1,7 @@
 """The ZIP-RC meta-MDP engine: grids, joints, order statistics, the sampling utility,
-strategy search, ZIP-RC's greedy planner and exact evaluation.
+strategy search, ZIP-RC's greedy planner, exact evaluation, and the policies
+(:mod:`metamdp.policies`: the ``Policy``/``View``/``Action`` interface and the reference
+definitions of ZIP-RC and the baselines).
 
 This package imports no other package of the project.
 """

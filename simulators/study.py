@@ -24,7 +24,7 @@ from .io import atomic_path, check_image_path, provenance, write_json_atomic
 from .policies import POLICY_NAMES, Policy, parse_policies, sweep
 from .runner import (M_ANSWERED, M_CORRECT, M_LBAR, M_PRUNED, M_STARTED, per_episode_costs,
                      run_policy)
-from .synthetic import SUITES, Corruption, World, WorldError, build_world
+from .synthetic import DEFAULT_PRESET, SUITES, Corruption, World, WorldError, build_world
 
 MATCH_COST = 1.4  # the paper's Table 2 operating point (majority vote's generation cost)
 MATCH_TOLERANCE = 0.05  # "equal or lower cost", with the paper's 1.43-vs-1.40 slack
@@ -90,7 +90,8 @@ def warm_up_kernels(announce: bool = True) -> float:
     One tiny run compiles everything a study needs: every policy is a branch of one kernel.
     """
     cached = _kernel_cached()
-    msg = "compiling kernels (first run only; about a minute on 2 cores, cached afterwards) ..."
+    msg = ("compiling kernels (first run only: about 1.5 minutes on 2 idle cores, longer on a "
+           "busy machine; cached afterwards) ...")
     timer = None
     if announce and cached is False:
         print(msg, file=sys.stderr, flush=True)
@@ -264,7 +265,8 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
               reward_states: int = 7, progress: bool = True, n_boot: int = N_BOOT,
               ziprc_params: dict | None = None, world_overrides: dict | None = None,
               user_policies=(), world: World | None = None, refine: bool = True,
-              match_cost: float | None = None, refine_targets=None) -> dict:
+              match_cost: float | None = None, refine_targets=None,
+              world_preset: str | None = None) -> dict:
     """Run every policy over its knob and build the rows, the matched-cost table and provenance.
 
     ``user_policies``: :class:`metamdp.policies.Policy` objects run beside the built-in ones
@@ -293,7 +295,7 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
         names = ["mv"] + names  # the matched-cost reference
     if world is None:
         world = build_world(suite, reward_states=reward_states, n_questions=questions,
-                            **(world_overrides or {}))
+                            preset=world_preset, **(world_overrides or {}))
     auto = episodes is None
     episodes = auto_episodes(world.n_questions) if auto else int(episodes)
     corruption = corruption or Corruption()
@@ -337,6 +339,7 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
                                    "corruption": asdict(corruption),
                                    "ziprc_params": ziprc_params or {},
                                    "world_overrides": world_overrides or {},
+                                   "world_preset": world_preset,
                                    "world": world.params()})
 
 
@@ -492,8 +495,17 @@ def format_table(result: dict) -> str:
     ep_note = (f"episodes/question {eps}"
                + (f" (auto: {p.get('episodes_per_cell')} episodes per cell, >= {MIN_EPISODES_PER_CELL})"
                   if p.get("episodes_auto") else f" ({p.get('episodes_per_cell', '?')} per cell)"))
+    preset = p.get("world_preset") or DEFAULT_PRESET
+    fitted_note = ("" if preset == "original" else
+                   f"world {preset}: fitted to the paper's majority-vote row and Table 1 only; "
+                   "every other policy's number is a prediction (docs/simulators.md section 9)")
+    if p.get("world_overrides"):
+        fitted_note += f"; overrides {p['world_overrides']}"
     lines = [f"suite {p.get('suite')}  alpha {p.get('alpha')}  questions {p.get('questions')}  "
-             f"{ep_note}  seed {result['provenance']['seed']}",
+             f"{ep_note}  seed {result['provenance']['seed']}"]
+    if fitted_note and "world" in p:
+        lines.append(fitted_note)
+    lines += [
              f"matched cost {mc:.2f}: each policy interpolated along its own frontier (a mixture of "
              f"its two bracketing knob values); MV there: "
              f"{_pct1(ref.get('frontier_accuracy'))}% (N={_num(ref.get('frontier_knob'))}). "
@@ -831,7 +843,7 @@ PAPER_MV = {"aime24": 53.1, "amc23": 87.9, "math500": 93.0, "gsm8k": 91.2, "mixe
 
 
 def calibration_table(suites=SUITES, seed: int = 0, episodes_total: int = 20000,
-                      alpha: float = 0.1) -> list:
+                      alpha: float = 0.1, preset: str | None = None) -> list:
     """Per suite: pass@1, pass@8, mean length (tokens), and majority voting's accuracy at
     generation cost 1.4 (linear interpolation along N = 1..8) against the paper's Table 2.
 
@@ -839,7 +851,7 @@ def calibration_table(suites=SUITES, seed: int = 0, episodes_total: int = 20000,
     """
     out = []
     for suite in suites:
-        world = build_world(suite)
+        world = build_world(suite, preset=preset)
         eps = max(1, episodes_total // world.n_questions)
         costs, accs = [], []
         with _KERNEL_LOCK:

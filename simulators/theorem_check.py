@@ -30,7 +30,7 @@ from metamdp.planner import PlannerConfig, enumerate_strategies, fixed_normalize
 from .chain_world import ChainWorld, WorldShape, random_world
 
 VARIANTS = ("exact", "two_prefix", "top_k_value", "state_normalizer", "binned_lengths",
-            "miscalibrated", "dependent_samples")
+            "miscalibrated", "dependent_samples", "authors_planner")
 VARIANT_HELP = {
     "exact": "exhaustive search, fixed D, exact predictions (the theorem's setting)",
     "two_prefix": "the authors' two-prefix search (not closed under continuation)",
@@ -39,6 +39,7 @@ VARIANT_HELP = {
     "binned_lengths": "planner sees coarse length bins with midpoints (geometric edges)",
     "miscalibrated": "planner sees tempered, optimistic, noisy predictions",
     "dependent_samples": "a shared latent per question; planner assumes independence",
+    "authors_planner": "the authors' research simulator's planner (PlannerConfig.authors)",
 }
 VIOLATION_TOL = 1e-9
 
@@ -325,8 +326,13 @@ def evaluate(instance: Instance, variant: str, with_optimal: bool = True,
         raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
     if variant == "dependent_samples":
         return _evaluate_dependent(instance)
-    truth = exact_problem(instance.world, instance.cap, instance.alpha, instance.beta)
+    # the authors' planner never branches: judge it against the class without branching
+    branching = variant != "authors_planner"
+    truth = exact_problem(instance.world, instance.cap, instance.alpha, instance.beta,
+                          branching=branching)
     w, _ = best_strategy(truth)
+    if w_cache is not None and not branching:
+        w_cache = w_cache.setdefault("no_branching", {})
     problem = truth
     search, normalizer = "exhaustive", "fixed"
     if variant == "two_prefix":
@@ -336,6 +342,10 @@ def evaluate(instance: Instance, variant: str, with_optimal: bool = True,
     elif variant == "state_normalizer":
         normalizer = "state"
     problem = replace(truth, config=replace(truth.config, search=search, normalizer=normalizer))
+    if variant == "authors_planner":
+        c = truth.config
+        problem = replace(truth, config=PlannerConfig.authors(c.rewards, c.alpha, c.beta, c.cap,
+                                                              lengths=c.lengths))
     proc = instance.world.process
     joints = exact_joints(proc)
     if variant == "binned_lengths":
@@ -366,7 +376,8 @@ def evaluate(instance: Instance, variant: str, with_optimal: bool = True,
         if optimal_cache is not None and key in optimal_cache:
             v_opt = optimal_cache[key]
         else:
-            v_opt, _ = optimal_value(truth)
+            v_opt, _ = optimal_value(exact_problem(instance.world, instance.cap, instance.alpha,
+                                                   instance.beta))  # every action, branching too
             if optimal_cache is not None:
                 optimal_cache[key] = v_opt
     return InstanceResult(seed=instance.seed, variant=variant, best_strategy_value=w, v_ziprc=v,

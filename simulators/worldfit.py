@@ -29,10 +29,11 @@ from dataclasses import asdict, replace
 import numpy as np
 from scipy import optimize
 
-from .policies import Policy, sweep
-from .study import (Cell, auto_episodes, bootstrap_indices, ci, frontier_point, refine_beta,
-                    run_cell)
-from .synthetic import SUITE_SPECS, SUITES, World, WorldError, build_world
+from .policies import sweep
+from .study import (auto_episodes, bootstrap_indices, ci, frontier_point, pooled_strata,
+                    refine_beta, run_cell)
+from .synthetic import (ORIGINAL_SPECS, SUITES, SuiteSpec,  # noqa: F401 (SuiteSpec: for the CLI)
+                        World, build_world, preset_specs)
 
 BENCHMARKS = ("gsm8k", "math500", "amc23", "aime24")
 
@@ -61,6 +62,7 @@ TARGET_POINTS = {"gsm8k": 3.0, "math500": 3.0, "mixed": 3.0, "amc23": 6.0, "aime
 # Table 1, Qwen3-1.7B, end of generation at threshold 1/2
 TABLE1 = {"qwen3-1.7b": {"tv_start": 0.46, "f1": 0.91, "accuracy": 0.88, "recall_incorrect": 0.82},
           "lfm2-350m": {"tv_start": 0.48, "f1": 0.80, "accuracy": 0.82, "recall_incorrect": 0.87}}
+FITTED_RM_AUROC = 0.75  # `ziprc study --fit` (qwen3-1.7b): the external RM's AUROC on its own row
 LFM2_MIXED = {"ziprc": {"acc": 74.1, "cost": 1.49}, "mv": {"acc": 68.8, "cost": 1.70}}
 
 
@@ -157,7 +159,38 @@ def diagnostics(world: World) -> dict:
             "log_length_sd_between_questions": float(np.log(tokens).std())}
 
 
+def start_tv(world: World, rollouts: int = 64, seed: int = 0) -> float:
+    """Table 1's start-of-generation TV for this world's *exact* head: the mean over questions
+    of the total variation between the predicted joint at t = 0 (value state x length bin)
+    and the empirical joint of ``rollouts`` fresh samples. An exact head scores only the
+    finite-sample floor; Table 1's 0.46 (Qwen3-1.7B) minus this floor is what a real head's
+    start-of-generation error adds (not modelled: the world's head is exact)."""
+    from .synthetic import survival_tables_reference
+
+    rng = np.random.default_rng(seed)
+    surv = survival_tables_reference(world.log_median, world.sigma, world.t_max)
+    pmf = surv[:, :, :-1] - surv[:, :, 1:]  # P(N = n | k), n = 1..t_max
+    edges = np.asarray(world.length_edges)
+    n = np.arange(1, world.t_max + 1)
+    bins = np.searchsorted(edges[1:-1], n * world.delta, side="right")
+    L = edges.size - 1
+    tvs = []
+    for q in range(world.n_questions):
+        joint = np.zeros((world.values.size, L))
+        for k in range(world.values.size):
+            joint[k] = world.class_prior[q, k] * np.bincount(bins, weights=pmf[q, k], minlength=L)
+        joint /= joint.sum()
+        draws = rng.multinomial(rollouts, joint.ravel()) / rollouts
+        tvs.append(0.5 * np.abs(draws - joint.ravel()).sum())
+    return float(np.mean(tvs))
+
+
 # --------------------------------------------------------------------------- frontiers
+
+
+def _boot(world: World, n_boot: int, seed: int):
+    """The study's bootstrap (strata of one question pooled, as in summarize_cells)."""
+    return bootstrap_indices(pooled_strata(world.source, world.source_names)[0], n_boot, seed)
 
 
 def frontier_accuracy(world: World, name: str, cost: float, alpha: float = 0.1, seed: int = 0,
@@ -237,7 +270,7 @@ def fit_world(preset: str = "qwen3-1.7b", seed: int = 0, episodes_total: int = 4
        the same episode seeds at every evaluation, so the function is deterministic).
        Steps 1-2 alternate twice (the head's pooled rates depend on the pass rates).
     3. The external reward model's AUROC to its own row (grid 0.55..0.95, least squares over
-       the five suites).
+       the four benchmarks).
 
     Returns a JSON-ready dict: ``specs`` (every benchmark's SuiteSpec), ``fitted`` (each
     fitted parameter with its target and achieved value), ``assumed``.
@@ -248,7 +281,10 @@ def fit_world(preset: str = "qwen3-1.7b", seed: int = 0, episodes_total: int = 4
     mv_targets = mv_targets or {s: PAPER_TABLE2["mv"]["acc"][s] / 100 for s in BENCHMARKS}
     t1 = table1 or TABLE1[preset]
     rates = table1_rates(t1["f1"], t1["accuracy"], t1["recall_incorrect"])
-    specs = specs_from({k: SUITE_SPECS_ORIGINAL[k] for k in BENCHMARKS}, assumed)
+    # LFM2-350M: only its mixed MV number is published, so it starts from the Qwen3 fit's
+    # benchmarks and moves every mean pass rate by one shared logit shift
+    start = preset_specs("qwen3-1.7b") if preset == "lfm2-350m" else ORIGINAL_SPECS
+    specs = specs_from(start, assumed)
     fitted = {"table1_rates": rates}
     for rnd in range(2):
         # 1. head tilts (shared by the benchmarks)
@@ -268,6 +304,9 @@ def fit_world(preset: str = "qwen3-1.7b", seed: int = 0, episodes_total: int = 4
         if progress:
             log(f"[fit round {rnd + 1}] head tilts {sol.x[0]:+.3f} {sol.x[1]:+.3f}: "
                 f"TPR {h['tpr']:.3f} (target {rates['tpr']:.3f}), TNR {h['tnr']:.3f} (target {rates['tnr']:.3f})")
+        if preset == "lfm2-350m":
+            specs = _fit_lfm2_shift(specs, fitted, seed, episodes_total, progress, log, rnd)
+            continue
         # 2. per-benchmark mean pass rate to the MV row
         fitted["mv"] = {}
         for name in BENCHMARKS:
@@ -297,9 +336,62 @@ def fit_world(preset: str = "qwen3-1.7b", seed: int = 0, episodes_total: int = 4
                     f"{100 * fitted['mv'][name]['achieved']:.1f} (paper {100 * mv_targets[name]:.1f})")
     out = {"preset": preset, "specs": {n: asdict(specs[n]) for n in BENCHMARKS},
            "fitted": fitted, "assumed": assumed, "seed": seed, "episodes_total": episodes_total}
-    if fit_rm:
+    if fit_rm and preset != "lfm2-350m":
         out["fitted"]["rm"] = fit_rm_auroc(specs, seed=seed, episodes_total=episodes_total,
                                            progress=progress, log=log)
+    return out
+
+
+def _shift_means(specs: dict, shift: float) -> dict:
+    out = {}
+    for n, sp in specs.items():
+        c = sp.pass_a + sp.pass_b
+        m = sp.pass_a / c
+        out[n] = _with_mean(sp, 1.0 / (1.0 + math.exp(-(math.log(m / (1 - m)) + shift))), c)
+    return out
+
+
+def _fit_lfm2_shift(specs, fitted, seed, episodes_total, progress, log, rnd):
+    """One logit shift of every benchmark's mean pass rate: mixed MV at 1.70 = 68.8."""
+    target = LFM2_MIXED["mv"]["acc"] / 100
+
+    def gap(shift):
+        w = world_from_specs(_shift_means(specs, shift), "mixed")
+        acc, _, _, _ = frontier_accuracy(w, "mv", LFM2_MIXED["mv"]["cost"], seed=seed,
+                                         episodes=max(1, episodes_total // w.n_questions),
+                                         knobs=(1, 2, 3, 4, 5, 6, 8))
+        return acc - target
+
+    shift = optimize.brentq(gap, -8.0, 2.0, xtol=1e-3)
+    fitted["mv"] = {"mixed": {"logit_shift": float(shift), "target": target, "cost": LFM2_MIXED["mv"]["cost"],
+                              "achieved": float(gap(shift) + target)}}
+    if progress:
+        log(f"[fit round {rnd + 1}] mixed: logit shift {shift:+.3f} -> MV@1.70 "
+            f"{100 * fitted['mv']['mixed']['achieved']:.1f} (paper {100 * target:.1f})")
+    return _shift_means(specs, shift)
+
+
+def predict_lfm2(specs: dict, seed: int = 0, n_boot: int = 1000, progress: bool = True,
+                 log=print, questions: int | None = None, episodes: int | None = None) -> list:
+    """LFM2-350M on the mixed suite: MV at 1.70 (fitted) and ZIP-RC at 1.49 (predicted)."""
+    w = world_from_specs(specs, "mixed", n_questions=questions)
+    boot = _boot(w, n_boot, seed)
+    out = []
+    for key, role in (("mv", "fitted"), ("ziprc", "predicted")):
+        row = LFM2_MIXED[key]
+        acc, c, info, _ = frontier_accuracy(w, key, row["cost"], seed=seed, boot=boot,
+                                            episodes=episodes)
+        ent = {"suite": "mixed", "row": key, "role": role, "label": f"LFM2-350M {key}", "cost": row["cost"], "paper": row["acc"],
+               "here": None if acc is None else 100 * acc,
+               "ci": None if c is None else [100 * c[0], 100 * c[1]], "status": info["status"],
+               "knob": info.get("knob"), "target_points": TARGET_POINTS["mixed"]}
+        if acc is not None:
+            ent["diff"] = 100 * acc - row["acc"]
+            ent["miss_points"] = max(0.0, abs(ent["diff"]) - TARGET_POINTS["mixed"])
+        out.append(ent)
+        if progress:
+            log(f"lfm2-350m mixed {key}: paper {row['acc']} here "
+                f"{'n/a' if acc is None else f'{100 * acc:.1f}'} ({info['status']})")
     return out
 
 
@@ -325,8 +417,6 @@ def fit_rm_auroc(specs: dict, seed: int = 0, episodes_total: int = 4000, grid=No
     return {"auroc": float(best), "grid": list(grid), "sse": [float(x) for x in sse]}
 
 
-# the original (hand-calibrated) world, the starting point of every fit
-SUITE_SPECS_ORIGINAL = dict(SUITE_SPECS)
 
 
 # --------------------------------------------------------------------------- predictions
@@ -345,7 +435,7 @@ def predict_table2(specs: dict, suites=SUITES, alpha: float = 0.1, seed: int = 0
     for suite in suites:
         w = world_from_specs(specs, suite, n_questions=questions)
         eps = auto_episodes(w.n_questions) if episodes is None else int(episodes)
-        boot = bootstrap_indices(w.source, n_boot, seed)
+        boot = _boot(w, n_boot, seed)
         for key, row in PAPER_TABLE2.items():
             params = {"strength": rm_auroc} if key == "wbon_rm" else {}
             acc, c, info, _ = frontier_accuracy(w, key, row["cost"], alpha=alpha, seed=seed,
@@ -356,6 +446,8 @@ def predict_table2(specs: dict, suites=SUITES, alpha: float = 0.1, seed: int = 0
                    "here": None if acc is None else 100 * acc,
                    "ci": None if c is None else [100 * c[0], 100 * c[1]],
                    "status": info["status"], "knob": info.get("knob"),
+                   "achieved_cost": (info["bracket"][0]["gen_cost"] if info["status"] == "frontier_end"
+                                     else (row["cost"] if acc is not None else None)),
                    "episodes_per_question": eps, "questions": w.n_questions,
                    "target_points": TARGET_POINTS[suite]}
             if paper is not None and acc is not None:
@@ -369,12 +461,60 @@ def predict_table2(specs: dict, suites=SUITES, alpha: float = 0.1, seed: int = 0
     return out
 
 
+def predict_table2_shared(specs: dict, alpha: float = 0.1, seed: int = 0, rm_auroc: float = 0.85,
+                          n_boot: int = 1000, rows=None, progress: bool = True, log=print) -> list:
+    """Table 2 under the *shared-knob* protocol: each row's knob is set once, on the mixed
+    suite, where its frontier crosses the row's cost; every benchmark then runs that same
+    knob (the same two-knob mixture). The paper reports one cost per row and a mixed column
+    that is the size-weighted mean of the benchmark columns, which this protocol reproduces;
+    per-benchmark costs then differ (reported as ``suite_cost``)."""
+    out = []
+    mixed = world_from_specs(specs, "mixed")
+    worlds = {b: world_from_specs(specs, b) for b in BENCHMARKS}
+    for key in rows or tuple(PAPER_TABLE2):
+        row = PAPER_TABLE2[key]
+        params = {"strength": rm_auroc} if key == "wbon_rm" else {}
+        acc, _, info, cells = frontier_accuracy(mixed, key, row["cost"], alpha=alpha, seed=seed,
+                                                params=params)
+        if acc is None:
+            continue
+        knobs = [b["knob"] for b in info["bracket"]]
+        wts = [info["weight_lo"], 1.0 - info["weight_lo"]][:len(knobs)]
+        for suite in SUITES:
+            w = mixed if suite == "mixed" else worlds[suite]
+            eps = auto_episodes(w.n_questions)
+            base = next(c.policy for c in cells)
+            parts = [run_cell(w, base.with_knob(k), seed, eps) for k in knobs]
+            correct = sum(wt * c.correct for wt, c in zip(wts, parts))
+            cost = sum(wt * float(c.gen_cost(alpha).mean()) for wt, c in zip(wts, parts))
+            boot = _boot(w, n_boot, seed)
+            c95 = ci(correct, boot)  # None when every resample agrees
+            paper = row["acc"].get(suite) if alpha == 0.1 else None
+            ent = {"suite": suite, "row": key, "label": row["label"], "role": row["role"],
+                   "protocol": "shared-knob", "cost": row["cost"], "suite_cost": cost,
+                   "knob": info["knob"], "paper": paper, "here": 100 * float(correct.mean()),
+                   "ci": None if c95 is None else [100 * c95[0], 100 * c95[1]],
+                   "status": info["status"],
+                   "target_points": TARGET_POINTS[suite]}
+            if paper is not None:
+                ent["diff"] = ent["here"] - paper
+                ent["miss_points"] = max(0.0, abs(ent["diff"]) - TARGET_POINTS[suite])
+            out.append(ent)
+            if progress:
+                log(f"[shared knob {info['knob']:.4g}] {suite:<8} {key:<13} paper "
+                    f"{paper if paper is not None else 'n/a':>5}  here {ent['here']:.1f} (cost {cost:.2f})")
+    return out
+
+
 def format_comparison(cells: list) -> str:
     """Markdown table: one line per row, suites as columns, ``paper / here [CI]``."""
     suites = [s for s in SUITES if any(c["suite"] == s for c in cells)]
     lines = ["| row (cost) | role | " + " | ".join(suites) + " |",
              "|---|---|" + "---|" * len(suites)]
-    for key, row in PAPER_TABLE2.items():
+    keys = list(dict.fromkeys(c["row"] for c in cells))
+    for key in keys:
+        first = next(c for c in cells if c["row"] == key)
+        row = {"label": first.get("label", key), "cost": first["cost"], "role": first["role"]}
         parts = []
         for s in suites:
             c = next((c for c in cells if c["suite"] == s and c["row"] == key), None)
@@ -391,6 +531,19 @@ def format_comparison(cells: list) -> str:
     return "\n".join(lines)
 
 
+def format_misses(cells: list) -> str:
+    """One line per predicted cell outside its target: by how much."""
+    miss = [c for c in cells if c.get("role") == "predicted" and c.get("miss_points", 0) > 0]
+    ok = [c for c in cells if c.get("role") == "predicted" and "miss_points" in c
+          and c["miss_points"] == 0]
+    lines = [f"predicted cells within target: {len(ok)} of {len(ok) + len(miss)}"]
+    for c in miss:
+        lines.append(f"  miss: {c['suite']} {c['row']}: here {c['here']:.1f} vs paper {c['paper']:.1f} "
+                     f"({c['diff']:+.1f} points; target +-{c['target_points']:.0f}, outside by "
+                     f"{c['miss_points']:.1f})")
+    return "\n".join(lines)
+
+
 def sensitivity(specs: dict, knob: str, values, suite: str = "mixed", rows=PREDICTED_ROWS,
                 seed: int = 0, questions: int | None = 400, episodes: int | None = None,
                 refit_mv: bool = True, log=print) -> list:
@@ -399,7 +552,11 @@ def sensitivity(specs: dict, knob: str, values, suite: str = "mixed", rows=PREDI
     predicted cells move. Tells what property of the world would have to change."""
     out = []
     for v in values:
-        sp = {n: replace(specs[n], **{knob: v}) for n in BENCHMARKS}
+        if knob == "concentration":
+            sp = {n: _with_mean(specs[n], specs[n].pass_a / (specs[n].pass_a + specs[n].pass_b), v)
+                  for n in BENCHMARKS}
+        else:
+            sp = {n: replace(specs[n], **{knob: v}) for n in BENCHMARKS}
         if refit_mv:
             names = BENCHMARKS if suite == "mixed" else (suite,)
             for name in names:

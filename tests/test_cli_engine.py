@@ -51,7 +51,7 @@ def test_theorem_json_and_exit_code(tmp_path, capsys):
     d = json.loads(out.read_text())
     rows = {r["variant"]: r for r in d["variants"]}
     assert set(rows) == {"exact", "two_prefix", "top_k_value", "state_normalizer", "binned_lengths",
-                         "miscalibrated", "dependent_samples"}
+                         "miscalibrated", "dependent_samples", "authors_planner"}
     assert rows["exact"]["violations"] == 0 and rows["exact"]["worst_margin"] >= -1e-9
     assert rows["exact"]["gap_to_optimal"]["min"] >= -1e-9
     assert rows["dependent_samples"]["gap_to_optimal"] is None

@@ -301,6 +301,7 @@ def test_ctrl_c_stops_a_sweep_quickly_and_keeps_finished_files(tmp_path):
     out = tmp_path / "sweep"
     cmd = [sys.executable, "-m", "ziprc_cli", "study", "--suites", "aime24,mixed",
            "--alphas", "0.1,0.5", "--policies", "ziprc", "--search", "exhaustive",
+           "--episodes", "1",  # one episode per question keeps the aime24 tasks quick
            "--out-dir", str(out), "--workers", "2", "--no-progress"]
     proc = subprocess.Popen(cmd, env=ENV, cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)

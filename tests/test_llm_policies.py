@@ -309,3 +309,31 @@ def test_every_policy_end_to_end_writes_valid_traces(tiny, tmp_path):
             path = tmp_path / f"{name}.parquet"
             write_traces(path, rows, {"seed": 7, "params": {"policy": name}})
             assert validate_traces(path) is not None
+
+
+def test_sampler_runs_a_users_policy_and_names_its_errors(tiny):
+    from metamdp.policies import Policy, PolicyRunError
+
+    class ThreeVotes(Policy):
+        name = "three_votes"
+
+        def __call__(self, view):
+            if view.n_created == 0:
+                return Action(keep=[], new=3)
+            return Action(keep=[s.sid for s in view.unfinished])
+
+    class Broken(ThreeVotes):
+        name = "broken"
+
+        def __call__(self, view):
+            return Action(keep=[], new=-1)
+
+    model, tok, rs = tiny
+    s = OnlineSampler(model, tok, rs, GRID, cap=4, max_new_tokens=24, seed=3)
+    problem = make_problems(1, seed=4, max_steps=2)[0]
+    r = s.run(problem, ThreeVotes())
+    assert r.policy == "three_votes" and r.n_started == 3 and r.selection == "plurality"
+    assert all(x["status"] in ("finished", "truncated") for x in r.samples)
+    with pytest.raises(PolicyRunError, match=rf"'broken' returned an invalid action at question "
+                                             rf"'{problem.qid}', epoch 0: new must be an integer >= 0"):
+        s.run(problem, Broken())

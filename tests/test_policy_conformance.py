@@ -149,3 +149,19 @@ def test_make_validates_knobs():
     with pytest.raises(PolicyConfigError, match="n must be"):
         make("bon", n=9)
     assert make("pandora", beta=0.2).with_knob(0.3).beta == 0.3
+
+
+def test_metamdp_imports_no_other_package():
+    import ast
+    from pathlib import Path
+
+    ours = {"simulators", "llm_backend", "paper_figures", "ziprc_cli"}
+    root = Path(__file__).resolve().parent.parent / "metamdp"
+    for f in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            assert not {n.split(".")[0] for n in names} & ours, (f.name, names)

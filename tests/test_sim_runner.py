@@ -129,8 +129,9 @@ def test_every_policy_runs_with_every_corruption(world):
 
 
 def test_correlated_samples_hurt_voting():
-    """With every sample sharing its episode's class, 8 votes are worth far less."""
-    w = build_world("aime24", n_questions=30)
+    """With every sample sharing its episode's class, 8 votes are worth far less (in the
+    original world, where the class decides correctness; value_share weakens that link)."""
+    w = build_world("aime24", n_questions=30, preset="original")
     ind = run_policy(w, Policy.make("pass_at_n", n=8), seed=4, episodes_per_question=20)
     cor = run_policy(w, Policy.make("pass_at_n", n=8), seed=4, episodes_per_question=20,
                      corruption=Corruption(correlation=1.0))

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 @pytest.fixture(scope="module")
 def small():
-    return run_study("mixed", 0.1, "ziprc,mv,bon,ac,deepconf", questions=16, seed=3,
+    return run_study("mixed", 0.1, "ziprc,mv,bon,ac,deepconf", questions=16, seed=3, episodes=1,
                      progress=False, n_boot=200)
 
 
@@ -45,7 +45,7 @@ def test_study_rows_and_matched_table(small):
 
 
 def test_study_is_reproducible(small):
-    again = run_study("mixed", 0.1, "ziprc,mv,bon,ac,deepconf", questions=16, seed=3,
+    again = run_study("mixed", 0.1, "ziprc,mv,bon,ac,deepconf", questions=16, seed=3, episodes=1,
                       progress=False, n_boot=200)
     assert [r["accuracy"] for r in again["rows"]] == [r["accuracy"] for r in small["rows"]]
     assert [r["accuracy_ci"] for r in again["rows"]] == [r["accuracy_ci"] for r in small["rows"]]
@@ -105,7 +105,8 @@ def test_sweep_local_resume_and_dask(tmp_path):
 
 def test_cli_study_json_plot_and_errors(tmp_path, capsys):
     js, png = tmp_path / "s.json", tmp_path / "s.png"
-    rc = main(["study", "--suite", "amc23", "--questions", "6", "--policies", "mv,ziprc,pandora",
+    rc = main(["study", "--suite", "amc23", "--questions", "6", "--episodes", "4",
+               "--policies", "mv,ziprc,pandora",
                "--seed", "1", "--json", str(js), "--plot", str(png), "--no-progress"])
     assert rc == 0
     data = json.loads(js.read_text())
@@ -224,3 +225,78 @@ def test_auto_episodes_give_every_cell_a_thousand_episodes():
     mv = next(t for t in res["matched"] if t["policy"] == "mv")
     assert mv["frontier"]["delta_vs_mv"] == 0.0
     assert mv["frontier"]["gen_cost"] == pytest.approx(1.4)
+
+
+# --------------------------------------------------------------------------- world fit
+
+
+def test_fitted_preset_reproduces_the_majority_vote_row():
+    """The default world is the fit: on the fit's own episodes (seed 0, 4,000 per benchmark,
+    common random numbers, so the estimate is deterministic) majority voting along its
+    frontier at cost 1.40 equals the paper's row within the root finder's tolerance."""
+    from simulators.synthetic import build_world
+    from simulators.worldfit import PAPER_TABLE2, frontier_accuracy
+
+    for s in ("gsm8k", "math500", "amc23", "aime24"):
+        w = build_world(s)
+        acc, _, info, _ = frontier_accuracy(w, "mv", 1.40, episodes=max(1, 4000 // w.n_questions),
+                                            knobs=(1, 2, 3, 4, 5, 6, 8))
+        assert abs(100 * acc - PAPER_TABLE2["mv"]["acc"][s]) < 0.5, (s, acc)
+
+
+def test_head_metrics_match_sampled_values():
+    """head_metrics is exact; the sampler's final value states and correctness agree with it
+    (binomial 5 sigma)."""
+    from simulators.runner import episode_seeds, record_sample
+    from simulators.synthetic import build_world
+    from simulators.worldfit import head_metrics
+
+    w = build_world("aime24", n_questions=4)
+    h = head_metrics(w)
+    n = 1500
+    tp = fn = tn = fp = 0
+    for q in range(w.n_questions):
+        seeds = episode_seeds(11 + q, n)
+        for e in range(n):
+            _, k, _, correct, _ = record_sample(
+                0, seeds[e], q, w.values, w.class_prior, w.correct_prob, w.log_median, w.sigma,
+                w.signal_mean, w.distractor_cdf, w.r_lo, w.r_hi, int(w.t_max))
+            hi = w.values[k] >= 0.5
+            tp += correct and hi
+            fn += correct and not hi
+            tn += (not correct) and (not hi)
+            fp += (not correct) and hi
+    tpr, tnr = tp / (tp + fn), tn / (tn + fp)
+    assert abs(tpr - h["tpr"]) < 5 * np.sqrt(h["tpr"] * (1 - h["tpr"]) / (tp + fn))
+    assert abs(tnr - h["tnr"]) < 5 * np.sqrt(h["tnr"] * (1 - h["tnr"]) / (tn + fp))
+
+
+def test_cli_table2_keeps_fitted_and_predicted_apart(tmp_path, capsys):
+    js = tmp_path / "t2.json"
+    rc = main(["study", "--table2", "--world-preset", "lfm2-350m", "--questions", "40",
+               "--episodes", "2", "--json", str(js), "--no-progress"])
+    assert rc == 0
+    data = json.loads(js.read_text())
+    roles = {c["row"]: c["role"] for c in data["table2"]}
+    assert roles == {"mv": "fitted", "ziprc": "predicted"}
+    assert data["provenance"]["params"]["preset"] == "lfm2-350m"
+    out = capsys.readouterr().out
+    assert "predicted cells within target" in out
+    assert main(["study", "--sensitivity", "value_share", "--no-progress"]) == 2
+    assert main(["study", "--table2", "--world-preset", "nope", "--no-progress"]) == 2
+
+
+def test_presets_carry_the_documented_assumptions():
+    """The fitted presets' assumed knobs are the ones worldfit.ASSUMED documents (a preset
+    edited by hand without refitting would drift from the fit)."""
+    from simulators.synthetic import preset_specs
+    from simulators.worldfit import ASSUMED, BENCHMARKS
+
+    for preset in ("qwen3-1.7b", "lfm2-350m"):
+        a = ASSUMED[preset]
+        for name, spec in preset_specs(preset).items():
+            assert name in BENCHMARKS
+            assert spec.pass_a + spec.pass_b == pytest.approx(a["concentration"][name])
+            assert spec.unsolvable == a["unsolvable"][name]
+            assert spec.value_share == a["value_share"]
+            assert spec.length_spread == a["length_spread"]

@@ -35,9 +35,11 @@ def test_suites_build_and_reject_bad_input():
 
 
 def test_hard_questions_and_failures_are_longer():
-    w = build_world("math500", n_questions=50)
-    order = np.argsort(w.difficulty)
-    assert np.all(np.diff(w.mean_ticks[order]) > 0)
+    # without the question-level length factor, length grows strictly with difficulty
+    w = build_world("math500", n_questions=50, length_spread=0.0)
+    order = np.argsort(w.difficulty, kind="stable")
+    assert np.all(np.diff(w.mean_ticks[order]) >= 0)
+    assert w.mean_ticks[order][-1] > w.mean_ticks[order][0]
     # value-0 samples have longer medians than value-1 samples
     assert np.all(w.log_median[:, 0] > w.log_median[:, -1])
 
@@ -110,6 +112,10 @@ KNOBS = dict(unsolvable=0.1, value_share=0.6, length_spread=0.5, high_tilt=1.0, 
 
 def test_knobs_keep_the_prior_and_the_pass_rate():
     w = build_world("mixed", n_questions=60, **KNOBS)
+    assert build_world("gsm8k", n_questions=5, preset="original").specs[0].value_share == 0.0
+    assert build_world("gsm8k", n_questions=5).specs[0].value_share > 0  # the fitted default
+    with pytest.raises(WorldError, match="unknown world preset"):
+        build_world("gsm8k", preset="gpt5")
     assert np.allclose(w.class_prior.sum(axis=1), 1.0)
     assert np.allclose((w.class_prior * w.correct_prob).sum(axis=1), w.pass_rate)
     # unsolvable: that share of each benchmark's questions has pass rate exactly 0
@@ -126,9 +132,9 @@ def test_knobs_keep_the_prior_and_the_pass_rate():
 def test_value_share_removes_within_question_ranking_only():
     from simulators.worldfit import head_metrics
 
-    base = head_metrics(build_world("aime24", n_questions=30))
-    half = head_metrics(build_world("aime24", n_questions=30, value_share=0.5))
-    full = head_metrics(build_world("aime24", n_questions=30, value_share=1.0))
+    base = head_metrics(build_world("aime24", n_questions=30, preset="original"))
+    half = head_metrics(build_world("aime24", n_questions=30, preset="original", value_share=0.5))
+    full = head_metrics(build_world("aime24", n_questions=30, preset="original", value_share=1.0))
     assert base["auroc_within"] > half["auroc_within"] > full["auroc_within"]
     assert full["auroc_within"] == pytest.approx(0.5, abs=1e-12)
     # across questions the value still tracks difficulty
@@ -137,7 +143,7 @@ def test_value_share_removes_within_question_ranking_only():
 
 def test_length_spread_is_a_question_factor_independent_of_difficulty():
     n = 400
-    w0 = build_world("math500", n_questions=n)
+    w0 = build_world("math500", n_questions=n, length_spread=0.0)
     w1 = build_world("math500", n_questions=n, length_spread=0.5)
     resid = w1.log_median[:, -1] - w0.log_median[:, -1]
     # the added log-length factor has the asked spread and no relation with difficulty
@@ -148,8 +154,9 @@ def test_length_spread_is_a_question_factor_independent_of_difficulty():
 def test_tilts_sharpen_the_value_profiles():
     from simulators.worldfit import head_metrics, table1_rates
 
-    a = head_metrics(build_world("mixed", n_questions=40))
-    b = head_metrics(build_world("mixed", n_questions=40, high_tilt=1.0, low_tilt=1.0))
+    a = head_metrics(build_world("mixed", n_questions=40, preset="original"))
+    b = head_metrics(build_world("mixed", n_questions=40, preset="original", high_tilt=1.0,
+                                 low_tilt=1.0))
     assert b["tpr"] > a["tpr"] and b["tnr"] > a["tnr"]
     r = table1_rates(0.91, 0.88, 0.82)
     # the rates reproduce Table 1's three numbers
@@ -191,3 +198,13 @@ def test_correctness_given_value_matches_the_world_monte_carlo():
             continue
         p = w.correct_prob[q, k]
         assert abs(cs[ks == k].mean() - p) < 5 * np.sqrt(p * (1 - p) / m) + 1e-9, (k, p)
+
+
+def test_start_tv_of_an_exact_head_is_the_sampling_floor():
+    from simulators.worldfit import start_tv
+
+    w = build_world("amc23", n_questions=10)
+    floor64 = start_tv(w, rollouts=64)
+    assert 0.05 < floor64 < 0.46  # Table 1's 0.46 is well above what 64 rollouts alone give
+    # the floor shrinks like 1/sqrt(rollouts): the predicted joint is the sampled one
+    assert start_tv(w, rollouts=64 * 400) < floor64 / 10

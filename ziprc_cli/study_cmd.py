@@ -55,6 +55,21 @@ def register(subparsers) -> None:
     p.add_argument("--out-dir", default=None, help="sweep: directory of per-task result files (resumable)")
     p.add_argument("--calibration", action="store_true",
                    help="print the suites' calibration (pass@1, pass@8, mean length, MV at cost 1.4)")
+    p.add_argument("--world-preset", default=None,
+                   help="world preset: qwen3-1.7b (default, fitted to the paper), lfm2-350m, original")
+    p.add_argument("--fit", action="store_true",
+                   help="fit the world preset's free parameters to the paper's majority-vote row and "
+                        "Table 1 only (plus the external RM to its own row); prints and writes --json")
+    p.add_argument("--table2", action="store_true",
+                   help="every Table 2 cell, paper vs this world (fitted rows and predictions kept "
+                        "apart), five suites at --alpha; with --world-preset lfm2-350m its mixed row")
+    p.add_argument("--protocol", default="per-suite", choices=("per-suite", "shared-knob"),
+                   help="--table2: interpolate each row at its cost on every suite (per-suite, "
+                        "default), or set each row's knob once on the mixed suite and run it on "
+                        "every benchmark (shared-knob, the paper's one-cost-per-row layout)")
+    p.add_argument("--sensitivity", default=None, metavar="KNOB:V1,V2,...",
+                   help="second experiment (uses predicted rows, not part of the fit): one world knob "
+                        "at several values, MV refitted, predicted rows on --suite")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -137,6 +152,8 @@ def run(args) -> int:
     set_threads(args.workers)
     if args.calibration:
         return run_calibration(args)
+    if args.fit or args.table2 or args.sensitivity:
+        return run_fit(args)
     zp = _ziprc_params(args)
     is_sweep = any(x is not None for x in (args.suites, args.alphas, args.corruptions, args.seeds,
                                            args.out_dir, args.scheduler))
@@ -184,8 +201,74 @@ def run(args) -> int:
                        args.episodes, parse_corruption(args.corruption),
                        reward_states=args.reward_states, progress=not args.no_progress,
                        ziprc_params=zp, world_overrides=_world_overrides(args.world),
-                       user_policies=user)
+                       user_policies=user, world_preset=args.world_preset)
     report(result, t0, args.json_out, args.plot)
+    return 0
+
+
+def run_fit(args) -> int:
+    """``--fit``, ``--table2`` and ``--sensitivity`` (simulators.worldfit)."""
+    from dataclasses import asdict
+
+    from simulators import worldfit as wf
+    from simulators.io import provenance, write_json_atomic
+    from simulators.study import StudyError
+    from simulators.synthetic import DEFAULT_PRESET, preset_specs
+
+    preset = args.world_preset or DEFAULT_PRESET
+    log = (lambda *a: None) if args.no_progress else print
+    t0 = time.time()
+    out = {}
+    if args.fit:
+        try:
+            out["fit"] = wf.fit_world(preset, seed=args.seed, log=log)
+        except wf.FitError as e:
+            raise StudyError(str(e)) from None
+        f = out["fit"]["fitted"]
+        print(f"fitted ({preset}): value-profile tilts {f['head']['high_tilt']:+.3f} / "
+              f"{f['head']['low_tilt']:+.3f} -> TPR {f['head']['tpr']:.3f}, TNR {f['head']['tnr']:.3f} "
+              f"(Table 1: {f['table1_rates']['tpr']:.3f}, {f['table1_rates']['tnr']:.3f})")
+        for name, m in f["mv"].items():
+            print(f"fitted ({preset}): {name} MV {100 * m['achieved']:.1f} (paper {100 * m['target']:.1f})")
+        if "rm" in f:
+            print(f"fitted ({preset}): external RM AUROC {f['rm']['auroc']:.2f}")
+        print(f"assumed: {out['fit']['assumed']}")
+        print("(to make this fit a preset, copy its specs into simulators/synthetic.py PRESET_CHANGES)")
+        specs = {n: wf.SuiteSpec(**v) for n, v in out["fit"]["specs"].items()}
+    else:
+        specs = preset_specs(preset)
+    if args.table2:
+        if preset == "lfm2-350m":
+            out["table2"] = wf.predict_lfm2(specs, seed=args.seed, log=log,
+                                            questions=args.questions, episodes=args.episodes)
+        else:
+            auroc = (out["fit"]["fitted"]["rm"]["auroc"] if "fit" in out else wf.FITTED_RM_AUROC)
+            if args.protocol == "shared-knob":
+                out["table2"] = wf.predict_table2_shared(specs, alpha=args.alpha, seed=args.seed,
+                                                         rm_auroc=auroc, log=log)
+            else:
+                out["table2"] = wf.predict_table2(specs, alpha=args.alpha, seed=args.seed,
+                                                  episodes=args.episodes, rm_auroc=auroc,
+                                                  questions=args.questions, log=log)
+        print(wf.format_comparison(out["table2"]))
+        print(wf.format_misses(out["table2"]))
+    if args.sensitivity:
+        if ":" not in args.sensitivity:
+            raise StudyError(f"--sensitivity {args.sensitivity!r}: use KNOB:V1,V2 (e.g. value_share:0,0.5)")
+        knob, vals = args.sensitivity.split(":", 1)
+        if knob not in wf.SuiteSpec.__dataclass_fields__ and knob != "concentration":
+            raise StudyError(f"--sensitivity: unknown world knob {knob!r}")
+        out["sensitivity"] = wf.sensitivity(specs, knob, _split(vals, float), suite=args.suite,
+                                            seed=args.seed, questions=args.questions, log=print)
+    print(f"({time.time() - t0:.1f}s)")
+    if args.json_out:
+        out["provenance"] = provenance("ziprc study --fit/--table2/--sensitivity", seed=args.seed,
+                                       params={"preset": preset, "alpha": args.alpha,
+                                               "protocol": args.protocol,
+                                               "episodes": args.episodes, "questions": args.questions,
+                                               "specs": {n: asdict(s) for n, s in specs.items()}})
+        write_json_atomic(args.json_out, out)
+        print(f"wrote {args.json_out}")
     return 0
 
 
@@ -193,7 +276,7 @@ def run_calibration(args) -> int:
     from simulators.io import provenance, write_json_atomic
     from simulators.study import calibration_table
 
-    rows = calibration_table(seed=args.seed)
+    rows = calibration_table(seed=args.seed, preset=args.world_preset)
     print(f"{'suite':<9}{'questions':>10}{'pass@1':>8}{'pass@8':>8}{'mean tokens':>13}"
           f"{'MV@1.4':>8}{'paper MV':>10}")
     for r in rows:

@@ -11,7 +11,8 @@ from metamdp.exact import DEFAULT_MAX_STATES
 
 # exact's command-line flags that reproduce a variant (the others need the theorem check)
 REPLAY_FLAGS = {"exact": {}, "two_prefix": {"search": "two-prefix"},
-                "top_k_value": {"search": "top-k"}, "state_normalizer": {"normalizer": "state"}}
+                "top_k_value": {"search": "top-k"}, "state_normalizer": {"normalizer": "state"},
+                "authors_planner": {"planner": "authors"}}
 
 
 def register(sub) -> None:
@@ -25,7 +26,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variants", nargs="+", metavar="VARIANT", default=None,
                    help="subset of: exact two_prefix top_k_value state_normalizer binned_lengths "
-                        "miscalibrated dependent_samples (default: all)")
+                        "miscalibrated dependent_samples authors_planner (default: all)")
     p.add_argument("--max-depth", type=int, default=4, help="longest sample, in ticks (default 4)")
     p.add_argument("--max-samples", type=int, default=4,
                    help="most samples already in progress at the start (default 4)")

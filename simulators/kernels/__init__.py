@@ -9,20 +9,33 @@ both and requires identical metrics. Kernel signature:
 tuple, length cap in ticks, metrics row).
 
 Numba's on-disk cache keys a function on its own source file only, not on the kernels it
-calls: after a change to a callee (a kernel here, the planner), edit this file too (or clear
-``__pycache__``), or :func:`episode` keeps running the old callee. (Last such change: the
-authors' planner slot of the ZIP-RC kernel.)
+calls: the caches of these kernels are dropped automatically whenever any source they
+depend on (this package, ``runner.py``, ``synthetic.py``, the planner and
+``metamdp.policies.kernels``) changed (``metamdp._numba_cache``).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from numba import njit, prange
 
-from .parallel import (bon_episode, half_finished_episode, length_prune_episode, mv_episode,
-                       pass_at_n_episode, short_m_at_k_episode, wbon_episode, wbon_rm_episode)
-from .pruning import deepconf_episode, reward_prune_episode, spec_rejection_episode
-from .sequential import ac_episode, esc_episode, pandora_episode
-from .ziprc import ziprc_episode
+from metamdp._numba_cache import drop_stale
+
+_HERE = Path(__file__).resolve().parent
+# the kernels' compiled code contains the sample mechanics (runner.py, synthetic.py) and
+# the shared arithmetic and planner of metamdp: recompile them when any of those changed
+drop_stale([_HERE / "__pycache__"],
+           sorted(_HERE.glob("*.py")) + [_HERE.parent / "runner.py", _HERE.parent / "synthetic.py",
+                                         _HERE.parent.parent / "metamdp" / "planner.py",
+                                         _HERE.parent.parent / "metamdp" / "policies" / "kernels.py"])
+
+from .parallel import (bon_episode, half_finished_episode, length_prune_episode,  # noqa: E402
+                       mv_episode, pass_at_n_episode, short_m_at_k_episode, wbon_episode,
+                       wbon_rm_episode)
+from .pruning import deepconf_episode, reward_prune_episode, spec_rejection_episode  # noqa: E402
+from .sequential import ac_episode, esc_episode, pandora_episode  # noqa: E402
+from .ziprc import ziprc_episode  # noqa: E402
 
 
 @njit(cache=True)

@@ -59,13 +59,28 @@ def shared_class(W, q, seed, cap):
 
 
 @njit(cache=True)
-def start_root(i, seed, q, W, t_max, S, corr_prm, shared_cls, track_hist):
-    """Start sample ``i`` from the prompt."""
+def start_roots(i0, i1, seed, q, W, t_max, S, corr_prm, shared_cls, track_hist):
+    """Start samples ``i0 .. i1 - 1`` from the prompt.
+
+    (Batched because taking arrays out of the tuples costs a reference count each: once
+    per call, not once per sample.)
+    """
     values, prior, log_median, sigma, _, correct_prob, distractor_cdf = W[0], W[1], W[2], W[3], W[4], W[5], W[6]
     cls, ntot, age, start, X, hist, status, correct, answer, rcls = S
-    _new_sample(i, seed, q, prior[q], 0, 0.0, -1, corr_prm[C_CORR], shared_cls, log_median, sigma,
-                values, correct_prob, distractor_cdf, t_max, cls, ntot, age, start, X, hist, status,
-                correct, answer, track_hist, rcls, corr_prm[C_VNOISE], prior)
+    corr, vnoise = corr_prm[C_CORR], corr_prm[C_VNOISE]
+    for i in range(i0, i1):
+        # np.int64(...): run-time, not literal, arguments, so that Numba compiles _new_sample
+        # once rather than once per constant a caller passes (see study.warm_up_kernels)
+        _new_sample(np.int64(i), seed, q, prior[q], np.int64(0), 0.0, np.int64(-1), corr,
+                    shared_cls, log_median, sigma, values, correct_prob, distractor_cdf, t_max,
+                    cls, ntot, age, start, X, hist, status, correct, answer, track_hist, rcls,
+                    vnoise, prior)
+
+
+@njit(cache=True)
+def start_root(i, seed, q, W, t_max, S, corr_prm, shared_cls, track_hist):
+    """Start sample ``i`` from the prompt."""
+    start_roots(i, i + 1, seed, q, W, t_max, S, corr_prm, shared_cls, track_hist)
 
 
 @njit(cache=True)
@@ -74,7 +89,7 @@ def start_branch(i, src, seed, q, W, t_max, S, corr_prm, shared_cls, track_hist,
     values, prior, log_median, sigma, signal_mean, correct_prob, distractor_cdf = W[0], W[1], W[2], W[3], W[4], W[5], W[6]
     cls, ntot, age, start, X, hist, status, correct, answer, rcls = S
     class_posterior(prior[q], signal_mean[q], surv, age[src], X[src], cw)
-    _new_sample(i, seed, q, cw, age[src], X[src], src, corr_prm[C_CORR], shared_cls, log_median,
+    _new_sample(np.int64(i), seed, q, cw, age[src], X[src], np.int64(src), corr_prm[C_CORR], shared_cls, log_median,
                 sigma, values, correct_prob, distractor_cdf, t_max, cls, ntot, age, start, X, hist,
                 status, correct, answer, track_hist, rcls, corr_prm[C_VNOISE], prior)
 
@@ -84,6 +99,22 @@ def step(i, seed, q, W, S, track_hist):
     """Advance sample ``i`` one tick; True if it finished."""
     cls, ntot, age, start, X, hist, status, correct, answer, rcls = S
     return _advance(i, seed, q, W[4], cls, ntot, age, X, hist, status, track_hist)
+
+
+@njit(cache=True)
+def step_all(mask, created, seed, q, W, S, track_hist, finished):
+    """Advance every open sample ``i < created`` with ``mask[i]`` (all open ones when
+    ``mask`` is empty) one tick; ``finished[i]`` tells which ended. Returns the ticks run."""
+    cls, ntot, age, start, X, hist, status, correct, answer, rcls = S
+    signal_mean = W[4]
+    g = 0
+    for i in range(created):
+        finished[i] = False
+        if status[i] == ST_OPEN and (mask.size == 0 or mask[i]):
+            finished[i] = _advance(i, seed, q, signal_mean, cls, ntot, age, X, hist, status,
+                                   track_hist)
+            g += 1
+    return g
 
 
 @njit(cache=True)
@@ -103,11 +134,26 @@ def predict(i, seed, q, W, S, track_hist, corr_prm, P, out):
     hist = S[5]
     surv, w_scratch, full, acc = P
     if i < 0:
-        _predict(-1, seed, q, 0, 0.0, hist, False, prior, signal_mean, surv, r_lo, r_hi,
+        # run-time constants (one compilation of _predict, not one per literal argument)
+        _predict(np.int64(-1), seed, q, np.int64(0), 0.0, hist, track_hist and not track_hist,
+                 prior, signal_mean, surv, r_lo, r_hi,
                  corr_prm, bin_map, values, w_scratch, full, acc, out)
     else:
-        _predict(i, seed, q, S[2][i], S[4][i], hist, track_hist, prior, signal_mean, surv, r_lo,
+        _predict(np.int64(i), seed, q, S[2][i], S[4][i], hist, track_hist, prior, signal_mean, surv, r_lo,
                  r_hi, corr_prm, bin_map, values, w_scratch, full, acc, out)
+
+
+@njit(cache=True)
+def predict_many(ids, n, seed, q, W, S, track_hist, corr_prm, P, out):
+    """``out[j]`` = the joint of sample ``ids[j]``, ``j < n`` (one call for many samples:
+    taking arrays out of the tuples costs a reference count each)."""
+    values, prior, signal_mean, r_lo, r_hi, bin_map = W[0], W[1], W[4], W[8], W[9], W[12]
+    age, X, hist = S[2], S[4], S[5]
+    surv, w_scratch, full, acc = P
+    for j in range(n):
+        i = ids[j]
+        _predict(i, seed, q, age[i], X[i], hist, track_hist, prior, signal_mean, surv, r_lo,
+                 r_hi, corr_prm, bin_map, values, w_scratch, full, acc, out[j])
 
 
 @njit(cache=True)

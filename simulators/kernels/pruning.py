@@ -13,20 +13,8 @@ from metamdp.policies.kernels import joint_value, percentile, trace_confidence, 
 from ..runner import (S_CAP, S_KEEP, S_N, S_PCT, S_SEL, S_SIGNAL, S_STRENGTH, S_THR, S_WARMUP,
                       S_WINDOW, ST_DONE, ST_OPEN, ST_PRUNED)
 from ..synthetic import P_CONF1, P_CONF2, hash_normal, stream_id
-from .common import (account, any_open, new_state, predict, prediction_scratch, select_answer,
-                     shared_class, start_root, step, track_history)
-
-
-@njit(cache=True)
-def _tick(seed, q, W, S, created, track):
-    """Advance every open sample one tick; returns the ticks generated."""
-    status = S[6]
-    g = 0
-    for i in range(created):
-        if status[i] == ST_OPEN:
-            step(i, seed, q, W, S, track)
-            g += 1
-    return g
+from .common import (account, any_open, new_state, predict, predict_many, prediction_scratch,
+                     select_answer, shared_class, start_roots, step, step_all, track_history)
 
 
 @njit(cache=True)
@@ -39,21 +27,27 @@ def reward_prune_episode(prm, corr_prm, seed, q, W, t_max, out):
     shared = shared_class(W, q, seed, cap)
     P = prediction_scratch(W, q, t_max)
     values, status = W[0], S[6]
-    pj = np.empty((values.size, W[10].size))
-    for i in range(n):
-        start_root(i, seed, q, W, t_max, S, corr_prm, shared, track)
+    pj = np.empty((cap, values.size, W[10].size))
+    ids = np.empty(cap, dtype=np.int64)
+    start_roots(0, n, seed, q, W, t_max, S, corr_prm, shared, track)
+    everyone = np.zeros(0, dtype=np.bool_)
+    ended = np.zeros(cap, dtype=np.bool_)
     gen = 0
     serial = 0
     while True:
-        g = _tick(seed, q, W, S, n, track)
+        g = step_all(everyone, n, seed, q, W, S, track, ended)
         gen += g
         if g > 0:
             serial += 1
+        k = 0
         for i in range(n):
             if status[i] == ST_OPEN:
-                predict(i, seed, q, W, S, track, corr_prm, P, pj)
-                if joint_value(pj, values) < thr:
-                    status[i] = ST_PRUNED
+                ids[k] = i
+                k += 1
+        predict_many(ids, k, seed, q, W, S, track, corr_prm, P, pj)
+        for j in range(k):
+            if joint_value(pj[j], values) < thr:
+                status[ids[j]] = ST_PRUNED
         if not any_open(S, n):
             break
     chosen = select_answer(int(prm[S_SEL]), n, S, values, np.zeros(0), np.zeros(W[6].shape[1] + 1))
@@ -69,15 +63,17 @@ def spec_rejection_episode(prm, corr_prm, seed, q, W, t_max, out):
     shared = shared_class(W, q, seed, cap)
     P = prediction_scratch(W, q, t_max)
     values, status = W[0], S[6]
-    pj = np.empty((values.size, W[10].size))
+    pjs = np.empty((cap, values.size, W[10].size))
+    ids = np.empty(cap, dtype=np.int64)
     wts = np.zeros(cap)
-    for i in range(n):
-        start_root(i, seed, q, W, t_max, S, corr_prm, shared, track)
+    start_roots(0, n, seed, q, W, t_max, S, corr_prm, shared, track)
+    everyone = np.zeros(0, dtype=np.bool_)
+    ended = np.zeros(cap, dtype=np.bool_)
     gen = 0
     serial = 0
     checkpoint = 4
     while True:
-        g = _tick(seed, q, W, S, n, track)
+        g = step_all(everyone, n, seed, q, W, S, track, ended)
         gen += g
         if g > 0:
             serial += 1
@@ -88,10 +84,14 @@ def spec_rejection_episode(prm, corr_prm, seed, q, W, t_max, out):
         if serial >= checkpoint and n_open > 0:
             while checkpoint <= serial:
                 checkpoint *= 2
+            k = 0
             for i in range(n):
                 if status[i] == ST_OPEN:
-                    predict(i, seed, q, W, S, track, corr_prm, P, pj)
-                    wts[i] = joint_value(pj, values)
+                    ids[k] = i
+                    k += 1
+            predict_many(ids, k, seed, q, W, S, track, corr_prm, P, pjs)
+            for j in range(k):
+                wts[ids[j]] = joint_value(pjs[j], values)
             keep = int(math.ceil(prm[S_KEEP] * n_open))
             if keep < 1:
                 keep = 1
@@ -149,8 +149,7 @@ def deepconf_episode(prm, corr_prm, seed, q, W, t_max, out):
     cum = np.zeros((cap, t_max + 2))   # running sums of each sample's per-tick confidence
     minconf = np.full(cap, np.inf)     # its lowest window confidence
     cutoff = -np.inf
-    for i in range(warm):
-        start_root(i, seed, q, W, t_max, S, corr_prm, shared, track)
+    start_roots(0, warm, seed, q, W, t_max, S, corr_prm, shared, track)
     created = warm
     gen = 0
     serial = 0
@@ -193,8 +192,7 @@ def deepconf_episode(prm, corr_prm, seed, q, W, t_max, out):
             cutoff = percentile(vals[:k], prm[S_PCT]) if k > 0 else -np.inf
             if _consensus(S, created, minconf, scores, thr):
                 break
-            for i in range(created, n):
-                start_root(i, seed, q, W, t_max, S, corr_prm, shared, track)
+            start_roots(created, n, seed, q, W, t_max, S, corr_prm, shared, track)
             created = n
             continue
         if _consensus(S, created, minconf, scores, thr) or not open_:

@@ -27,7 +27,7 @@ def _run_one(i, seed, q, W, t_max, S, corr_prm, shared, track):
 def ac_episode(prm, corr_prm, seed, q, W, t_max, out):
     cap = int(prm[S_CAP])
     n = int(prm[S_N])
-    track = track_history(corr_prm)
+    track = False  # no prediction of a sample is read: no signal history needed
     S = new_state(cap, t_max, track)
     shared = shared_class(W, q, seed, cap)
     answer = S[8]
@@ -62,7 +62,7 @@ def ac_episode(prm, corr_prm, seed, q, W, t_max, out):
 def pandora_episode(prm, corr_prm, seed, q, W, t_max, out):
     cap = int(prm[S_CAP])
     n = int(prm[S_N])
-    track = track_history(corr_prm)
+    track = False  # no prediction of a sample is read: no signal history needed
     S = new_state(cap, t_max, track)
     shared = shared_class(W, q, seed, cap)
     values, rcls = W[0], S[9]
@@ -94,7 +94,7 @@ def esc_episode(prm, corr_prm, seed, q, W, t_max, out):
     cap = int(prm[S_CAP])
     n = int(prm[S_N])
     w = int(prm[S_WINDOW])
-    track = track_history(corr_prm)
+    track = False  # no prediction of a sample is read: no signal history needed
     S = new_state(cap, t_max, track)
     shared = shared_class(W, q, seed, cap)
     answer = S[8]

@@ -12,8 +12,8 @@ from ..policies import SLOTS
 
 from ..runner import (S_ALPHA, S_BETA, S_BRANCH, S_CAP, S_INITK, S_INTERVAL, S_NORM, S_SEARCH,
                       S_SEL, ST_DONE, ST_OPEN)
-from .common import (account, new_state, predict, prediction_scratch, select_answer, shared_class,
-                     start_branch, start_root, step, track_history)
+from .common import (account, new_state, predict, predict_many, prediction_scratch, select_answer,
+                     shared_class, start_branch, start_root, step_all, track_history)
 
 
 S_PLANNER = SLOTS["planner"]
@@ -45,6 +45,7 @@ def ziprc_episode(prm, corr_prm, seed, q, W, t_max, out):
     predict(-1, seed, q, W, S, track, corr_prm, P, root)
     unf = np.empty(cap, dtype=np.int64)
     adv = np.zeros(cap, dtype=np.bool_)
+    ended = np.zeros(cap, dtype=np.bool_)
     cw = np.empty(B)
     floor_idx = 0
     since = 0
@@ -64,8 +65,8 @@ def ziprc_episode(prm, corr_prm, seed, q, W, t_max, out):
             for i in range(created):
                 if status[i] == ST_OPEN:
                     unf[n] = i
-                    predict(i, seed, q, W, S, track, corr_prm, P, stacked[n])
                     n += 1
+            predict_many(unf, n, seed, q, W, S, track, corr_prm, P, stacked)
             stacked[n, :, :] = root
             max_new = cap - created
             if init_k > 0 and created == 0:
@@ -87,7 +88,9 @@ def ziprc_episode(prm, corr_prm, seed, q, W, t_max, out):
                     d = tot / cnt if cnt > 0 else d_fixed
                 else:
                     d = d_fixed
-                mask, m, src = ziprc_plan_dist(values, rep, upper, stacked[:n + 1], n, max_new,
+                # np.int64(n): n is typed as the literal 0 first, which would compile the
+                # whole planner a second time
+                mask, m, src = ziprc_plan_dist(values, rep, upper, stacked[:n + 1], np.int64(n), max_new,
                                                branching, floor_cdf(B, floor_idx), alpha, beta, d,
                                                search, order_code)
             if mask == 0 and m == 0:
@@ -106,15 +109,12 @@ def ziprc_episode(prm, corr_prm, seed, q, W, t_max, out):
                 adv[i] = True
                 created += 1
             since = 1
-        stepped = False
+        g = step_all(adv, created, seed, q, W, S, track, ended)
+        gen += g
         for i in range(created):
-            if adv[i] and status[i] == ST_OPEN:
-                stepped = True
-                gen += 1
-                if step(i, seed, q, W, S, track):
-                    if values[rcls[i]] > values[floor_idx]:
-                        floor_idx = rcls[i]
-        if stepped:
+            if ended[i] and values[rcls[i]] > values[floor_idx]:
+                floor_idx = rcls[i]
+        if g > 0:
             serial += 1
         epoch += 1
         if epoch > cap * (t_max + 1):  # cannot happen: every epoch advances a sample
