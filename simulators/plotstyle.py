@@ -109,7 +109,7 @@ def frontier_series(rows: list) -> dict:
                        for r in rs])
         out[key] = {"label": policy_label(*key), "x": x[front].tolist(), "y": y[front].tolist(),
                     "ci_low": ci[front, 0].tolist(), "ci_high": ci[front, 1].tolist(),
-                    "knob": [rs[i]["knob"] for i in front],
+                    "knob": [rs[i].get("knob") for i in front],
                     "dominated_x": x[rest].tolist(), "dominated_y": y[rest].tolist()}
     return out
 
@@ -157,9 +157,12 @@ def draw_frontiers(ax, rows: list, reference: dict | None = None, matched: list 
         vl.set_gid(f"{gid}/budget")
         series[f"{gid}/budget"] = {"x": [budget, budget], "y": [0, 1], "label": "matched-cost budget"}
         if annotate_budget:
-            ax.annotate(f"budget {budget:.2f}\n(MV N={reference['knob']:g})", xy=(budget, 0.02),
+            knob = reference.get("knob")
+            note = f"budget {budget:.2f}" + (f"\n(MV N={knob:g})" if isinstance(knob, (int, float)) else "")
+            ax.annotate(note, xy=(budget, 0.02),
                         xycoords=("data", "axes fraction"), xytext=(3, 0), textcoords="offset points",
                         fontsize=7, color=BUDGET_COLOR, va="bottom")
+    if reference is not None and reference.get("accuracy") is not None:
         (ref,) = ax.plot([reference["gen_cost"]], [100 * reference["accuracy"]], ls="none", marker="*",
                          ms=13, mfc="white", mec=POLICY_STYLE["mv"][1], mew=1.6, zorder=8)
         ref.set_gid(f"{gid}/mv/matched")
@@ -262,7 +265,7 @@ def frontier_figure(result: dict, path, title: str | None = None) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    p = result["provenance"]["params"]
+    p = result.get("provenance", {}).get("params", {})
     alpha = float(p.get("alpha", 0.1))
     fig, ax = plt.subplots(figsize=(8, 6.2))
     series = draw_frontiers(ax, result["rows"], result.get("reference"), result.get("matched"))
