@@ -139,6 +139,27 @@ class Stages:
             self._memo["sweep_dir"] = self.cache / f"sweeps-{_digest(worlds)}"
         return self._memo["sweep_dir"]
 
+    def task_path(self, task) -> Path:
+        """This cache's file for a study task: named by the task's parameters (and, through
+        :meth:`sweep_dir`, the world's), so results survive changes to the study's own file
+        naming; ``ziprc figures`` with a fresh ``--out`` recomputes everything."""
+        return self.sweep_dir() / (f"{task.suite}-a{task.alpha:g}-{task.corruption}-s{task.seed}-"
+                                   f"{_digest(asdict(task))}.study.json")
+
+    def _run_tasks(self, tasks) -> list:
+        """Run the tasks whose results are missing (a resumable sweep), return every path."""
+        import os
+
+        from simulators.study import run_sweep
+
+        todo = [t for t in tasks if not self.task_path(t).exists()]
+        if todo:
+            done = run_sweep(todo, self.sweep_dir(), workers=self.cfg["sweep"]["workers"],
+                             progress=self.progress)
+            for t, p in zip(todo, done):
+                os.replace(p, self.task_path(t))
+        return [self.task_path(t) for t in tasks]
+
     def sweep(self) -> dict:
         """Every policy over its knob on every suite at alpha 0.1 and 1.0.
 
@@ -147,14 +168,14 @@ class Stages:
         if "sweep" in self._memo:
             return self._memo["sweep"]
         from simulators.policies import POLICY_NAMES
-        from simulators.study import SweepTask, run_sweep
+        from simulators.study import SweepTask
 
         c = self.cfg["sweep"]
         tasks = [SweepTask(s, float(a), "exact", self.seed, tuple(POLICY_NAMES), c["questions"][s],
                            int(c["episodes"][s]), ()) for s in SUITES for a in ALPHAS]
         self.log(f"study sweeps: {len(tasks)} studies (5 suites x alpha 0.1, 1.0; every policy)")
         t0 = time.perf_counter()
-        paths = run_sweep(tasks, self.sweep_dir(), workers=c["workers"], progress=self.progress)
+        paths = self._run_tasks(tasks)
         self.log(f"study sweeps: done in {time.perf_counter() - t0:.0f}s")
         res = {}
         for t, p in zip(tasks, paths):
@@ -170,7 +191,7 @@ class Stages:
         """
         if "corruption" in self._memo:
             return self._memo["corruption"]
-        from simulators.study import SweepTask, run_sweep
+        from simulators.study import SweepTask
 
         c = self.cfg["corruption"]
         specs = ["exact"] + [f"{k}={v:g}" for k, vs in c["levels"].items() for v in vs]
@@ -178,8 +199,7 @@ class Stages:
                  for a in c["alphas"] for spec in specs]
         self.log(f"corruption sweep: {len(tasks)} studies ({c['suite']}, mv + ziprc)")
         t0 = time.perf_counter()
-        paths = run_sweep(tasks, self.sweep_dir(), workers=self.cfg["sweep"]["workers"],
-                          progress=self.progress)
+        paths = self._run_tasks(tasks)
         self.log(f"corruption sweep: done in {time.perf_counter() - t0:.0f}s")
         results: dict = {}
         for t, p in zip(tasks, paths):
