@@ -67,6 +67,7 @@ class Config:
     policies: tuple = DEMO_POLICIES
     policy_modules: tuple = ()     # users' policies, "PATH.py:ClassName"
     smooth_tokens: int = 0
+    concurrent: int = 4            # questions decoded together by the online sampler
     floor: str = "distribution"
     planner: str = "ours"          # ZIP-RC's planner: ours or the authors' (--planner)
     device: str = "cpu"
@@ -282,13 +283,8 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
     t0 = time.perf_counter()
     bar = tqdm(total=len(problems) * (1 + len(betas) + len(runs)), desc="sampling",
                disable=not progress, mininterval=1.0)
-    mv_rows, mv = [], []
-    mv_policy = MajorityVotePolicy(c.cap)
-    for p in problems:
-        r = osamp.run(p, mv_policy)
-        mv.append(r)
-        mv_rows.extend(r.samples)
-        bar.update(1)
+    mv = _run_all(osamp, problems, MajorityVotePolicy(c.cap), c, bar)
+    mv_rows = [row for r in mv for row in r.samples]
     meta = {"seed": c.seed, "params": dict(_cfg_json(c), policy="majority", n=c.cap, model=name)}
     write_traces(out / "traces_majority.parquet", mv_rows, meta)
     # L-bar per question: mean length of one independent sample
@@ -324,12 +320,8 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
     for beta in betas:
         zpol = make_policy("ziprc", cap=c.cap, beta=beta, alpha=c.alpha, search=c.search, floor=c.floor,
                            planner=c.planner)
-        res, rows = [], []
-        for p in problems:
-            r = osamp.run(p, zpol)
-            res.append(r)
-            rows.extend(r.samples)
-            bar.update(1)
+        res = _run_all(osamp, problems, zpol, c, bar)
+        rows = [row for r in res for row in r.samples]
         timing[f"{beta:g}"] = {
             "planner_seconds": float(sum(r.policy_seconds for r in res)),
             "decode_seconds": float(sum(r.decode_seconds for r in res)),
@@ -348,12 +340,8 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
         wall[f"ziprc beta={beta:g}"] = float(sum(r.policy_seconds + r.decode_seconds for r in res))
     for pol, label in runs:
         pname = pol.name
-        res, rows = [], []
-        for p in problems:
-            r = osamp.run(p, pol)
-            res.append(r)
-            rows.extend(r.samples)
-            bar.update(1)
+        res = _run_all(osamp, problems, pol, c, bar)
+        rows = [row for r in res for row in r.samples]
         write_traces(out / f"traces_{pname}.parquet", rows,
                      {"seed": c.seed, "params": dict(_cfg_json(c), policy=pname, model=name,
                                                      knobs=pol.describe())})
@@ -377,6 +365,13 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
     write_json_atomic(out / "sampling.json", dict(result, provenance=provenance(
         "ziprc llm sample", c.seed, dict(_cfg_json(c), model=name))))
     return result
+
+
+def _run_all(osamp, problems, policy, c: Config, bar):
+    """Every question with ``policy``, ``c.concurrent`` of them decoded together."""
+    res = osamp.run_many(problems, policy, concurrent=min(c.concurrent, max(1, len(problems))))
+    bar.update(len(problems))
+    return res
 
 
 def _bootstrap_ci(x, rng, reps=2000):

@@ -116,3 +116,27 @@ def test_llm_sample_accepts_policy_modules(tmp_path):
     bad = build_parser().parse_args(["llm", "sample", "--policy-module", f"{tmp_path}/none.py:X"])
     with pytest.raises(PolicyModuleError, match="no such file"):
         _config(bad)
+
+
+def test_a_users_knob_is_swept():
+    from metamdp.policies import Action, Policy
+    from simulators.study import run_study
+
+    class Votes(Policy):
+        name, knob_name, knobs = "votes", "n", (1, 3)
+
+        def __init__(self, n: int = 2):
+            self.n = n
+
+        def __call__(self, view):
+            if view.n_created == 0:
+                return Action(keep=[], new=self.n)
+            return Action(keep=[s.sid for s in view.unfinished])
+
+    res = run_study("gsm8k", 0.1, "mv", questions=6, episodes=2, progress=False, n_boot=50,
+                    refine=False, user_policies=[Votes()])
+    mine = [r for r in res["rows"] if r["policy"] == "votes"]
+    assert [r["knob"] for r in mine] == [1, 3]
+    mv = {r["knob"]: r for r in res["rows"] if r["policy"] == "mv"}
+    for r in mine:
+        assert (r["accuracy"], r["gen_cost"]) == (mv[r["knob"]]["accuracy"], mv[r["knob"]]["gen_cost"])

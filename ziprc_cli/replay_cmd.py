@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     p.add_argument("--record", action="store_true",
                    help="write a synthetic suite's samples to --traces instead of replaying")
     # aime24 by default: on the easy suites nearly every policy scores ~100% and the demo
-    # would not tell policies apart (MV 53% there in the paper; here they span 57-87%)
+    # would not tell policies apart (MV 53% there in the paper; here they span about 50-73%)
     p.add_argument("--suite", default="aime24",
                    help="with --record: the synthetic suite (default aime24, where policies differ)")
     p.add_argument("--questions", type=int, default=None,

@@ -218,9 +218,16 @@ class Policy:
 
     def with_knob(self, value) -> "Policy":
         """A copy with the knob set to ``value`` (the constructor must accept the knob)."""
+        import inspect
+
         if not self.knob_name:
             raise PolicyConfigError(f"policy {self.name} has no knob")
-        return type(self)(**{**self.describe_knobs(), self.knob_name: value})
+        accepted = inspect.signature(type(self)).parameters
+        if any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+            kw = self.describe_knobs()
+        else:   # the constructor's own keywords, with this object's values
+            kw = {k: v for k, v in self.describe_knobs().items() if k in accepted}
+        return type(self)(**{**kw, self.knob_name: value})
 
     def describe_knobs(self) -> dict:
         """Constructor keywords that rebuild this policy (public scalar attributes)."""
