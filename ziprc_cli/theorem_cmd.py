@@ -44,16 +44,11 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def instance_seed(seed: int, i: int) -> int:
-    """Independent, reproducible per-instance seeds."""
-    return int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
-
-
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from simulators.io import provenance, write_json_atomic
-    from simulators.theorem_check import VARIANT_HELP, VARIANTS, evaluate, random_instance
+    from simulators.theorem_check import VARIANT_HELP, VARIANTS, evaluate, instance_seed, random_instance
 
     variants = args.variants or list(VARIANTS)
     unknown = [v for v in variants if v not in VARIANTS]
