@@ -35,12 +35,14 @@ def _vote(rows, n, same, truth):
 
 def compare_at_matched_cost(osamp, problems, cap: int = 8, betas=(0.01, 0.1), alpha: float = 0.1,
                             floor: str = "distribution", same=None, concurrent: int = 1, progress: bool = False,
-                            planner: str = "ours") -> dict:
+                            planner: str = "ours", user_policies=()) -> dict:
     """Majority voting (``cap`` independent samples per question; its first ``N`` give the MV
     curve) and online ZIP-RC at each ``beta``, through one :class:`OnlineSampler`, and the
     matched-cost table. ``same(answer, reference)`` decides a vote's correctness (default:
-    string equality). Returns ``rows``, ``matched``, ``planner_timing``, the trace rows
-    (``mv_rows``, ``ziprc_rows`` by beta) and the per-question results."""
+    string equality). ``user_policies``: users' :class:`metamdp.policies.Policy` objects
+    (``--policy-module``), each run through the same sampler and given a row under its label.
+    Returns ``rows``, ``matched``, ``planner_timing``, the trace rows (``mv_rows``, ``ziprc_rows``
+    by beta, ``user_rows`` by policy name) and the per-question results."""
     from tqdm import tqdm
 
     from .pipeline import _matched, _row
@@ -48,7 +50,7 @@ def compare_at_matched_cost(osamp, problems, cap: int = 8, betas=(0.01, 0.1), al
     from .sampler import MajorityVotePolicy
 
     same = same or (lambda a, b: a == b)
-    bar = tqdm(total=1 + len(betas), desc="sampling", disable=not progress, mininterval=1.0)
+    bar = tqdm(total=1 + len(betas) + len(user_policies), desc="sampling", disable=not progress, mininterval=1.0)
     mv = osamp.run_many(problems, MajorityVotePolicy(cap), concurrent=concurrent)
     bar.update(1)
     mv_rows = [row for r in mv for row in r.samples]
@@ -87,9 +89,20 @@ def compare_at_matched_cost(osamp, problems, cap: int = 8, betas=(0.01, 0.1), al
                          [r.serial_tokens / lbar[r.qid] for r in res],
                          n_started=[r.n_started for r in res], pruned=[r.pruned_tokens for r in res],
                          policy="ziprc"))
+    urows = {}
+    for pol in user_policies:
+        res = osamp.run_many(problems, pol, concurrent=concurrent)
+        bar.update(1)
+        urows[pol.name] = [row for r in res for row in r.samples]
+        rows.append(_row(pol.label(), [r.correct for r in res],
+                         [cost(r.compute_tokens, r.serial_tokens, r.qid) for r in res],
+                         [r.compute_tokens / lbar[r.qid] for r in res],
+                         [r.serial_tokens / lbar[r.qid] for r in res],
+                         n_started=[r.n_started for r in res], pruned=[r.pruned_tokens for r in res],
+                         policy=pol.name))
     bar.close()
     return {"rows": rows, "matched": _matched(rows), "planner_timing": timing, "mv_rows": mv_rows,
-            "ziprc_rows": zrows, "mv_results": mv, "ziprc_results": zres}
+            "ziprc_rows": zrows, "user_rows": urows, "mv_results": mv, "ziprc_results": zres}
 
 
 def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = None, chat: bool = False,
@@ -97,7 +110,9 @@ def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = N
                    length_bins: int | None = None, dtype: str | None = None, device: str = "cpu",
                    cap: int = 8, betas=(0.01, 0.1), alpha: float = 0.1, max_new_tokens: int = 512,
                    delta: int | None = None, seed: int = 0, floor: str = "distribution", limit: int | None = None,
-                   concurrent: int = 1, progress: bool = True, planner: str = "ours") -> dict:
+                   concurrent: int = 1, progress: bool = True, planner: str = "ours",
+                   policy_modules=()) -> dict:
+    from metamdp.policies import POLICY_NAMES, load_policies
     from simulators.io import provenance, write_json_atomic
     from simulators.traces import write_traces
 
@@ -115,6 +130,7 @@ def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = N
         raise ValueError(f"--concurrent must be >= 1, got {concurrent}")
     if delta is not None and delta < 1:
         raise ValueError(f"--delta must be >= 1, got {delta}")
+    user_policies = load_policies(tuple(policy_modules), reserved=POLICY_NAMES)   # fail before loading the model
     problems = load_prompts(prompts_path)
     if limit is not None:
         problems = problems[:int(limit)]
@@ -133,18 +149,22 @@ def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = N
               "chat": chat, "reward_states": reserved.reward_states, "slice": reserved.to_json(),
               "dtype": dtype or "float32", "device": device, "cap": cap, "betas": list(betas), "alpha": alpha,
               "max_new_tokens": max_new_tokens, "delta": grid.delta, "floor": floor,
-              "length_edges": list(grid.length_edges), "concurrent": concurrent, "planner": planner}
+              "length_edges": list(grid.length_edges), "concurrent": concurrent, "planner": planner,
+              "policy_modules": list(policy_modules)}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     cmp = compare_at_matched_cost(osamp, problems, cap=cap, betas=betas, alpha=alpha, floor=floor,
                                   same=AnswerExtractor.same, concurrent=concurrent, progress=progress,
-                                  planner=planner)
+                                  planner=planner, user_policies=user_policies)
     write_traces(out / "traces_majority.parquet", cmp["mv_rows"],
                  {"seed": seed, "params": dict(params, policy="majority", n=cap)})
     for beta, trows in cmp["ziprc_rows"].items():
         write_traces(out / f"traces_ziprc_beta{beta:g}.parquet", trows,
                      {"seed": seed, "params": dict(params, policy="ziprc", beta=beta)})
+    for pol in user_policies:
+        write_traces(out / f"traces_{pol.name}.parquet", cmp["user_rows"][pol.name],
+                     {"seed": seed, "params": dict(params, policy=pol.name, knobs=pol.describe())})
     rows, timing = cmp["rows"], cmp["planner_timing"]
     result = {"rows": rows, "matched": _matched(rows), "planner_timing": timing, "questions": len(problems),
               "alpha": alpha, "cap": cap, "seconds": time.perf_counter() - t0,

@@ -3,6 +3,7 @@ tiny Qwen3 in the official layout (no ziprc.json), its traces replayable; the pr
 answer extractor and checker; ``--reward-states`` required without ziprc.json; ``--chat``."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,11 +100,16 @@ def test_cli_sample_prompts_traces_replay(qwen3, prompts, tmp_path):
     out = tmp_path / "run"
     rc = main(["llm", "sample", "--model", str(d), "--prompts", str(prompts), "--reward-states", "2",
                "--out", str(out), "--cap", "3", "--betas", "0.1", "--max-new-tokens", "10", "--delta", "4",
-               "--quiet", "--seed", "1", "--concurrent", "2"])
+               "--quiet", "--seed", "1", "--concurrent", "2",
+               "--policy-module", str(Path(__file__).parents[1] / "examples" / "my_policy.py") + ":ThreeVotes"])
     assert rc == 0
     s = json.loads((out / "sampling.json").read_text())
-    assert s["questions"] == 3 and len(s["matched"]) == 1
-    assert [r["method"] for r in s["rows"]] == ["majority N=1", "majority N=2", "majority N=3", "ZIP-RC beta=0.1"]
+    assert s["questions"] == 3 and len(s["matched"]) == 2
+    assert [r["method"] for r in s["rows"]] == ["majority N=1", "majority N=2", "majority N=3", "ZIP-RC beta=0.1",
+                                                "three_votes"]
+    # the user's policy ran: three samples started on every question, and its traces are written
+    assert s["rows"][-1]["policy"] == "three_votes" and s["rows"][-1]["samples_started"] == 3.0
+    assert validate_traces(out / "traces_three_votes.parquet")["questions"] == 3
     assert s["provenance"]["params"]["slice"]["distribution_token_id"] == ntok
     for name in ("traces_majority.parquet", "traces_ziprc_beta0.1.parquet"):
         v = validate_traces(out / name)

@@ -166,7 +166,7 @@ def _sample_prompts(args):
                        length_bins=args.length_bins, dtype=args.dtype, device=args.device, cap=args.cap,
                        betas=betas, max_new_tokens=args.max_new_tokens or 512, delta=args.delta,
                        seed=args.seed, floor=args.floor or "distribution", limit=args.sample_questions,
-                       planner=args.planner or "ours",
+                       planner=args.planner or "ours", policy_modules=tuple(args.policy_module or ()),
                        concurrent=args.concurrent, progress=not args.quiet)
     print(format_sampling_rows(r["rows"]))
     for m in r["matched"]:
