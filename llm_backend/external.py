@@ -17,20 +17,10 @@ policy at each ``beta``, on the same checkpoint through the same decode loop. Wr
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-
-
-def _vote(rows, n, same, truth):
-    """Plurality vote over the first ``n`` rows: ``(correct, compute_tokens, serial_tokens)``."""
-    sub = rows[:n]
-    answers = [r["answer"] for r in sub if r["answer"] is not None]
-    vote = Counter(answers).most_common(1)[0][0] if answers else None
-    return (bool(vote is not None and same(vote, truth)), int(sum(r["total_tokens"] for r in sub)),
-            int(max(r["total_tokens"] for r in sub)))
 
 
 def compare_at_matched_cost(osamp, problems, cap: int = 8, betas=(0.01, 0.1), alpha: float = 0.1,
@@ -47,7 +37,7 @@ def compare_at_matched_cost(osamp, problems, cap: int = 8, betas=(0.01, 0.1), al
 
     from .pipeline import _matched, _row
     from .policies import make_policy
-    from .sampler import MajorityVotePolicy
+    from .sampler import MajorityVotePolicy, majority_from_samples
 
     same = same or (lambda a, b: a == b)
     bar = tqdm(total=1 + len(betas) + len(user_policies), desc="sampling", disable=not progress, mininterval=1.0)
@@ -64,7 +54,7 @@ def compare_at_matched_cost(osamp, problems, cap: int = 8, betas=(0.01, 0.1), al
     for n in range(1, cap + 1):
         acc, cs, comp, lat = [], [], [], []
         for r in mv:
-            ok, ct, st = _vote(r.samples, n, same, truth[r.qid])
+            ok, ct, st = majority_from_samples(r.samples, n, truth[r.qid], same)
             acc.append(ok)
             cs.append(cost(ct, st, r.qid))
             comp.append(ct / lbar[r.qid])

@@ -400,11 +400,13 @@ def _difficulty(problem):
     return None if d is None or d != d else float(d)
 
 
-def majority_from_samples(rows: list[dict], n: int, truth: str):
+def majority_from_samples(rows: list[dict], n: int, truth: str, same=None):
     """Majority vote over the first ``n`` of a question's independent full samples (rows
-    of a ``MajorityVotePolicy`` run): ``(correct, compute_tokens, serial_tokens)``."""
+    of a ``MajorityVotePolicy`` run): ``(correct, compute_tokens, serial_tokens)``.
+    ``same(vote, truth)`` decides correctness (default: equality)."""
     sub = rows[:n]
     answers = [r["answer"] for r in sub if r["answer"] is not None]
     vote = Counter(answers).most_common(1)[0][0] if answers else None
-    return (vote == truth, int(sum(r["total_tokens"] for r in sub)),
+    ok = vote is not None and (same(vote, truth) if same is not None else vote == truth)
+    return (bool(ok), int(sum(r["total_tokens"] for r in sub)),
             int(max(r["total_tokens"] for r in sub)))
