@@ -12,6 +12,7 @@ Layout of ``DIR``::
     reliability_<names>.png     reliability diagram of the models evaluated together
     traces_<policy>.parquet     online-sampler runs in the simulators' trace format
     sampling.json               every online policy vs majority voting at matched cost
+    frontier.json  frontier.png every policy over its knob, replayed from traces_majority.parquet
     summary.json                the demo's table
 
 Each JSON output carries a ``provenance`` block (command, seed, version, parameters).
@@ -367,6 +368,150 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
     return result
 
 
+class FrontierError(ValueError):
+    """The frontier replay cannot run (no recordings) or failed for a built-in policy."""
+
+
+def _replay_ziprc(c: Config) -> list:
+    """ZIP-RC as the online sampler runs it (``c.floor``, ``c.search``, ``c.planner``) but
+    without branching (recordings have no continuations of prefixes), over the study's beta
+    grid plus the demo's betas; twice, as the demo reports it: answer by the best value
+    (``best``) and by the value-weighted vote (``vote``), each a row variant."""
+    from simulators.policies import REGISTRY
+
+    from .policies import ZipRCPolicy
+
+    class ZipRCBest(ZipRCPolicy):
+        variant = "best"
+
+    class ZipRCVote(ZipRCPolicy):
+        variant = "vote"
+
+    betas = tuple(sorted(set(REGISTRY["ziprc"][1]) | {float(b) for b in c.betas}))
+    out = []
+    for cls, selection in ((ZipRCVote, "weighted"), (ZipRCBest, "value")):
+        pol = cls(beta=betas[0], alpha=c.alpha, cap=c.cap, search=c.search, branching=False,
+                  floor=c.floor, selection=selection, planner=c.planner)
+        pol.knobs = betas          # swept by the replay (user_policy_grid)
+        out.append(pol)
+    return out
+
+
+def stage_frontier(out, c: Config, progress=True) -> dict:
+    """Every replayable policy over its knob (ZIP-RC over beta, without branching), replayed
+    exactly from the majority-vote recordings ``traces_majority.parquet``
+    (:func:`simulators.replay.replay_study`): the frontiers, and the matched-cost table at
+    majority voting's own cost with ``N = cap`` (1.40, the paper's operating point, names no
+    particular majority vote on these lengths). Writes ``frontier.json`` (rows, table,
+    provenance, as ``ziprc replay --json``) and ``frontier.png``; returns :func:`frontier_summary`.
+
+    Users' policies (``c.policy_modules``) are replayed too; one that cannot be replayed
+    (e.g. it branches) is left out with its reason in ``skipped``, not fatal.
+    """
+    from metamdp.policies import POLICY_NAMES, PolicyRunError, load_policies
+    from simulators.plotstyle import frontier_figure
+    from simulators.replay import REPLAYABLE, ReplayError, replay_study
+
+    out = Path(out)
+    path = out / "traces_majority.parquet"
+    if not path.exists():
+        raise FrontierError(f"{path} not found: the frontier replays the majority-vote recordings "
+                            f"of `ziprc llm sample --out {out}`")
+    t0 = time.perf_counter()
+    user = list(load_policies(c.policy_modules, reserved=POLICY_NAMES)) if c.policy_modules else []
+    skipped = []
+    names = [n for n in REPLAYABLE if n != "ziprc"]   # ZIP-RC: the online sampler's own, below
+    while True:
+        try:
+            result = replay_study(path, policies=names, alpha=c.alpha, cap=c.cap, seed=c.seed,
+                                  progress=progress, user_policies=_replay_ziprc(c) + user,
+                                  match_cost="mv_max")
+            break
+        except (ReplayError, PolicyRunError) as e:
+            # a user's policy that cannot be replayed is left out (its reason kept); any other
+            # failure is a bug of ours and is raised, naming what failed
+            bad = [u for u in user if f"policy {u.name!r}" in str(e) or f"policy {u.name} " in str(e)]
+            if not bad:
+                raise FrontierError(f"frontier replay of {path.name} failed: {e}") from e
+            skipped.append({"policy": bad[0].name, "reason": str(e)})
+            user.remove(bad[0])
+    p = dict(result["provenance"]["params"])
+    p.update(traces=path.name,   # relative to the run directory: no path of this machine
+             suite="model trained here (replay)", skipped=skipped,
+             predictions="the model's own recorded predictions",
+             ziprc={"floor": c.floor, "search": c.search, "planner": c.planner, "branching": False,
+                    "variants": {"vote": "value-weighted vote", "best": "best value"}},
+             config=_cfg_json(c))
+    result["provenance"] = provenance("ziprc llm frontier", c.seed, p)
+    write_json_atomic(out / "frontier.json", result)
+    frontier_figure(result, out / "frontier.png",
+                    title=f"model trained here: frontiers replayed from {p['questions']} questions' recordings")
+    return frontier_summary(result, time.perf_counter() - t0)
+
+
+def frontier_summary(result: dict, seconds: float | None = None) -> dict:
+    """The demo's digest of a frontier replay: ZIP-RC vs MV at the matched cost (along each
+    frontier, interpolated, paired per question) and each policy's best grid point within
+    the budget (MV's cost + 5%), as the replay's matched-cost table reports them."""
+    ref = result["reference"]
+    p = result["provenance"]["params"]
+
+    def label(t):
+        return t["policy"] + (f" ({t['variant']})" if t["variant"] else "")
+
+    ziprc = []
+    for t in result["matched"]:
+        f = t.get("frontier") or {}
+        if t["policy"] != "ziprc" or f.get("status", "unreachable") == "unreachable":
+            continue
+        ziprc.append({"method": label(t), "status": f["status"], "knob_name": f["knob_name"], "knob": f["knob"],
+                      "gen_cost": f["gen_cost"], "accuracy": f["accuracy"],
+                      "mv_accuracy": ref.get("frontier_accuracy"),
+                      "ziprc_minus_mv": f.get("delta_vs_mv"), "ci": f.get("delta_vs_mv_ci")})
+    best = {label(t): {"knob_name": t["knob_name"], "knob": t["knob"], "accuracy": t["accuracy"],
+                       "gen_cost": t["gen_cost"], "within_budget": t["within_budget"],
+                       "minus_mv": t["delta_vs_mv"], "ci": t["delta_vs_mv_ci"]}
+            for t in result["matched"]}
+    return {"questions": p["questions"], "alpha": p["alpha"], "cap": p["cap"],
+            "policies": len({(r["policy"], r["variant"]) for r in result["rows"]}),
+            "knob_points": len(result["rows"]), "match_cost": ref["match_cost"],
+            "reference": {"policy": "mv", "knob": ref["knob"], "gen_cost": ref["gen_cost"],
+                          "accuracy": ref["accuracy"], "budget": ref["budget"]},
+            "ziprc_vs_mv": ziprc, "best_within_budget": best, "skipped": p.get("skipped", []),
+            "files": ["frontier.json", "frontier.png"],
+            "seconds": None if seconds is None else round(seconds, 1)}
+
+
+def format_frontier(f: dict) -> str:
+    """A few lines of the demo's table: ZIP-RC vs MV at MV's cost, each policy's best."""
+    import textwrap
+
+    if "error" in f:
+        return f"frontiers replayed from the majority-vote recordings: FAILED: {f['error']}"
+    ref = f["reference"]
+    L = [f"frontiers replayed from the majority-vote recordings (every policy over its knob; ZIP-RC "
+         f"without branching): {f['policies']} policies, {f['knob_points']} knob points, "
+         f"{f['questions']} questions (frontier.json, frontier.png)"]
+    for z in f["ziprc_vs_mv"]:
+        d, ci = z["ziprc_minus_mv"], z["ci"]
+        dtxt = "n/a" if d is None else f"{100 * d:+.1f}" + (" [n/a]" if ci is None else
+                                                           f" [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]")
+        where = "interpolated" if z["status"] == "interpolated" else "its most accurate point, all cheaper"
+        mv = "n/a" if z["mv_accuracy"] is None else f"{100 * z['mv_accuracy']:.1f}%"
+        L.append(f"  {z['method']} at MV N={ref['knob']}'s cost {f['match_cost']:.2f}: {100 * z['accuracy']:.1f}% vs "
+                 f"MV {mv}: {dtxt} pts, paired, 95% CI (beta {z['knob']:.3g}, {where})")
+    if not f["ziprc_vs_mv"]:
+        L.append(f"  ZIP-RC: no beta is as cheap as MV N={ref['knob']} ({f['match_cost']:.2f})")
+    best = ", ".join(f"{k} {100 * v['accuracy']:.1f}{'' if v['within_budget'] else '*'}"
+                     for k, v in f["best_within_budget"].items())
+    L += textwrap.wrap(f"best accuracy (%) at cost <= {ref['budget']:.2f} (MV N={ref['knob']}'s +5%): {best}"
+                       + (" (*: no knob that cheap, its cheapest shown)" if "*" in best else ""),
+                       width=110, initial_indent="  ", subsequent_indent="    ")
+    for sk in f.get("skipped", []):
+        L.append(f"  not replayed: {sk['policy']}: {sk['reason']}")
+    return "\n".join(L)
+
+
 def _run_all(osamp, problems, policy, c: Config, bar):
     """Every question with ``policy``, ``c.concurrent`` of them decoded together."""
     res = osamp.run_many(problems, policy, concurrent=min(c.concurrent, max(1, len(problems))))
@@ -464,6 +609,15 @@ def run_demo(out, c: Config, progress=True, smoke: bool = False, json_path=None)
                            for k, v in ev.items()}
     summary["policy_accuracy"] = timed("policy_accuracy", stage_policy_accuracy, out, c, ev["ziprc"], progress)
     summary["sample"] = timed("sample", stage_sample, out, c, "ziprc", progress)
+    from metamdp.policies import PolicyRunError
+    from simulators.replay import ReplayError
+    from simulators.study import StudyError
+
+    try:
+        summary["frontier"] = timed("frontier", stage_frontier, out, c, progress)
+    except (FrontierError, ReplayError, PolicyRunError, StudyError) as e:
+        # the sampling results above stand on their own: say what failed, keep the demo's table
+        summary["frontier"] = {"error": str(e)}
     times["total"] = round(time.perf_counter() - t_all, 1)
     summary["seconds"] = times
     summary["headline"] = headline(summary, c, smoke)
@@ -524,6 +678,9 @@ def format_table(s: dict) -> str:
         L.append(f"  {m['method']}: {m['accuracy']:.3f} vs majority {m['majority_at_same_cost']:.3f} at cost "
                  f"{m['cost']:.2f}: difference {m['difference']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]"
                  f"{' (extrapolated)' if m['extrapolated'] else ''}")
+    if s.get("frontier"):
+        L.append("")
+        L.append(format_frontier(s["frontier"]))
     L.append("")
     L.append("seconds: " + ", ".join(f"{k} {v}" for k, v in s["seconds"].items()))
     return "\n".join(L)

@@ -225,7 +225,8 @@ def study_details(result: dict) -> str:
     p = result.get("provenance", {})
     q = p.get("params", {})
     corr = q.get("corruption") or {}
-    corr_txt = "exact predictions"
+    # a replay of a model's recordings names its predictions (they are the model's, not exact)
+    corr_txt = q.get("predictions") or "exact predictions"
     if isinstance(corr, dict):
         changed = {k: v for k, v in corr.items() if v not in (None, 0, 0.0, 1, 1.0, False)}
         if changed:

@@ -222,11 +222,16 @@ def load_questions(path, batch_size: int = 1024):
 
 def replay_study(path, policies=None, alpha: float = 0.1, cap: int = 8, seed: int = 0,
                  n_boot: int = 1000, progress: bool = True, batch_size: int = 1024,
-                 user_policies=(), ziprc_params: dict | None = None) -> dict:
+                 user_policies=(), ziprc_params: dict | None = None,
+                 match_cost: float | str | None = None) -> dict:
     """Every replayable policy over its knob on a trace file: the study's rows and table.
 
     ``user_policies``: :class:`metamdp.policies.Policy` objects replayed beside the
-    built-in ones (each over its ``knobs`` if it declares a ``knob_name``, else once).
+    built-in ones (each over its ``knobs`` if it declares a ``knob_name``, else once; a
+    class attribute ``variant`` labels its rows, e.g. a second answer rule of one policy).
+    ``match_cost``: the cost of the matched-cost table (default: the paper's 1.40), or
+    ``"mv_max"``: majority voting's own cost at its largest ``N`` (on recordings whose
+    lengths are not the paper's, 1.40 may name no particular majority vote).
     ``ziprc_params``: ZIP-RC's parameters over their defaults (e.g. ``{"planner": "authors"}``).
     The file is streamed question by question; per-question results are kept (small).
     ``Lbar`` of a question is the mean recorded length of its samples.
@@ -252,7 +257,7 @@ def replay_study(path, policies=None, alpha: float = 0.1, cap: int = 8, seed: in
         else:
             extra = (ziprc_params or {}) if name == "ziprc" else {}
             grid_pol += [(p, "") for p in sweep(name, alpha=alpha, cap=cap, **extra)]
-    grid_pol += [(p, "") for p in user_policy_grid(user_policies)]
+    grid_pol += [(p, str(getattr(p, "variant", "") or "")) for p in user_policy_grid(user_policies)]
     per = {k: [] for k in range(len(grid_pol))}
     lbar, sources, qids = [], [], []
     it = read_traces(path, batch_size=batch_size)
@@ -283,15 +288,21 @@ def replay_study(path, policies=None, alpha: float = 0.1, cap: int = 8, seed: in
                           pruned=np.array([r["pruned_ticks"] for r in rs]) / lb,
                           answered=np.array([r["answered"] for r in rs], dtype=float)))
 
+    if isinstance(match_cost, str):
+        if match_cost != "mv_max":
+            raise ReplayError(f"match_cost must be a number or 'mv_max', got {match_cost!r}")
+        top = max((c for c in cells if c.policy.name == "mv" and not c.variant), key=lambda c: c.policy.knob)
+        match_cost = float(top.gen_cost(alpha).mean())  # the same mean as its row's gen_cost
+
     class _W:  # the few World fields summarize_cells reads
         source = strata
         source_names = tuple(names_src)
 
-    return summarize_cells(_W, cells, alpha, seed=seed, n_boot=n_boot,
+    return summarize_cells(_W, cells, alpha, seed=seed, n_boot=n_boot, match_cost=match_cost,
                            params={"traces": str(path), "alpha": alpha, "cap": cap,
                                    "policies": names + [p.name for p in user_policies],
                                    "questions": len(qids), "episodes": 1,
-                                   "ziprc_params": ziprc_params or {},
+                                   "ziprc_params": ziprc_params or {}, "match_cost": match_cost,
                                    "suite": f"traces:{meta.get('params', {}).get('suite', '?')}",
                                    "trace_metadata": meta})
 
