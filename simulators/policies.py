@@ -121,7 +121,11 @@ class PolicySpec:
 
         cls = BUILTIN[self.name]
         accepted = inspect.signature(cls).parameters
-        return cls(**{k: v for k, v in self.params.items() if k in accepted})
+        kw = {k: v for k, v in self.params.items() if k in accepted}
+        n_default = accepted["n"].default if "n" in accepted else None
+        if "n" not in kw and "cap" in kw and isinstance(n_default, int) and n_default > kw["cap"]:
+            kw["n"] = kw["cap"]   # as in make(): a default larger than the cap shrinks to it (pandora)
+        return cls(**kw)
 
     def label(self) -> str:
         extra = f",{self.params['signal']}" if self.name == "deepconf" else ""
@@ -216,6 +220,8 @@ def sweep(name: str, knobs=None, **params) -> list:
         if base.knob_name == "n" and v > base.params["cap"]:
             continue
         if name == "deepconf" and v < base.params["warmup"]:
+            continue
+        if name == "esc" and v > base.params["cap"]:   # a window of more votes than samples
             continue
         out.append(base.with_knob(v))
     return out

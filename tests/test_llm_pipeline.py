@@ -25,6 +25,7 @@ def test_micro_demo_writes_every_artifact(tmp_path, capsys):
     s = run_demo(out, _micro(), progress=False)
     for name in ("config.json", "pretrain_log.jsonl", "rollouts.jsonl", "summary.json", "sampling.json",
                  "eval_ziprc.json", "eval_ziprc_lite.json", "reliability_ziprc_ziprc_lite.png", "traces_majority.parquet",
+                 "frontier.json", "frontier.png",
                  "train_log_ziprc.jsonl", "train_log_ziprc_alpha0.jsonl", "train_log_ziprc_lite.jsonl"):
         assert (out / name).exists(), name
     for d in ("pretrained", "ziprc", "ziprc_lite", "ziprc_alpha0"):
@@ -32,7 +33,13 @@ def test_micro_demo_writes_every_artifact(tmp_path, capsys):
     validate_traces(out / "traces_majority.parquet")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["provenance"]["seed"] == 0 and "params" in summary["provenance"]
-    assert "model:" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "model:" in printed
+    # the frontier stage ran on the few recorded questions (cap 3): every policy over its knob
+    fr = summary["frontier"]
+    assert "error" not in fr and fr["questions"] == 2 and fr["reference"]["knob"] == 3
+    assert fr["knob_points"] > fr["policies"] > 10 and "frontier" in summary["seconds"]
+    assert "frontiers replayed from the majority-vote recordings" in printed
     rows = s["sample"]["rows"]
     assert [r["method"] for r in rows[:3]] == ["majority N=1", "majority N=2", "majority N=3"]
     assert all(0 <= r["accuracy"] <= 1 for r in rows)

@@ -2,7 +2,7 @@
 remaining length; ZIP-RC sampling with it).
 
 Subcommands: ``demo`` (everything from nothing), the stages ``pretrain``, ``rollouts``,
-``train``, ``evaluate``, ``sample`` (each reads and writes ``--out DIR``), and ``predict``
+``train``, ``evaluate``, ``sample``, ``frontier`` (each reads and writes ``--out DIR``), and ``predict``
 (per-token predictions of any local checkpoint).
 """
 
@@ -196,6 +196,34 @@ def cmd_sample(args):
     return 0
 
 
+def cmd_frontier(args):
+    from simulators.traces import read_metadata
+
+    from llm_backend.pipeline import format_frontier, stage_frontier
+
+    out = Path(args.out)
+    traces = out / "traces_majority.parquet"
+    _need(traces, "the majority-vote recordings", "sample")
+    c = _config(args)
+    # the recorded run's settings, so that the replay runs ZIP-RC as that run did (flags win)
+    rec = read_metadata(traces).get("params", {})
+    keep = {k: rec[k] for k in ("alpha", "cap", "search", "floor", "planner") if k in rec}
+    if "betas" in rec and not args.betas:
+        keep["betas"] = tuple(float(b) for b in rec["betas"])
+    for k in ("floor", "planner"):
+        if getattr(args, k, None):
+            keep.pop(k, None)
+    if args.betas:
+        keep["betas"] = tuple(float(b) for b in args.betas.split(","))
+    from dataclasses import replace
+
+    c = replace(c, **keep)
+    f = stage_frontier(out, c, progress=not args.quiet)
+    print(format_frontier(f))
+    print(f"({f['seconds']}s) wrote {out / 'frontier.json'} and {out / 'frontier.png'}")
+    return 0
+
+
 def cmd_predict(args):
     if not args.prompt.strip():  # checked first: no need to load torch to say so
         raise LLMCommandError("--prompt is empty: give the text the model should continue")
@@ -336,6 +364,25 @@ def register(subparsers):
                    help="with --prompts: questions decoded together (their samples share each forward pass)")
     _checkpoint_options(s)
     s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("frontier", help="every policy over its knob, replayed from the sample stage's recordings",
+                       description="Replay ZIP-RC (over beta, without branching) and every baseline (over its "
+                                   "knob) exactly on traces_majority.parquet of --out; writes frontier.json "
+                                   "(rows, matched-cost table at MV N=cap's cost, provenance) and frontier.png. "
+                                   "alpha, cap, search, floor, planner and betas default to the recorded run's.")
+    _common(s)
+    s.add_argument("--betas", default=None, help="ZIP-RC betas added to the study's beta grid (default: the run's)")
+    s.add_argument("--policy-module", action="append", default=None, metavar="PATH.py:ClassName",
+                   help="also replay your own metamdp.policies.Policy subclass (repeatable or comma-separated)")
+    from llm_backend.policies import ONLINE_FLOORS
+
+    s.add_argument("--floor", choices=ONLINE_FLOORS, default=None,
+                   help="how ZIP-RC's planner sees finished samples (default: the recorded run's)")
+    from .planner_option import add_planner_option
+
+    add_planner_option(s, default=None)
+    s.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    s.set_defaults(func=cmd_frontier)
 
     s = sub.add_parser("predict", help="per-token joint, E[value] and E[remaining] from a local checkpoint")
     s.add_argument("--model", required=True, help="local checkpoint directory")
