@@ -3,7 +3,9 @@ at alpha = 0.1 (latency-bound) and alpha = 1.0 (compute-bound), plus the model t
 
 ZIP-RC is swept over beta and every baseline over its knob (``simulators.policies.REGISTRY``);
 stars mark majority voting at the matched cost (nearest 1.4) and ZIP-RC's most accurate point
-within the budget (dotted line). pass@N is an oracle (grey, dashed).
+within the budget (dotted line). pass@N is an oracle (grey, dashed). The model's panel is the
+replay of its majority-vote recordings (``frontier.json``: every policy over its knob, ZIP-RC
+without branching), matched at majority voting's cost with N = 8.
 """
 
 from __future__ import annotations
@@ -15,35 +17,6 @@ from .common import pyplot, write_figure
 NAME = "fig3_frontiers"
 SUITE_TITLES = {"gsm8k": "GSM8K", "math500": "MATH-500", "amc23": "AMC23", "aime24": "AIME24",
                 "mixed": "Mixed"}
-MATCH_COST = 1.4
-MATCH_TOLERANCE = 0.05
-
-
-def model_rows(sampling: dict) -> tuple:
-    """The online-sampling rows of the model trained here in the study's row format, with a
-    matched-cost reference built as the study builds it (majority vote nearest cost 1.4)."""
-    rows = []
-    for r in sampling["rows"]:
-        policy = r.get("policy", "mv")
-        variant = ""
-        knob = r["method"]
-        if policy == "ziprc":
-            variant = "vote" if r["method"].endswith("(vote)") else "best"
-        rows.append({"policy": policy, "variant": variant, "knob": knob, "gen_cost": r["cost"],
-                     "accuracy": r["accuracy"], "accuracy_ci": list(r["accuracy_ci95"])})
-    mv = [r for r in rows if r["policy"] == "mv"]
-    ref_row = min(mv, key=lambda r: abs(r["gen_cost"] - MATCH_COST))
-    n = int(ref_row["knob"].split("N=")[1])
-    reference = {"policy": "mv", "knob": n, "gen_cost": ref_row["gen_cost"], "accuracy": ref_row["accuracy"],
-                 "budget": ref_row["gen_cost"] * (1 + MATCH_TOLERANCE)}
-    z = [r for r in rows if r["policy"] == "ziprc" and r["variant"] == "vote"
-         and r["gen_cost"] <= reference["budget"]]
-    matched = []
-    if z:
-        best = max(z, key=lambda r: r["accuracy"])
-        matched.append({"policy": "ziprc", "variant": "", "gen_cost": best["gen_cost"],
-                        "accuracy": best["accuracy"], "within_budget": True})
-    return rows, reference, matched
 
 
 def collect(stages) -> dict:
@@ -57,11 +30,13 @@ def collect(stages) -> dict:
                            "reference": res["reference"], "matched": res["matched"],
                            "questions": p["questions"], "episodes": p["episodes"]})
         if alpha == 0.1:
-            s = stages.llm_json("sampling.json")
-            rows, ref, matched = model_rows(s)
-            panels.append({"kind": "model", "suite": "model trained here", "alpha": s["alpha"],
-                           "rows": rows, "reference": ref, "matched": matched,
-                           "questions": s["questions"], "episodes": 1, "cap": s["cap"]})
+            # every policy over its knob, replayed from the model's majority-vote recordings
+            # (llm_backend.pipeline.stage_frontier): the study's own rows and table
+            f = stages.llm_json("frontier.json")
+            p = f["provenance"]["params"]
+            panels.append({"kind": "model", "suite": "model trained here", "alpha": p["alpha"],
+                           "rows": f["rows"], "reference": f["reference"], "matched": f["matched"],
+                           "questions": p["questions"], "episodes": 1, "cap": p["cap"]})
     return {"panels": panels, "seed": stages.seed}
 
 
@@ -80,7 +55,7 @@ def make(data: dict, out_dir, params: dict | None = None) -> list:
         ax.set_ylim(*accuracy_limits(s))
         if panel["kind"] == "model":
             ax.set_title(f"Model trained here, alpha {panel['alpha']:g}\n"
-                         f"({panel['questions']} questions, cap {panel.get('cap', 8)}, one run each)")
+                         f"({panel['questions']} questions, cap {panel.get('cap', 8)}, replayed from MV's recordings)")
         else:
             ep = f" x {panel['episodes']} episodes" if panel["episodes"] > 1 else ""
             ax.set_title(f"{SUITE_TITLES[panel['suite']]} (synthetic), alpha {panel['alpha']:g}\n"
@@ -99,15 +74,16 @@ def make(data: dict, out_dir, params: dict | None = None) -> list:
 
     handles += [Line2D([], [], ls="none", marker="*", ms=12, mfc="white", mec="k"),
                 Line2D([], [], ls=":", color="#4D4D4D")]
-    labels += ["matched-cost point (MV, ZIP-RC)", "budget: MV's cost near 1.4, +5%"]
+    labels += ["matched-cost point (MV, ZIP-RC)", "budget: MV's cost near 1.4 (model: MV N=8's), +5%"]
     legend_ax.legend(handles, labels, loc="center", fontsize=8.5, frameon=False,
                      title="policy (knob swept)\nlines: Pareto frontier; faint: dominated knobs")
     fig.suptitle("Accuracy vs generation cost: Pareto frontiers of ZIP-RC (over beta) and every "
                  "baseline (over its knob)", fontsize=12)
     synth = [p for p in panels if p["kind"] == "suite"]
     details = (f"Synthetic suites: exact predictions, seed {data.get('seed', 0)}, 95% stratified bootstrap "
-               f"CIs over questions (bars: ZIP-RC, MV), cap 8. Model: online sampling at alpha 0.1 only "
-               f"(ZIP-RC 'vote' = value-weighted vote, 'best' = best predicted value). "
+               f"CIs over questions (bars: ZIP-RC, MV), cap 8. Model: every policy replayed from its majority-vote "
+               f"recordings at alpha 0.1 only, ZIP-RC without branching ('vote' = value-weighted vote, "
+               f"'best' = best predicted value). "
                f"{len(synth)} synthetic studies. Made by `ziprc figures --only {NAME}`.")
     bottom = run_details(fig, details)
     fig.tight_layout(rect=(0, bottom, 1, 0.975))

@@ -283,6 +283,7 @@ class Stages:
         step("evaluate", d / "eval_ziprc_lite.json",
              lambda: pl.stage_evaluate(d, c, ("ziprc", "ziprc_lite"), p))
         step("online sampling", d / "sampling.json", lambda: pl.stage_sample(d, c, "ziprc", p))
+        step("frontier replay", d / "frontier.json", lambda: pl.stage_frontier(d, c, p))
         self._memo["llm"] = d
         return d
 

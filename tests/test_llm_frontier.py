@@ -139,3 +139,18 @@ def test_frontier_without_recordings_is_a_user_error(tmp_path, capsys):
 
     assert main(["llm", "frontier", "--out", str(tmp_path / "none")]) == 2
     assert "ziprc llm sample" in capsys.readouterr().err
+
+
+def test_a_cap_below_8_replays_every_policy_within_it(tmp_path):
+    # a demo with --cap 3: knob values beyond the cap (ESC windows, Pandora's default n) must
+    # shrink or drop out, not stop the replay
+    from dataclasses import replace
+
+    _traces(tmp_path / "traces_majority.parquet")
+    f = stage_frontier(tmp_path, replace(_config(), cap=3), progress=False)
+    data = json.loads((tmp_path / "frontier.json").read_text())
+    knobs = defaultdict(set)
+    for r in data["rows"]:
+        knobs[r["policy"]].add(r["knob"])
+    assert knobs["mv"] == {1, 2, 3} and knobs["esc"] == {1, 2, 3} and "pandora" in knobs
+    assert max(r["samples"] for r in data["rows"]) <= 3 and f["reference"]["knob"] == 3
