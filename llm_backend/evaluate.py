@@ -114,6 +114,20 @@ def empirical_joint(recs: list[dict], rewards: RewardGrid, lengths: LengthGrid) 
     return q / max(1, len(recs))
 
 
+def correctness_joint(p: np.ndarray, reward_values) -> np.ndarray:
+    """A predicted ``(R, L)`` joint as a (correct, length bin) joint, ``(2, L)``.
+
+    A reward state of value ``v`` is read as the prediction "right with probability ``v``"
+    (what a denoised value estimates), so it contributes ``v`` of its mass to row 1 and
+    ``1 - v`` to row 0. For a 2-state head with values ``(0, 1)`` this is the identity, so the
+    start TV of a value head and of a correctness head are measured against the same
+    empirical (correctness x length) joint and are comparable.
+    """
+    v = np.asarray(reward_values, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    return np.stack([(1.0 - v) @ p, v @ p])
+
+
 def tv_noise_floor(p: np.ndarray, k: int, rng: np.random.Generator, reps: int = 200) -> float:
     """Expected TV between ``p`` and the empirical joint of ``k`` draws from ``p``."""
     flat = p.ravel() / p.sum()
@@ -125,16 +139,17 @@ def prediction_metrics(recs: list[dict], reward_values, lengths: LengthGrid, see
     """All metrics from rollouts that carry their per-token joints (``keep_joints=True``)."""
     rewards = RewardGrid.from_values(reward_values)
     v = rewards.values
+    binary = RewardGrid.from_values([0.0, 1.0])    # the start TV compares (correct, length) joints
     by_q: dict = {}
     for r in recs:
         by_q.setdefault(r["qid"], []).append(r)
     rng = np.random.default_rng(seed)
     tvs, floors, tv_pooled, tv_rmarg, tv_lmarg = [], [], [], [], []
-    pooled = empirical_joint(recs, rewards, lengths)
+    pooled = empirical_joint(recs, binary, lengths)
     per_q = []
     for qid, rs in by_q.items():
-        p = np.asarray(rs[0]["joints"][0], dtype=np.float64)
-        q = empirical_joint(rs, rewards, lengths)
+        p = correctness_joint(rs[0]["joints"][0], v)
+        q = empirical_joint(rs, binary, lengths)
         tv = 0.5 * np.abs(p - q).sum()
         tvs.append(tv)
         floors.append(tv_noise_floor(p, len(rs), rng))
@@ -142,7 +157,7 @@ def prediction_metrics(recs: list[dict], reward_values, lengths: LengthGrid, see
         tv_rmarg.append(0.5 * np.abs(p.sum(1) - q.sum(1)).sum())
         tv_lmarg.append(0.5 * np.abs(p.sum(0) - q.sum(0)).sum())
         per_q.append({"qid": qid, "steps": rs[0]["steps"], "tv": float(tv),
-                      "pred_value": float(p.sum(1) @ v), "emp_accuracy": float(np.mean([r["correct"] for r in rs])),
+                      "pred_value": float(p[1].sum()), "emp_accuracy": float(np.mean([r["correct"] for r in rs])),
                       "pred_joint": p.tolist(), "emp_joint": q.tolist()})
     correct = np.array([r["correct"] for r in recs], dtype=bool)
     end_v = np.array([float(np.asarray(r["joints"][-1]).sum(1) @ v) for r in recs])
@@ -264,8 +279,8 @@ def evaluate_model(model, tok, reserved, grid: GridSpec, problems, k: int, max_n
     rv = RewardGrid.official(reserved.reward_states).values
     m = prediction_metrics(recs, rv, length_grid(grid), seed=seed)
     if reserved.reward_states != 2:
-        m["note"] = ("a value head predicts denoised values, not correctness: its start TV against "
-                     "the empirical correctness x length joint is not comparable with a 2-state head's")
+        m["note"] = ("value head: its start joint is read as a (correct, length) joint, a state of value v "
+                     "counting v right and 1-v wrong, before the TV")
     return m, recs
 
 

@@ -45,7 +45,7 @@ SAME_SAMPLES_AS_MV = {"bon": "value", "wbon": "weighted", "pass_at_n": "oracle"}
 class Config:
     size: str = "small"
     seed: int = 0
-    pretrain_steps: int = 400
+    pretrain_steps: int = 600
     pretrain_batch: int = 64
     pretrain_lr: float = 3e-3
     train_prompts: int = 800
@@ -58,9 +58,9 @@ class Config:
     alpha0_steps: int = 150
     lite_steps: int = 300
     denoise: bool = False
-    eval_questions: int = 40
+    eval_questions: int = 100
     eval_k: int = 16
-    sample_questions: int = 100
+    sample_questions: int = 200
     cap: int = 8
     betas: tuple = (0.01, 0.1)
     alpha: float = 0.1
@@ -68,7 +68,11 @@ class Config:
     policies: tuple = DEMO_POLICIES
     policy_modules: tuple = ()     # users' policies, "PATH.py:ClassName"
     smooth_tokens: int = 0
-    concurrent: int = 4            # questions decoded together by the online sampler
+    concurrent: int = 16           # questions decoded together by the online sampler
+    # the other online baselines run on the first this many sample questions (0: all); several
+    # of them sample one at a time, so on all questions they would take most of the demo; their
+    # every-knob frontiers on all questions come from replaying the majority-vote recordings
+    baseline_questions: int = 60
     floor: str = "distribution"
     planner: str = "ours"          # ZIP-RC's planner: ours or the authors' (--planner)
     device: str = "cpu"
@@ -282,7 +286,8 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
     runs += [(pol, pol.label()) for pol in load_policies(c.policy_modules, reserved=POLICY_NAMES)]
     betas = c.betas if "ziprc" in policies else ()
     t0 = time.perf_counter()
-    bar = tqdm(total=len(problems) * (1 + len(betas) + len(runs)), desc="sampling",
+    n_base = len(problems) if c.baseline_questions <= 0 else min(len(problems), c.baseline_questions)
+    bar = tqdm(total=len(problems) * (1 + len(betas)) + n_base * len(runs), desc="sampling",
                disable=not progress, mininterval=1.0)
     mv = _run_all(osamp, problems, MajorityVotePolicy(c.cap), c, bar)
     mv_rows = [row for r in mv for row in r.samples]
@@ -339,9 +344,10 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
                                  n_started=[r.n_started for r in res],
                                  pruned=[r.pruned_tokens for r in res], policy="ziprc"))
         wall[f"ziprc beta={beta:g}"] = float(sum(r.policy_seconds + r.decode_seconds for r in res))
+    n_base = len(problems) if c.baseline_questions <= 0 else min(len(problems), c.baseline_questions)
     for pol, label in runs:
         pname = pol.name
-        res = _run_all(osamp, problems, pol, c, bar)
+        res = _run_all(osamp, problems[:n_base], pol, c, bar)
         rows = [row for r in res for row in r.samples]
         write_traces(out / f"traces_{pname}.parquet", rows,
                      {"seed": c.seed, "params": dict(_cfg_json(c), policy=pname, model=name,
@@ -358,7 +364,7 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
     result = {"rows": rows_out, "matched": matched, "planner_timing": timing,
               "policy_seconds": {k: round(v, 2) for k, v in wall.items()},
               "policies": policies, "smooth_tokens": c.smooth_tokens, "floor": c.floor,
-              "questions": len(problems), "alpha": c.alpha,
+              "questions": len(problems), "baseline_questions": n_base, "alpha": c.alpha,
               "cap": c.cap, "seconds": time.perf_counter() - t0,
               "note": "majority N<8 uses the first N of the 8 independent samples of each question; "
                       "cost = alpha*compute + (1-alpha)*latency, normalised by the mean length of one "
@@ -547,7 +553,9 @@ def _label(pol) -> str:
 
 def _row(label, acc, cost, comp, lat, n_started, pruned=None, policy="mv"):
     rng = np.random.default_rng(0)
-    return {"method": label, "policy": policy, "per_question": [bool(a) for a in acc], "accuracy": float(np.mean(acc)), "accuracy_ci95": _bootstrap_ci(acc, rng),
+    return {"method": label, "policy": policy, "questions": len(acc), "per_question": [bool(a) for a in acc],
+            "per_question_cost": [float(x) for x in cost],
+            "accuracy": float(np.mean(acc)), "accuracy_ci95": _bootstrap_ci(acc, rng),
             "cost": float(np.mean(cost)), "cost_ci95": _bootstrap_ci(cost, rng),
             "compute": float(np.mean(comp)), "latency": float(np.mean(lat)),
             "samples_started": float(np.mean(n_started)),
@@ -556,26 +564,39 @@ def _row(label, acc, cost, comp, lat, n_started, pruned=None, policy="mv"):
 
 def _matched(rows):
     """For each row other than majority voting's, majority voting interpolated (linearly in cost) at the same cost,
-    with a paired bootstrap CI (over questions) of the accuracy difference."""
-    mv = sorted([r for r in rows if r["method"].startswith("majority")], key=lambda r: r["cost"])
-    xs = np.array([r["cost"] for r in mv])
-    ys = np.array([r["accuracy"] for r in mv])
-    per = np.array([r["per_question"] for r in mv], dtype=float)
+    with a paired bootstrap CI (over questions) of the accuracy difference.
+
+    A row run on the first ``n`` questions only (the online baselines, ``baseline_questions``) is
+    compared with majority voting on those same ``n`` questions: its costs and accuracies there."""
+    mv_all = [r for r in rows if r["method"].startswith("majority")]
     out = []
     rng = np.random.default_rng(0)
     for r in rows:
         if r["method"].startswith("majority"):
             continue
+        n = len(r["per_question"])
+        if any(len(m["per_question"]) < n for m in mv_all):
+            raise ValueError(f"row {r['method']!r} has {n} questions, more than majority voting's")
+        mv = sorted(mv_all, key=lambda m: _mean_cost(m, n))
+        xs = np.array([_mean_cost(m, n) for m in mv])
+        per = np.array([m["per_question"][:n] for m in mv], dtype=float)
+        ys = per.mean(1)
         c = r["cost"]
         k = int(np.clip(np.searchsorted(xs, c), 1, len(xs) - 1))
         w = float(np.clip((c - xs[k - 1]) / max(1e-12, xs[k] - xs[k - 1]), 0, 1))
         mv_q = (1 - w) * per[k - 1] + w * per[k]
         diff = np.asarray(r["per_question"], dtype=float) - mv_q
-        out.append({"method": r["method"], "cost": c, "accuracy": r["accuracy"],
+        out.append({"method": r["method"], "cost": c, "accuracy": r["accuracy"], "questions": n,
                     "majority_at_same_cost": float(np.interp(c, xs, ys)),
                     "difference": float(diff.mean()), "difference_ci95": _bootstrap_ci(diff, rng),
                     "extrapolated": bool(c < xs[0] or c > xs[-1])})
     return out
+
+
+def _mean_cost(row, n: int) -> float:
+    """A row's mean cost over its first ``n`` questions (its ``cost`` when it has no per-question costs)."""
+    pc = row.get("per_question_cost")
+    return float(np.mean(pc[:n])) if pc else float(row["cost"])
 
 
 # --------------------------------------------------------------------------- demo
@@ -668,7 +689,10 @@ def format_table(s: dict) -> str:
                  f"{m['end_auroc']:>7.2f}{m['ece_end']:>7.3f}{m['ece_start']:>9.3f}{m['length_coverage_80']:>6.2f}")
     L.append("")
     sm = s["sample"]
-    L.append(f"sampling on {sm['questions']} mixed questions (alpha={sm['alpha']}, cap {sm['cap']}, "
+    nb = sm.get("baseline_questions", sm["questions"])
+    L.append(f"sampling on {sm['questions']} mixed questions"
+             f"{f' (the other online baselines on the first {nb})' if nb < sm['questions'] else ''} "
+             f"(alpha={sm['alpha']}, cap {sm['cap']}, "
              f"smoothing {sm.get('smooth_tokens', 0)} tokens, floor {sm.get('floor', 'nearest')}):")
     L.append(format_sampling_rows(sm["rows"]))
     for b, tm in sm.get("planner_timing", {}).items():

@@ -5,7 +5,7 @@ interpolation against majority voting."""
 import numpy as np
 import pytest
 
-from llm_backend.evaluate import auroc, ece, prediction_metrics, within_question_auroc
+from llm_backend.evaluate import auroc, correctness_joint, ece, prediction_metrics, within_question_auroc
 from metamdp.grids import LengthGrid
 
 LENGTHS = LengthGrid.binned((0, 4, 8), delta=4)   # bin 0: 0-3 tokens, bin 1: 4+ tokens
@@ -61,6 +61,23 @@ def test_start_auroc_and_tv_marginals():
     assert m["start_tv_reward_marginal"] == pytest.approx(0.1)
     # length marginal of A: predicted (.4, .6) vs empirical (.5, .5) -> .1; B: (.5, .5) both -> 0
     assert m["start_tv_length_marginal"] == pytest.approx(0.05)
+
+
+def test_value_head_start_tv_reads_values_as_correctness():
+    # a 3-state value head (values 0, .5, 1): state .5 splits half right, half wrong
+    p = np.array([[0.2, 0.0], [0.4, 0.2], [0.0, 0.2]])
+    assert correctness_joint(p, [0.0, 0.5, 1.0]) == pytest.approx(np.array([[0.4, 0.1], [0.2, 0.3]]))
+    assert correctness_joint(np.array(START_A), [0.0, 1.0]) == pytest.approx(np.array(START_A))
+    recs = [dict(r, joints=np.concatenate([np.asarray(r["joints"])[:, :1], np.zeros((len(r["joints"]), 1, 2)),
+                                          np.asarray(r["joints"])[:, 1:]], axis=1)) for r in RECS]
+    # the same joints with an empty middle state: the same start TV as the 2-state head
+    m = prediction_metrics(recs, [0.0, 0.5, 1.0], LENGTHS, seed=0)
+    assert m["start_tv"] == pytest.approx(0.25)
+    # question B predicted all at value .5 (both lengths): projected [[.25, .25], [.25, .25]]
+    # against its empirical [[0, 0], [.5, .5]] -> TV .5
+    recs[2]["joints"][0] = recs[3]["joints"][0] = np.array([[0, 0], [0.5, 0.5], [0, 0]])
+    m = prediction_metrics(recs, [0.0, 0.5, 1.0], LENGTHS, seed=0)
+    assert [q["tv"] for q in m["per_question"]] == pytest.approx([0.5, 0.5])
 
 
 def test_auroc_ties_and_degenerate():
@@ -130,6 +147,24 @@ def test_matched_cost_constant_difference_has_degenerate_ci():
     rows = _mv_rows() + [_row("Z", [1, 1, 0, 0], [2.0] * 4, [2] * 4, [1] * 4, n_started=[2] * 4, policy="z")]
     (z,) = _matched(rows)
     assert z["difference"] == 0.0 and z["difference_ci95"] == (0.0, 0.0)
+
+
+def test_matched_cost_of_a_row_on_fewer_questions_uses_those_questions():
+    from llm_backend.pipeline import _matched, _row
+
+    # MV on 4 questions, with per-question costs; the row ran on the first 2 questions only
+    rows = [_row("majority N=1", [1, 0, 0, 0], [1.0, 1.0, 3.0, 3.0], [1] * 4, [1] * 4, n_started=[1] * 4),
+            _row("majority N=2", [1, 1, 0, 0], [2.0, 2.0, 6.0, 6.0], [2] * 4, [1] * 4, n_started=[2] * 4),
+            _row("S", [0, 1], [1.5, 1.5], [1.5] * 2, [1] * 2, n_started=[2] * 2, policy="s")]
+    (m,) = _matched(rows)
+    # on questions 1-2 MV costs 1 (N=1) and 2 (N=2): at 1.5, MV per question (1, .5) -> .75;
+    # on all four questions MV N=1 would cost 2 and the row would look cheaper than MV N=1
+    assert m["questions"] == 2
+    assert m["majority_at_same_cost"] == pytest.approx(0.75)
+    assert m["difference"] == pytest.approx(-0.25)
+    assert not m["extrapolated"]
+    with pytest.raises(ValueError, match="more than majority"):
+        _matched(rows[:2] + [_row("T", [1] * 5, [1.0] * 5, [1] * 5, [1] * 5, n_started=[1] * 5)])
 
 
 def test_paired_accuracy_change_hand_computed():

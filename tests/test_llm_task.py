@@ -3,7 +3,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from llm_backend.task import MAX_STEPS, check, evaluate, extract_answer, make_problems, noisy_solution  # noqa: E402
+from llm_backend.task import MAX_STEPS, MULTIPLIERS, check, evaluate, extract_answer, make_problems, noisy_solution  # noqa: E402
 from llm_backend.tok import build_tokenizer, encode  # noqa: E402
 
 
@@ -49,3 +49,24 @@ def test_tokenizer_roundtrip_and_save(tmp_path):
     tok.save_pretrained(tmp_path)
     tok2 = AutoTokenizer.from_pretrained(tmp_path)
     assert encode(tok2, s) == ids and len(tok2) == len(tok)
+
+
+def test_slips_are_never_healed_and_noticed_slips_are_marked():
+    # the multipliers are units mod 10: every step is a bijection, so one wrong value stays wrong
+    for k in MULTIPLIERS:
+        for c in range(1, MAX_STEPS + 1):
+            assert sorted((k * x + c) % 10 for x in range(10)) == list(range(10))
+    rng = np.random.default_rng(3)
+    probs = [p for p in make_problems(400, seed=4) if p.steps >= 5]
+    assert {p.mult for p in probs} == set(MULTIPLIERS)
+    wrong = 0
+    for p in probs:
+        text, ok = noisy_solution(p, rng, noise=1.0, recheck=1.0)
+        if not ok:   # every slip is noticed: a wrong text shows a mark after a digit, and a rewritten line
+            wrong += 1
+            assert "?" in text
+            i = text.index("?")
+            assert text[i - 1].isdigit()
+        quiet, ok2 = noisy_solution(p, rng, noise=1.0, recheck=0.0)
+        assert "?" not in quiet and ok2 == check(p, quiet)
+    assert wrong > 50
