@@ -60,6 +60,9 @@ class Config:
     denoise: bool = False
     eval_questions: int = 100
     eval_k: int = 16
+    # the policy's accuracy before/after ZIP-RC training, paired by question: its own question
+    # set, large enough that the CI resolves about 1 point (rollouts are cheap)
+    policy_questions: int = 400
     sample_questions: int = 200
     cap: int = 8
     betas: tuple = (0.01, 0.1)
@@ -69,10 +72,10 @@ class Config:
     policy_modules: tuple = ()     # users' policies, "PATH.py:ClassName"
     smooth_tokens: int = 0
     concurrent: int = 16           # questions decoded together by the online sampler
-    # the other online baselines run on the first this many sample questions (0: all); several
-    # of them sample one at a time, so on all questions they would take most of the demo; their
-    # every-knob frontiers on all questions come from replaying the majority-vote recordings
-    baseline_questions: int = 60
+    # the other online baselines run on the first this many sample questions (0: all of them;
+    # a smaller number for a quicker run, their rows then compared with majority voting on
+    # those questions)
+    baseline_questions: int = 0
     floor: str = "distribution"
     planner: str = "ours"          # ZIP-RC's planner: ours or the authors' (--planner)
     device: str = "cpu"
@@ -80,7 +83,7 @@ class Config:
 
 
 FAST = dict(size="small", pretrain_steps=120, train_prompts=128, train_steps=50, alpha0_steps=25,
-            lite_steps=60, eval_questions=12, eval_k=8, sample_questions=10, betas=(0.01,))
+            lite_steps=60, eval_questions=12, eval_k=8, policy_questions=12, sample_questions=10, betas=(0.01,))
 
 
 def make_config(fast: bool = False, **overrides) -> Config:
@@ -100,7 +103,7 @@ def _write_config(out: Path, c: Config):
 
 
 def _problems(c: Config, which: str, n: int):
-    seeds = {"train": 1, "eval": 2, "sample": 3}
+    seeds = {"train": 1, "eval": 2, "sample": 3, "policy": 4}
     return make_problems(n, seed=c.seed * 100 + seeds[which], prefix=f"{which}")
 
 
@@ -186,22 +189,23 @@ def stage_evaluate(out, c: Config, names=("ziprc",), progress=True) -> dict:
     return results
 
 
-def stage_policy_accuracy(out, c: Config, after: dict, progress=True) -> dict:
-    """Does ZIP-RC training change what the policy generates? The pretrained model's
-    rollouts on the evaluation questions (same ``K``, same sampler seed as the evaluation of
-    the trained model) against the trained model's (``after``: its evaluation metrics),
-    paired by question with a bootstrap CI (:func:`evaluate.paired_accuracy_change`)."""
+def stage_policy_accuracy(out, c: Config, name: str = "ziprc", progress=True) -> dict:
+    """Does ZIP-RC training change what the policy generates? ``c.eval_k`` rollouts of the
+    pretrained and of the trained model ``name`` on the same ``c.policy_questions`` questions
+    (a set of their own), with the same sampler seed, paired by question with a bootstrap CI
+    (:func:`evaluate.paired_accuracy_change`)."""
     from .evaluate import paired_accuracy_change
     from .rollouts import rollouts
 
     out = Path(out)
-    model, tok, reserved, grid, _ = load_checkpoint(out / "pretrained", c.device)
-    before = rollouts(model, tok, reserved, _problems(c, "eval", c.eval_questions), c.eval_k, c.max_new_tokens,
-                      seed=c.seed + 11, progress=progress, desc="pretrained rollouts")
-    k = int(after["rollouts_per_question"])
-    after_recs = [{"qid": q["qid"], "correct": q["emp_accuracy"]} for q in after["per_question"]]
-    r = paired_accuracy_change(before, after_recs, seed=c.seed)
-    r["rollouts_per_question"] = [c.eval_k, k]
+    problems = _problems(c, "policy", c.policy_questions)
+    recs = {}
+    for which in ("pretrained", name):
+        model, tok, reserved, grid, _ = load_checkpoint(out / which, c.device)
+        recs[which] = rollouts(model, tok, reserved, problems, c.eval_k, c.max_new_tokens, seed=c.seed + 17,
+                               progress=progress, desc=f"{which} rollouts")
+    r = paired_accuracy_change(recs["pretrained"], recs[name], seed=c.seed)
+    r["model"] = name
     write_json_atomic(out / "policy_accuracy.json", dict(r, provenance=provenance(
         "ziprc llm demo (policy accuracy)", c.seed, _cfg_json(c))))
     return r
@@ -629,7 +633,7 @@ def run_demo(out, c: Config, progress=True, smoke: bool = False, json_path=None)
     ev = timed("evaluate", stage_evaluate, out, c, ("ziprc", "ziprc_lite"), progress)
     summary["evaluate"] = {k: {kk: vv for kk, vv in v.items() if kk not in ("per_question", "per_rollout")}
                            for k, v in ev.items()}
-    summary["policy_accuracy"] = timed("policy_accuracy", stage_policy_accuracy, out, c, ev["ziprc"], progress)
+    summary["policy_accuracy"] = timed("policy_accuracy", stage_policy_accuracy, out, c, "ziprc", progress)
     summary["sample"] = timed("sample", stage_sample, out, c, "ziprc", progress)
     from metamdp.policies import PolicyRunError
     from simulators.replay import ReplayError

@@ -34,12 +34,10 @@ FULL = {
                               "optimism": (1.0, 3.0), "lag_ticks": (4, 8, 16),
                               "coarse_factor": (2, 4), "correlation": (0.5,),
                               "value_noise": (0.5, 1.0)}},
-    # online sampling: the paper's Table 2 policies plus two others on 60 questions (all 14
-    # online policies on 100 questions, as `ziprc llm demo` runs them, take 3x longer on 2 cores)
-    "llm": {"fast": False, "betas": (0.01, 0.1), "sample_questions": 60,
-            "policies": ("ziprc", "mv", "bon", "wbon", "pass_at_n", "length_prune", "reward_prune",
-                         "half_finished", "spec_rejection")},
-    "llm_threads": 1,
+    # the model and sampling of `ziprc llm demo` (its defaults: 200 sampling questions, the
+    # other online baselines on the first 60)
+    "llm": {"fast": False, "betas": (0.01, 0.1)},
+    "llm_threads": 2,
     "initial": {"per_group": 10, "k": 64, "easy": (1, 2), "hard": (8, 9), "example_steps": 5,
                 "example_k": 16},
     "theorem": {"instances": 500, "max_depth": 4, "max_samples": 4},

@@ -16,7 +16,7 @@ def test_micro_demo_headline_json(tmp_path, capsys):
     from llm_backend.pipeline import make_config, run_demo
 
     c = make_config(fast=True, pretrain_steps=4, pretrain_batch=8, train_prompts=6, train_steps=3,
-                    alpha0_steps=2, lite_steps=3, train_batch=4, eval_questions=2, eval_k=2,
+                    alpha0_steps=2, lite_steps=3, train_batch=4, eval_questions=2, eval_k=2, policy_questions=2,
                     sample_questions=2, max_new_tokens=40, cap=3, denoise=True)
     out, js = tmp_path / "run", tmp_path / "demo.json"
     run_demo(out, c, progress=False, smoke=True, json_path=js)

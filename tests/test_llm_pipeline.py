@@ -14,7 +14,7 @@ torch.set_num_threads(1)  # <= 2; one thread is far faster when the cores are sh
 
 def _micro(**kw):
     return make_config(fast=True, pretrain_steps=4, pretrain_batch=8, train_prompts=6, train_steps=3,
-                       alpha0_steps=2, lite_steps=3, train_batch=4, eval_questions=2, eval_k=2,
+                       alpha0_steps=2, lite_steps=3, train_batch=4, eval_questions=2, eval_k=2, policy_questions=2,
                        sample_questions=2, max_new_tokens=40, cap=3, **kw)
 
 
