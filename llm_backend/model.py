@@ -47,7 +47,7 @@ class GridSpec:
     """The length grid of the small model (token edges), the decision interval and the slice."""
 
     length_edges: tuple = (0, 8, 16, 32, 48, 64, 96, 128, 192)
-    delta: int = 8
+    delta: int = 4            # tokens per decision: 15-150 token responses are 4-38 ticks
     reward_states: int = 2
 
     @property
