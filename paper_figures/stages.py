@@ -272,7 +272,7 @@ class Stages:
 
         step("pretrain", d / "pretrained" / "ziprc.json", lambda: pl.stage_pretrain(d, c, p))
         step("rollouts", d / "rollouts_summary.json", lambda: pl.stage_rollouts(d, c, p))
-        step("train ziprc (alpha_KL=10)", d / "ziprc" / "ziprc.json",
+        step(f"train ziprc (alpha_KL={c.alpha_kl:g})", d / "ziprc" / "ziprc.json",
              lambda: pl.stage_train(d, c, "ziprc", progress=p))
         step("train ziprc (alpha_KL=0)", d / "ziprc_alpha0" / "ziprc.json",
              lambda: pl.stage_train(d, c, "ziprc_alpha0", alpha_kl=0.0, steps=c.alpha0_steps, progress=p))

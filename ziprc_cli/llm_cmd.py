@@ -326,7 +326,7 @@ def register(subparsers):
     s = sub.add_parser("train", help="ZIP-RC training (full with KL, or --lite)")
     _common(s)
     s.add_argument("--alpha-kl", type=float, default=None, metavar="W",
-                   help="weight of the KL to the frozen model (default 10)")
+                   help="weight of the KL to the frozen model (default 60)")
     s.add_argument("--lite", action="store_true", help="ZIP-RC-Lite: only the slice rows learn")
     s.add_argument("--denoise", action="store_true", help="value-denoising stage (7 reward states)")
     s.add_argument("--train-steps", type=int, metavar="N", help="training steps (default 500; --fast 60)")
@@ -345,7 +345,7 @@ def register(subparsers):
     s = sub.add_parser("sample", help="ZIP-RC sampling vs majority voting (writes traces)")
     _common(s)
     s.add_argument("--model", default="ziprc", help="model name in --out to sample with (default ziprc)")
-    s.add_argument("--sample-questions", type=int, metavar="N", help="questions to sample (default 100; --fast 12)")
+    s.add_argument("--sample-questions", type=int, metavar="N", help="questions to sample (default 200; --fast 10)")
     s.add_argument("--betas", default=None, help="comma-separated ZIP-RC cost weights beta (default 0.01,0.1)")
     s.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     _sampling_options(s)
