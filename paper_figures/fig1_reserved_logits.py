@@ -21,8 +21,9 @@ COLORS = {"correct": "#009E73", "incorrect": "#D55E00"}
 def collect(stages) -> dict:
     ini = stages.initial()
     return {"head": ini["head"], "examples": ini["examples"], "prompt": ini["example_prompt"],
-            "answer": ini["example_answer"], "reward_values": ini["reward_values"],
-            "length_edges": ini["length_edges"], "seed": stages.seed}
+            "answer": ini["example_answer"], "reward_values": ini.get("model_reward_values", ini["reward_values"]),
+            "length_edges": ini["length_edges"], "seed": stages.seed,
+            "alpha_kl": stages.llm_config().alpha_kl}
 
 
 def _edge_labels(edges, bins: int) -> list:
@@ -116,7 +117,7 @@ def make(data: dict, out_dir, params: dict | None = None) -> list:
                 a.set_ylabel("reward")
             a.set_xlabel("remaining tokens", fontsize=7)
             fig.colorbar(im, ax=a, fraction=0.046, pad=0.02).ax.tick_params(labelsize=6)
-    bottom = run_details(fig, f"model trained here (full ZIP-RC, alpha_KL 10), temperature 1, seed {data.get('seed', 0)}; "
+    bottom = run_details(fig, f"model trained here (full ZIP-RC, alpha_KL {data.get('alpha_kl', 10):g}), temperature 1, seed {data.get('seed', 0)}; "
                               "joints read from the reserved logits of the same forward pass that samples "
                               f"the token; `ziprc figures --only {NAME}`")
     fig.tight_layout(rect=(0, bottom, 1, 1))

@@ -65,7 +65,7 @@ def make(data: dict, out_dir, params: dict | None = None) -> list:
     ax2.set_title("Prediction loss (same runs)")
     ax2.grid(alpha=0.25, which="both")
     bottom = run_details(fig, f"model trained here ({data.get('model')}), seed {data.get('seed', 0)}; steps: "
-                              f"{data.get('train_steps')} (alpha_KL 10), {data.get('alpha0_steps')} (alpha_KL 0), "
+                              f"{data.get('train_steps')} (alpha_KL {data.get('alpha_kl', 10):g}), {data.get('alpha0_steps')} (alpha_KL 0), "
                               f"{data.get('lite_steps')} (Lite); KL of exactly 0 drawn at {floor:g}; "
                               f"`ziprc figures --only {NAME}`")
     fig.tight_layout(rect=(0, bottom, 1, 1))

@@ -20,7 +20,7 @@ STYLE = {"full": ("full ZIP-RC", "#0072B2", "o"), "lite": ("ZIP-RC-Lite", "#D55E
 def collect(stages) -> dict:
     ini = stages.initial()
     return {k: ini[k] for k in ("problems", "k", "empirical", "predicted", "predicted_lite", "reward_values",
-                                "length_edges")} | {"seed": stages.seed}
+                                "length_edges")} | {"seed": stages.seed, "alpha_kl": stages.llm_config().alpha_kl}
 
 
 def make(data: dict, out_dir, params: dict | None = None) -> list:
@@ -83,7 +83,7 @@ def make(data: dict, out_dir, params: dict | None = None) -> list:
     ax.set_ylabel("probability")
     ax.set_title(f"(c) length marginal, hard prompt {data['problems'][i]['prompt']}")
     ax.legend(fontsize=7.5)
-    bottom = run_details(fig, f"model trained here: full ZIP-RC (alpha_KL 10) and ZIP-RC-Lite on the same "
+    bottom = run_details(fig, f"model trained here: full ZIP-RC (alpha_KL {data.get('alpha_kl', 10):g}) and ZIP-RC-Lite on the same "
                               f"{len(emp)} prompts ({sum(p['group'] == 'easy' for p in data['problems'])} easy, "
                               f"{len(hard)} hard); ground truth from {data['k']} rollouts per prompt of the full "
                               f"model (Lite's text policy is the pretrained one; the full model's KL to it is "

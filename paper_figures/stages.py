@@ -36,7 +36,7 @@ FULL = {
                               "value_noise": (0.5, 1.0)}},
     # the model and sampling of `ziprc llm demo` (its defaults: 200 sampling questions, the
     # other online baselines on the first 60)
-    "llm": {"fast": False, "betas": (0.01, 0.1)},
+    "llm": {"fast": False, "betas": (0.01, 0.1), "denoise": True},
     "llm_threads": 2,
     "initial": {"per_group": 10, "k": 64, "easy": (1, 2), "hard": (8, 9), "example_steps": 5,
                 "example_k": 16},
@@ -302,7 +302,7 @@ class Stages:
         def compute():
             import numpy as np
 
-            from llm_backend.evaluate import empirical_joint, initial_joints, live_predictions
+            from llm_backend.evaluate import correctness_joint, empirical_joint, initial_joints, live_predictions
             from llm_backend.model import load_checkpoint as load
             from llm_backend.rollouts import rollouts
             from llm_backend.task import make_problems
@@ -322,11 +322,16 @@ class Stages:
             problems = easy + hard
             recs = rollouts(model, tok, reserved, problems, c["k"], cfg.max_new_tokens,
                             seed=self.seed + 31, progress=self.progress, desc="ground-truth rollouts")
+            # every joint as a (correct, length) joint: the value head (7 states) and Lite (2)
+            # are then drawn and compared on the same grid as the empirical joint
+            binary = RewardGrid.from_values([0.0, 1.0])
             emp = []
             for p in problems:
-                emp.append(empirical_joint([r for r in recs if r["qid"] == p.qid], rewards, lengths))
-            pred = initial_joints(model, tok, reserved, problems)
-            pred_lite = initial_joints(lite, tok, lite_reserved, problems)
+                emp.append(empirical_joint([r for r in recs if r["qid"] == p.qid], binary, lengths))
+            pred = np.array([correctness_joint(j, rewards.values)
+                             for j in initial_joints(model, tok, reserved, problems)])
+            pred_lite = np.array([correctness_joint(j, RewardGrid.official(lite_reserved.reward_states).values)
+                                  for j in initial_joints(lite, tok, lite_reserved, problems)])
             # Figure 1: live predictions along generations of one middle-difficulty prompt
             ex = make_problems(1, seed=self.seed * 100 + 23, min_steps=c["example_steps"],
                                max_steps=c["example_steps"], prefix="example")[0]
@@ -347,7 +352,8 @@ class Stages:
             return {"problems": [{"qid": p.qid, "prompt": p.prompt, "steps": p.steps,
                                   "group": "easy" if p in easy else "hard"} for p in problems],
                     "k": c["k"], "empirical": np.array(emp).tolist(), "predicted": pred.tolist(),
-                    "predicted_lite": pred_lite.tolist(), "reward_values": rewards.values.tolist(),
+                    "predicted_lite": pred_lite.tolist(), "reward_values": binary.values.tolist(),
+                    "model_reward_values": rewards.values.tolist(),
                     "length_edges": list(grid.length_edges), "example_prompt": ex.prompt,
                     "example_answer": ex.answer, "examples": examples,
                     "head": {"distribution_token_id": reserved.start,

@@ -24,7 +24,8 @@ def collect(stages) -> dict:
                                  if k not in ("per_question", "per_rollout", "reliability_end",
                                               "reliability_start")},
                      "ci": bootstrap_table1(m, seed=stages.seed)}
-    return {"ours": out, "seed": stages.seed}
+    return {"ours": out, "seed": stages.seed, "alpha_kl": stages.llm_config().alpha_kl,
+            "reward_states": int(stages.llm_json("ziprc/ziprc.json")["reward_states"])}
 
 
 def make(data: dict, out_dir, params: dict | None = None) -> list:
@@ -43,7 +44,7 @@ def make(data: dict, out_dir, params: dict | None = None) -> list:
         rows.append({"source": "paper", "model": model, **vals})
     L.append(f"| paper: ZIP-RC-Lite (Qwen3-1.7B) | about {TABLE1_LITE_START_TV:.2f} | | | | 64 | |")
     rows.append({"source": "paper", "model": "ZIP-RC-Lite", "start_tv": TABLE1_LITE_START_TV})
-    names = {"ziprc": "ours: full ZIP-RC (alpha_KL 10)", "ziprc_lite": "ours: ZIP-RC-Lite"}
+    names = {"ziprc": f"ours: full ZIP-RC (alpha_KL {data.get('alpha_kl', 10):g})", "ziprc_lite": "ours: ZIP-RC-Lite"}
     for name, d in data["ours"].items():
         m, ci = d["metrics"], d["ci"]
         cells = [num_ci(m[k], ci[k]) for k, _ in COLS]
@@ -63,8 +64,9 @@ def make(data: dict, out_dir, params: dict | None = None) -> list:
         L.append(f"| {names[name]} | {m['start_tv_noise_floor']:.2f} | {m['start_tv_pooled_baseline']:.2f} | "
                  f"{m['end_auroc']:.2f} | {m['ece_end']:.3f} | {m['ece_start']:.3f} | {m['length_coverage_80']:.2f} |")
     L += ["", "The paper's TV uses 64 rollouts per prompt and 8 length bins over 0-32k tokens; ours uses "
-          "K rollouts of a 2-state (correctness) head over 8 bins of 0-192 tokens, so the noise floors "
-          "differ: compare each TV with its own floor.", "", f"Made by `ziprc figures --only {NAME}`."]
+          f"K rollouts of a {data.get('reward_states', 2)}-state head (a value head's joint read as a "
+          "(correct, length) joint, a state of value v counting v right) over 8 bins of 0-192 tokens, "
+          "so the noise floors differ: compare each TV with its own floor.", "", f"Made by `ziprc figures --only {NAME}`."]
     return write_table(out_dir, NAME, "\n".join(L), rows, data, params or {}, seed=data.get("seed", 0))
 
 
