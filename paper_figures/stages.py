@@ -34,8 +34,7 @@ FULL = {
                               "optimism": (1.0, 3.0), "lag_ticks": (4, 8, 16),
                               "coarse_factor": (2, 4), "correlation": (0.5,),
                               "value_noise": (0.5, 1.0)}},
-    # the model and sampling of `ziprc llm demo` (its defaults: 200 sampling questions, the
-    # other online baselines on the first 60)
+    # the model and sampling of `ziprc llm demo` (its defaults, with the 7-state value head)
     "llm": {"fast": False, "betas": (0.01, 0.1), "denoise": True},
     "llm_threads": 2,
     "initial": {"per_group": 10, "k": 64, "easy": (1, 2), "hard": (8, 9), "example_steps": 5,
@@ -236,9 +235,11 @@ class Stages:
         return make_config(fast=fast, seed=self.seed, **c)
 
     def llm_dir(self) -> Path:
-        # keyed by the parameters chosen here (not by every field of the pipeline's Config, so
-        # that a new Config field with a neutral default keeps the cache valid)
-        key = _digest(dict(self.cfg["llm"], seed=self.seed))
+        # keyed by every field of the pipeline's Config, defaults included: a changed default
+        # (e.g. more pretraining steps) makes a different model, which a stale cache would hide
+        from llm_backend.pipeline import _cfg_json
+
+        key = _digest(_cfg_json(self.llm_config()))
         return self.cache / f"llm-{'fast' if self.fast else 'full'}-{key}"
 
     def _torch_threads(self):

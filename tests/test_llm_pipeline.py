@@ -78,3 +78,34 @@ def test_gpu_check_runs_on_cpu_tiny(tmp_path, capsys):
     assert data["zero_overhead"]["planner_fraction_source"] == "ZIP-RC sampling runs"
     assert data["peak_memory_bytes"] > 0 and data["launch_bound"]["ratio_4x"] > 0
     assert data["zero_overhead"]["dtype"] == "bfloat16"
+
+
+def test_cli_help_names_the_pipelines_defaults():
+    """The stage commands' help says "(default N; --fast M)" by hand (the CLI must not import
+    torch to build its parser); every such number must be the Config's / FAST's own."""
+    import re
+
+    from llm_backend.pipeline import FAST, Config
+    from ziprc_cli.main import build_parser
+
+    parser = build_parser()
+    llm = next(a for a in parser._subparsers._group_actions[0].choices["llm"]._actions
+               if a.dest == "llm_command")
+    default = Config()
+    checked = 0
+    for stage in llm.choices.values():
+        for action in stage._actions:
+            field = action.dest
+            # an option with its own argparse default does not defer to the Config
+            # (the --prompts options describe external prompt sets, not the built-in task)
+            if (not action.help or action.default is not None or action.help.startswith("with --prompts")
+                    or not hasattr(default, field)):
+                continue
+            m = re.search(r"\(default ([0-9.]+)(?:; --fast ([0-9.]+))?\)", action.help)
+            if not m:
+                continue
+            assert float(m.group(1)) == float(getattr(default, field)), (stage.prog, field, action.help)
+            if m.group(2) is not None:
+                assert float(m.group(2)) == float(FAST.get(field, getattr(default, field))), (stage.prog, field)
+            checked += 1
+    assert checked >= 6, f"only {checked} help defaults found: the pattern no longer matches the help texts"

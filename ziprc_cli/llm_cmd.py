@@ -312,7 +312,7 @@ def register(subparsers):
     _common(s)
     s.add_argument("--size", choices=["tiny", "small", "base", "large"],
                    help="model size (default small)")
-    s.add_argument("--pretrain-steps", type=int, metavar="N", help="pretraining steps (default 400; --fast 150)")
+    s.add_argument("--pretrain-steps", type=int, metavar="N", help="pretraining steps (default 1000; --fast 120)")
     s.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     s.set_defaults(func=cmd_pretrain)
 
@@ -329,7 +329,7 @@ def register(subparsers):
                    help="weight of the KL to the frozen model (default 60)")
     s.add_argument("--lite", action="store_true", help="ZIP-RC-Lite: only the slice rows learn")
     s.add_argument("--denoise", action="store_true", help="value-denoising stage (7 reward states)")
-    s.add_argument("--train-steps", type=int, metavar="N", help="training steps (default 500; --fast 60)")
+    s.add_argument("--train-steps", type=int, metavar="N", help="training steps (default 500; --fast 50)")
     s.add_argument("--name", default=None, help="output model name (default ziprc / ziprc_lite)")
     s.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     s.set_defaults(func=cmd_train)
@@ -337,7 +337,7 @@ def register(subparsers):
     s = sub.add_parser("evaluate", help="Table 1 analogue, calibration, length coverage")
     _common(s)
     s.add_argument("--models", default="ziprc", help="comma-separated model names in --out (default ziprc)")
-    s.add_argument("--eval-questions", type=int, metavar="N", help="evaluation questions (default 40; --fast 12)")
+    s.add_argument("--eval-questions", type=int, metavar="N", help="evaluation questions (default 100; --fast 12)")
     s.add_argument("--eval-k", type=int, metavar="K", help="samples per evaluation question (default 16; --fast 8)")
     s.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     s.set_defaults(func=cmd_evaluate)
