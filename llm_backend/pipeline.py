@@ -419,7 +419,7 @@ def stage_frontier(out, c: Config, progress=True) -> dict:
     (e.g. it branches) is left out with its reason in ``skipped``, not fatal.
     """
     from metamdp.policies import POLICY_NAMES, PolicyRunError, load_policies
-    from simulators.plotstyle import frontier_figure
+    from simulators.plotstyle import VARIANT_LABEL, frontier_figure
     from simulators.replay import REPLAYABLE, ReplayError, replay_study
 
     out = Path(out)
@@ -453,6 +453,10 @@ def stage_frontier(out, c: Config, progress=True) -> dict:
                     "variants": {"vote": "value-weighted vote", "best": "best value"}},
              config=_cfg_json(c))
     result["provenance"] = provenance("ziprc llm frontier", c.seed, p)
+    for r in result["rows"]:
+        if r["policy"] == "ziprc":   # replayed: what online ZIP-RC does, less branching
+            r["label"] = "ZIP-RC replayed, no branching" + (f" ({VARIANT_LABEL.get(r['variant'], r['variant'])})"
+                                                            if r.get("variant") else "")
     write_json_atomic(out / "frontier.json", result)
     frontier_figure(result, out / "frontier.png",
                     title=f"model trained here: frontiers replayed from {p['questions']} questions' recordings")

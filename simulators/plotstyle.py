@@ -93,7 +93,7 @@ def frontier_series(rows: list) -> dict:
     """Per ``(policy, variant)``: its Pareto-front points and its dominated points.
 
     ``rows`` are study rows (``policy``, ``variant``, ``knob``, ``gen_cost``, ``accuracy``,
-    ``accuracy_ci``); accuracies are returned in percent.
+    ``accuracy_ci``, optionally ``label``); accuracies are returned in percent.
     """
     groups: dict = {}
     for r in rows:
@@ -107,7 +107,9 @@ def frontier_series(rows: list) -> dict:
         rest = np.setdiff1d(np.arange(len(rs)), front)
         ci = np.array([[100 * c for c in r["accuracy_ci"]] if r.get("accuracy_ci") else [np.nan, np.nan]
                        for r in rs])
-        out[key] = {"label": policy_label(*key), "x": x[front].tolist(), "y": y[front].tolist(),
+        # a row may name itself (e.g. ZIP-RC replayed without branching is not ZIP-RC sampling)
+        label = rs[0].get("label") or policy_label(*key)
+        out[key] = {"label": label, "x": x[front].tolist(), "y": y[front].tolist(),
                     "ci_low": ci[front, 0].tolist(), "ci_high": ci[front, 1].tolist(),
                     "knob": [rs[i].get("knob") for i in front],
                     "dominated_x": x[rest].tolist(), "dominated_y": y[rest].tolist()}

@@ -81,6 +81,9 @@ def test_frontier_rows_match_majority_over_the_first_k_samples(tmp_path):
     assert {r["params"]["floor"] for r in z} == {"distribution"}
     assert not any(r["params"]["branching"] for r in z)
     assert {r["params"]["selection"] for r in z} == {"weighted", "value"}
+    # the legend says what was replayed: not "ZIP-RC sampling", which branches
+    assert {r["label"] for r in z} == {"ZIP-RC replayed, no branching (weighted vote)",
+                                       "ZIP-RC replayed, no branching (best value)"}
     assert len({r["knob"] for r in z}) == 10 and 0.01 in {r["knob"] for r in z}
     # every other replayable baseline is there, over its knob
     assert {"bon", "wbon", "ac", "esc", "deepconf", "pandora"} <= {r["policy"] for r in data["rows"]}

@@ -59,6 +59,24 @@ def test_a_policy_keeps_its_colour_whatever_else_is_plotted():
     assert colours[0] == colours[1] == POLICY_STYLE["ziprc"][1].lower()
 
 
+def test_a_row_that_names_itself_keeps_its_name_in_the_legend():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = _rows(["ziprc", "mv"])
+    for r in rows:
+        if r["policy"] == "ziprc":
+            r["label"] = "ZIP-RC replayed, no branching"
+    fig, ax = plt.subplots()
+    draw_frontiers(ax, rows, gid="p")
+    labels = {a.get_gid(): a.get_label() for a in ax.get_lines()}
+    plt.close(fig)
+    assert labels["p/ziprc/front"] == "ZIP-RC replayed, no branching"
+    assert labels["p/mv/front"] == POLICY_STYLE["mv"][0]
+
+
 def test_study_plot_draws_fronts_budget_and_details(tmp_path):
     rows = _rows(["ziprc", "mv", "pass_at_n"])
     rows.append({"policy": "mv", "variant": "", "knob": 9, "gen_cost": 3.0, "accuracy": 0.4,
