@@ -1,5 +1,6 @@
 """Small copies of chosen figures for the README (``docs/figures/``): resized to a README-width
-PNG with a 256-colour palette, so each stays well under 200 KB.
+PNG with a 256-colour palette, so each stays well under 200 KB. A table (``NAME.md``) is
+copied as it is.
 
 ``python -m paper_figures.gallery --src runs/figures_full --dst docs/figures NAME [NAME ...]``
 """
@@ -39,9 +40,23 @@ def main(argv=None) -> int:
     p.add_argument("--width", type=int, default=1100)
     p.add_argument("names", nargs="+")
     a = p.parse_args(argv)
+    src = Path(a.src)
+    missing = [n for n in a.names if not (src / f"{n}.png").exists() and not (src / f"{n}.md").exists()]
+    if missing:
+        print(f"error: no {', '.join(missing)} (.png or .md) in {src}: run `ziprc figures --out {src} "
+              f"--only {','.join(missing)}` first", file=sys.stderr)
+        return 2
     for n in a.names:
-        size = shrink(Path(a.src) / f"{n}.png", Path(a.dst) / f"{n}.png", a.width)
-        print(f"{a.dst}/{n}.png: {size / 1000:.0f} kB")
+        if (src / f"{n}.png").exists():
+            size = shrink(src / f"{n}.png", Path(a.dst) / f"{n}.png", a.width)
+            print(f"{a.dst}/{n}.png: {size / 1000:.0f} kB")
+        else:   # a table: Markdown, copied atomically
+            dst = Path(a.dst) / f"{n}.md"
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dst.with_name(f".{dst.name}.tmp")
+            tmp.write_text((src / f"{n}.md").read_text())
+            os.replace(tmp, dst)
+            print(f"{dst}: table copied")
     return 0
 
 
