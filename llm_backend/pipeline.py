@@ -45,7 +45,7 @@ SAME_SAMPLES_AS_MV = {"bon": "value", "wbon": "weighted", "pass_at_n": "oracle"}
 class Config:
     size: str = "small"
     seed: int = 0
-    pretrain_steps: int = 600
+    pretrain_steps: int = 1000    # 600 left seed 1 marking 22% of its right samples as slipped (docs/llm.md)
     pretrain_batch: int = 64
     pretrain_lr: float = 3e-3
     train_prompts: int = 800
