@@ -244,8 +244,12 @@ class Stages:
 
     def _torch_threads(self):
         import torch
+        import transformers
 
         torch.set_num_threads(int(self.cfg["llm_threads"]))
+        # one "Loading weights" bar per checkpoint load would bury the stage log, as in `ziprc llm`
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
 
     def llm(self) -> Path:
         """The ``ziprc llm demo`` pipeline into ``cache/llm-*``: every stage that is missing.
