@@ -319,17 +319,17 @@ def register(subparsers):
     s = sub.add_parser("rollouts", help="temperature-1 rollouts with exact labels")
     _common(s)
     s.add_argument("--train-prompts", type=int, metavar="N",
-                   help="prompts to roll out for training (default 800; --fast 128)")
+                   help="prompts to roll out for training (default 1600; --fast 128)")
     s.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     s.set_defaults(func=cmd_rollouts)
 
     s = sub.add_parser("train", help="ZIP-RC training (full with KL, or --lite)")
     _common(s)
     s.add_argument("--alpha-kl", type=float, default=None, metavar="W",
-                   help="weight of the KL to the frozen model (default 60)")
+                   help="weight of the KL to the frozen model (default 100)")
     s.add_argument("--lite", action="store_true", help="ZIP-RC-Lite: only the slice rows learn")
     s.add_argument("--denoise", action="store_true", help="value-denoising stage (7 reward states)")
-    s.add_argument("--train-steps", type=int, metavar="N", help="training steps (default 500; --fast 50)")
+    s.add_argument("--train-steps", type=int, metavar="N", help="training steps (default 800; --fast 50)")
     s.add_argument("--name", default=None, help="output model name (default ziprc / ziprc_lite)")
     s.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     s.set_defaults(func=cmd_train)
