@@ -419,7 +419,7 @@ def stage_frontier(out, c: Config, progress=True) -> dict:
     (e.g. it branches) is left out with its reason in ``skipped``, not fatal.
     """
     from metamdp.policies import POLICY_NAMES, PolicyRunError, load_policies
-    from simulators.plotstyle import VARIANT_LABEL, frontier_figure
+    from simulators.plotstyle import frontier_figure, policy_label
     from simulators.replay import REPLAYABLE, ReplayError, replay_study
 
     out = Path(out)
@@ -455,8 +455,7 @@ def stage_frontier(out, c: Config, progress=True) -> dict:
     result["provenance"] = provenance("ziprc llm frontier", c.seed, p)
     for r in result["rows"]:
         if r["policy"] == "ziprc":   # replayed: what online ZIP-RC does, less branching
-            r["label"] = "ZIP-RC replayed, no branching" + (f" ({VARIANT_LABEL.get(r['variant'], r['variant'])})"
-                                                            if r.get("variant") else "")
+            r["label"] = "ZIP-RC replayed, no branching" + policy_label("", r.get("variant", ""))
     write_json_atomic(out / "frontier.json", result)
     frontier_figure(result, out / "frontier.png",
                     title=f"model trained here: frontiers replayed from {p['questions']} questions' recordings")

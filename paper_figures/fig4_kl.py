@@ -1,6 +1,6 @@
 """Figure 4: KL from the original policy during ZIP-RC training, with the KL term
-(the pipeline's alpha_KL: 60 on this small model, where the public default 10 cost the policy 2
-points of accuracy) and without it (alpha_KL = 0), from the training logs of
+(the pipeline's alpha_KL, 100 on this small model, where the public default 10 cost the policy
+2 points of accuracy; docs/llm.md) and without it (alpha_KL = 0), from the training logs of
 the model trained here (``train_log_<name>.jsonl``: forward KL(reference || model) at the
 supervised positions, per step). ZIP-RC-Lite changes no text logit, so its KL is 0."""
 

@@ -8,9 +8,10 @@ copied as it is.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+
+from simulators.io import atomic_path
 
 
 def shrink(src, dst, width: int = 1100, max_bytes: int = 200_000) -> int:
@@ -23,10 +24,8 @@ def shrink(src, dst, width: int = 1100, max_bytes: int = 200_000) -> int:
         h = round(img.height * w / img.width)
         small = img.resize((w, h), Image.LANCZOS).quantize(colors=256, method=Image.Quantize.MEDIANCUT)
         dst = Path(dst)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".{dst.name}.tmp.png")
-        small.save(tmp, optimize=True)
-        os.replace(tmp, dst)
+        with atomic_path(dst) as tmp:
+            small.save(tmp, format="PNG", optimize=True)
         size = dst.stat().st_size
         if size <= max_bytes or w < 500:
             return size
@@ -52,10 +51,8 @@ def main(argv=None) -> int:
             print(f"{a.dst}/{n}.png: {size / 1000:.0f} kB")
         else:   # a table: Markdown, copied atomically
             dst = Path(a.dst) / f"{n}.md"
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dst.with_name(f".{dst.name}.tmp")
-            tmp.write_text((src / f"{n}.md").read_text())
-            os.replace(tmp, dst)
+            with atomic_path(dst) as tmp:
+                Path(tmp).write_text((src / f"{n}.md").read_text())
             print(f"{dst}: table copied")
     return 0
 

@@ -242,7 +242,7 @@ class Stages:
         key = _digest(_cfg_json(self.llm_config()))
         return self.cache / f"llm-{'fast' if self.fast else 'full'}-{key}"
 
-    def _torch_threads(self):
+    def _setup_torch(self):
         import torch
         import transformers
 
@@ -260,7 +260,7 @@ class Stages:
             return self._memo["llm"]
         from llm_backend import pipeline as pl
 
-        self._torch_threads()
+        self._setup_torch()
         c = self.llm_config()
         d = self.llm_dir()
         d.mkdir(parents=True, exist_ok=True)
@@ -314,7 +314,7 @@ class Stages:
             from llm_backend.train import length_grid
             from metamdp.grids import RewardGrid
 
-            self._torch_threads()
+            self._setup_torch()
             cfg = self.llm_config()
             model, tok, reserved, grid, _ = load(d / "ziprc")
             lite, _, lite_reserved, _, _ = load(d / "ziprc_lite")
@@ -376,7 +376,7 @@ class Stages:
         params = dict(c, seed=self.seed, threads=self.cfg["llm_threads"])
 
         def compute():
-            self._torch_threads()
+            self._setup_torch()
             return run_zero_overhead_bench(size=c["size"], steps=c["steps"], repeats=c["repeats"],
                                            seed=self.seed)
 
