@@ -13,11 +13,11 @@ from __future__ import annotations
 import numpy as np
 
 from metamdp.grids import RewardGrid
-from metamdp.policies import PolicyRunError, View, call_policy
+from metamdp.policies.episode import run_episode as episode_loop
 
 from .kernels.common import (account, new_state, predict, prediction_scratch, shared_class,
                              start_branch, start_root, step, track_history, world_tuple)
-from .runner import N_METRICS, ST_DONE, prediction_lengths
+from .runner import N_METRICS, prediction_lengths
 from .synthetic import P_CONF1, P_CONF2, P_RM1, P_RM2, hash_normal, stream_id
 
 DEFAULT_CAP = 8
@@ -82,6 +82,9 @@ class _Sample:
 
 
 class _Episode:
+    """One synthetic question's samples, as the episode loop drives them
+    (:func:`metamdp.policies.episode.run_episode`'s world)."""
+
     def __init__(self, W, t_max, seed, q, corr, cap):
         self.W, self.t_max, self.seed, self.q, self.corr, self.cap = W, t_max, seed, q, corr, cap
         self.values = W[0]
@@ -90,74 +93,33 @@ class _Episode:
         self.shared = shared_class(W, q, seed, cap)
         self.P = prediction_scratch(W, q, t_max)
         self.cw = np.empty(W[0].size)
-        self.root = self.predict(-1)
+        self.root_joint = self.predict(-1)
 
     def predict(self, i) -> np.ndarray:
         out = np.empty((self.W[0].size, self.W[10].size))
         predict(i, self.seed, self.q, self.W, self.S, self.track, self.corr, self.P, out)
         return out
 
-    def start(self, i, src):
+    def start(self, i, src, where):
         if src is None:
             start_root(i, self.seed, self.q, self.W, self.t_max, self.S, self.corr, self.shared,
                        self.track)
         else:
             start_branch(i, src, self.seed, self.q, self.W, self.t_max, self.S, self.corr,
                          self.shared, self.track, self.P[0], self.cw)
+        return _Sample(i, self)
 
-    def step(self, i) -> bool:
-        return bool(step(i, self.seed, self.q, self.W, self.S, self.track))
+    def advance(self, i):
+        return "finished" if step(i, self.seed, self.q, self.W, self.S, self.track) else None
 
 
 def run_episode(policy, W, t_max, seed, q, corr, cap, rewards, lengths, label) -> np.ndarray:
     """One episode of ``policy``; returns its metrics row (``simulators.runner.METRICS``)."""
     ep = _Episode(W, t_max, seed, q, corr, cap)
-    policy.reset()
-    samples: list = []
-    gen = serial = epoch = 0
-    while True:
-        unf = [s for s in samples if s.unfinished]
-        fin = [s for s in samples if not s.unfinished]
-        view = View(unfinished=unf, finished=fin, root_joint=ep.root, n_created=len(samples),
-                    epoch=epoch, rewards=rewards, lengths=lengths, cap=cap)
-        act = call_policy(policy, view, f"{label}, epoch {epoch}")
-        new = min(act.new, cap - len(samples))
-        if not act.keep and new == 0:
-            break
-        for s in unf:
-            s.status = "paused"
-        active = list(act.keep)
-        for _ in range(new):
-            i = len(samples)
-            ep.start(i, act.branch_from)
-            samples.append(_Sample(i, ep))
-            active.append(i)
-        for i in sorted(active):
-            s = samples[i]
-            s.status = "running"
-            gen += 1
-            if ep.step(i):
-                s.status = "finished"
-        serial += 1
-        epoch += 1
-    for s in samples:
-        if s.unfinished:
-            s.status = "pruned"
-    fin = [s for s in samples if s.status == "finished" and ep.S[6][s.sid] == ST_DONE]
-    try:
-        chosen = policy.choose(samples)
-        extra = float(policy.extra_ticks(samples))
-    except PolicyRunError:
-        raise
-    except Exception as e:
-        raise PolicyRunError(f"policy {getattr(policy, 'name', type(policy).__name__)!r} raised "
-                             f"{type(e).__name__}: {e} at {label}, answer selection") from e
-    if chosen is not None and chosen not in fin:
-        raise PolicyRunError(f"policy {policy.name!r} chose a sample that did not finish at "
-                             f"{label}, answer selection")
+    res = episode_loop(policy, ep, cap=cap, rewards=rewards, lengths=lengths, label=label)
     out = np.zeros(N_METRICS)
-    account(ep.S, len(samples), -1 if chosen is None else chosen.sid, gen, serial, extra,
-            W[7][q], out)
+    account(ep.S, len(res.samples), -1 if res.chosen is None else res.chosen.sid, res.gen_ticks,
+            res.serial_ticks, res.extra_ticks, W[7][q], out)
     return out
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from metamdp.grids import LengthGrid, RewardGrid
-from metamdp.policies import PolicyRunError, View, call_policy
+from metamdp.policies.episode import run_episode
 
 from .policies import POLICY_NAMES, PolicySpec, sweep
 from .runner import episode_seeds, record_sample
@@ -144,6 +144,29 @@ def _reference(policy):
     return policy.reference()
 
 
+class _ReplayWorld:
+    """One question's recordings, as the episode loop drives them
+    (:func:`metamdp.policies.episode.run_episode`'s world): starting a sample takes the next
+    recording, a tick moves ``delta`` tokens along it."""
+
+    def __init__(self, rq: ReplayQuestion, policy_name: str):
+        self.rq, self.policy_name = rq, policy_name
+        self.age = np.zeros(rq.n_samples, dtype=np.int64)
+        self.root_joint = rq.joints[0][0]
+
+    def start(self, sid, branch_from, where):
+        if branch_from is not None:
+            raise ReplayError(f"policy {self.policy_name!r} branched at {where}: recordings have "
+                              "no continuations of prefixes, so branching cannot be replayed")
+        return _ReplaySample(sid, self.rq, self.age)
+
+    def advance(self, sid):
+        self.age[sid] += 1
+        if self.age[sid] >= self.rq.length[sid]:
+            return "finished" if self.rq.finished[sid] else "truncated"
+        return None
+
+
 def replay_episode(rq: ReplayQuestion, policy, values: np.ndarray, rep: np.ndarray,
                    upper: np.ndarray, cap: int | None = None) -> dict:
     """Run ``policy`` (a :class:`PolicySpec` or any :class:`metamdp.policies.Policy`) once
@@ -160,54 +183,14 @@ def replay_episode(rq: ReplayQuestion, policy, values: np.ndarray, rep: np.ndarr
     lengths = LengthGrid(representative=np.asarray(rep, dtype=np.float64),
                          upper=np.asarray(upper, dtype=np.float64), delta=int(rq.delta))
     obj.prepare(rewards, lengths)
-    obj.reset()
-    age = np.zeros(rq.n_samples, dtype=np.int64)
-    samples: list = []
-    root = rq.joints[0][0]
-    gen = serial = epoch = 0
-    label = f"question {rq.question_id!r}"
-    while True:
-        unf = [s for s in samples if s.unfinished]
-        fin = [s for s in samples if not s.unfinished]
-        view = View(unfinished=unf, finished=fin, root_joint=root, n_created=len(samples),
-                    epoch=epoch, rewards=rewards, lengths=lengths, cap=cap)
-        where = f"{label}, epoch {epoch}"
-        act = call_policy(obj, view, where)
-        new = min(act.new, cap - len(samples))
-        if not act.keep and new == 0:
-            break
-        if new and act.branch_from is not None:
-            raise ReplayError(f"policy {obj.name!r} branched at {where}: recordings have no "
-                              "continuations of prefixes, so branching cannot be replayed")
-        for s in unf:
-            s.status = "paused"
-        active = list(act.keep)
-        for _ in range(new):
-            samples.append(_ReplaySample(len(samples), rq, age))
-            active.append(len(samples) - 1)
-        for i in sorted(active):
-            s = samples[i]
-            s.status = "running"
-            age[i] += 1
-            gen += 1
-            if age[i] >= rq.length[i]:
-                s.status = "finished" if rq.finished[i] else "truncated"
-        serial += 1
-        epoch += 1
-    for s in samples:
-        if s.unfinished:
-            s.status = "pruned"
-    try:
-        chosen = obj.choose(samples)
-    except PolicyRunError:
-        raise
-    except Exception as e:
-        raise PolicyRunError(f"policy {obj.name!r} raised {type(e).__name__}: {e} at {label}, "
-                             "answer selection") from e
-    pruned = sum(int(age[s.sid]) for s in samples if s.status != "finished")
+    world = _ReplayWorld(rq, getattr(obj, "name", type(obj).__name__))
+    res = run_episode(obj, world, cap=cap, rewards=rewards, lengths=lengths,
+                      label=f"question {rq.question_id!r}")
+    chosen, samples = res.chosen, res.samples
+    pruned = sum(int(world.age[s.sid]) for s in samples if s.status != "finished")
     return {"correct": bool(chosen is not None and rq.correct[chosen.sid]),
-            "answered": chosen is not None, "gen_ticks": gen, "serial_ticks": serial,
-            "started": len(samples), "pruned_ticks": pruned,
+            "answered": chosen is not None, "gen_ticks": res.gen_ticks,
+            "serial_ticks": res.serial_ticks, "started": len(samples), "pruned_ticks": pruned,
             "finished": sum(1 for s in samples if s.status == "finished")}
 
 
