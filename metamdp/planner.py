@@ -29,7 +29,7 @@ from .order_stats import expected_max_reference
 SEARCHES = ("exhaustive", "two-prefix", "top-k")
 NORMALIZERS = ("fixed", "raw", "state")
 PRUNE_CHARGES = ("edge", "midpoint")
-ORDERINGS = ("ours", "authors")
+# the planner presets; each also names its re-add and tie order (PlannerConfig.ordering)
 PLANNERS = ("ours", "authors")
 _SEARCH_CODE = {"exhaustive": 0, "two-prefix": 1, "top-k": 2}
 TIE_TOL = 1e-12
@@ -603,8 +603,8 @@ class PlannerConfig:
         if self.prune_charge not in PRUNE_CHARGES:
             raise PlannerError(f"unknown prune_charge {self.prune_charge!r}; choose one of "
                                f"{', '.join(PRUNE_CHARGES)}")
-        if self.ordering not in ORDERINGS:
-            raise PlannerError(f"unknown ordering {self.ordering!r}; choose one of {', '.join(ORDERINGS)}")
+        if self.ordering not in PLANNERS:
+            raise PlannerError(f"unknown ordering {self.ordering!r}; choose one of {', '.join(PLANNERS)}")
         rep = np.ascontiguousarray(self.lengths.representative, dtype=np.float64)
         upper = np.array(self.lengths.upper, dtype=np.float64)
         if self.prune_charge == "midpoint" and rep.size > 1:
