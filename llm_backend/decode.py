@@ -179,11 +179,6 @@ class KVPool:
             self.V[i][dst, :, :P] = self.V[i][src, :, :P]
         self.lengths[dst] = P
 
-    def slot_state(self, slot: int) -> list:
-        """A copy of the valid part of a slot's cache (for tests)."""
-        P = int(self.lengths[slot])
-        return [t[slot, :, :P].clone() for t in self.K + self.V]
-
     # ------------------------------------------------------------------ the step
 
     @torch.inference_mode()

@@ -7,6 +7,8 @@ pytest.importorskip("transformers")
 from llm_backend.decode import KVPool, PoolError, Sampler, generate  # noqa: E402
 from llm_backend.model import GridSpec, build_model  # noqa: E402
 
+from .oracles import slot_state  # noqa: E402
+
 torch.set_num_threads(1)  # <= 2; one thread is far faster when the cores are shared
 
 
@@ -53,10 +55,10 @@ def test_pausing_keeps_cache_bit_identical_and_gives_same_logits(tiny):
         logits = []
         for i, t in enumerate(feed):
             if pause and i == 2:
-                before = pool.slot_state(a)
+                before = slot_state(pool, a)
                 for u in range(5):          # b advances alone while a is paused
                     pool.step([b], [6 + u])
-                after = pool.slot_state(a)
+                after = slot_state(pool, a)
                 assert all(torch.equal(x, y) for x, y in zip(before, after))
             logits.append(pool.step([a], [t])[0].clone())
         return logits
@@ -74,7 +76,7 @@ def test_branch_copy_gives_identical_next_logits(tiny):
     pool.step([a], [9])
     c = pool.alloc()
     pool.copy(a, c)
-    assert all(torch.equal(x, y) for x, y in zip(pool.slot_state(a), pool.slot_state(c)))
+    assert all(torch.equal(x, y) for x, y in zip(slot_state(pool, a), slot_state(pool, c)))
     out = pool.step([a, c], [10, 10])
     assert torch.equal(out[0], out[1])
     ref = _full(model, [1, 5, 6, 7, 8, 9, 10])
