@@ -228,7 +228,7 @@ class Stages:
     # ------------------------------------------------------------------ the model trained here
 
     def llm_config(self):
-        from llm_backend.pipeline import make_config
+        from llm_backend.config import make_config
 
         c = dict(self.cfg["llm"])
         fast = c.pop("fast")
@@ -237,9 +237,9 @@ class Stages:
     def llm_dir(self) -> Path:
         # keyed by every field of the pipeline's Config, defaults included: a changed default
         # (e.g. more pretraining steps) makes a different model, which a stale cache would hide
-        from llm_backend.pipeline import _cfg_json
+        from llm_backend.config import config_json
 
-        key = _digest(_cfg_json(self.llm_config()))
+        key = _digest(config_json(self.llm_config()))
         return self.cache / f"llm-{'fast' if self.fast else 'full'}-{key}"
 
     def _setup_torch(self):

@@ -56,7 +56,7 @@ sys.meta_path.insert(0, Block())
 from ziprc_cli.main import build_parser
 build_parser()
 import simulators.study, simulators.sweeps, simulators.report, simulators.results, simulators.replay
-import simulators.traces, simulators.bench
+import simulators.traces, simulators.bench, llm_backend.config
 """
     r = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True,
                        timeout=120)
