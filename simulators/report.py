@@ -115,7 +115,7 @@ def format_table(result: dict) -> str:
     mc = ref.get("match_cost", MATCH_COST)
     eps = p.get("episodes")
     ep_note = (f"episodes/question {eps}"
-               + (f" (auto: {p.get('episodes_per_cell')} episodes per cell, >= {p.get('episodes_target')})"
+               + (f" (auto: {p.get('episodes_per_cell')} episodes per cell, >= {p.get('episodes_target', '?')})"
                   if p.get("episodes_auto") else f" ({p.get('episodes_per_cell', '?')} per cell)"))
     preset = p.get("world_preset") or DEFAULT_PRESET
     fitted_note = ("" if preset == "original" else
