@@ -27,7 +27,8 @@ class ThreeVotes(Policy):
 
 if __name__ == "__main__":
     from simulators.policies import PolicySpec
-    from simulators.runner import run_policy, summarize
+    from simulators.results import summarize
+    from simulators.runner import run_policy
     from simulators.synthetic import build_world
 
     world = build_world("gsm8k", n_questions=50)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from simulators.replay import replay_study
-from simulators.study import format_table
+from simulators.report import format_table
 from simulators.traces import OFFICIAL_LENGTH_EDGES, write_traces
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -9,7 +9,9 @@ Run: ``python examples/run_study.py [OUT.png]``
 
 import sys
 
-from simulators.study import format_table, parse_corruption, plot_frontier, run_study
+from simulators.report import format_table, plot_frontier
+from simulators.study import run_study
+from simulators.sweeps import parse_corruption
 
 result = run_study("gsm8k", alpha=0.1, policies="ziprc,mv,pandora", questions=60, seed=0,
                    corruption=parse_corruption("temperature2"), progress=False, n_boot=200)

@@ -30,8 +30,9 @@ import torch
 from metamdp.grids import RewardGrid
 from metamdp.planner import PlannerConfig, PlanningState, plan
 
+from .config import GridSpec
 from .decode import KVPool, Sampler
-from .model import GridSpec, build_model
+from .model import build_model
 from .train import length_grid
 
 

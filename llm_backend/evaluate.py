@@ -22,8 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from metamdp.grids import LengthGrid, RewardGrid
+from simulators.results import N_BOOT, bootstrap_indices, interval, paired_ci
 
-from .model import GridSpec
+from .config import GridSpec
 from .rollouts import rollouts
 from .train import length_grid
 
@@ -82,11 +83,12 @@ def within_question_auroc(score, label, group) -> tuple[float, int]:
     return (wins / pairs if pairs else float("nan")), used
 
 
-def paired_accuracy_change(before: list[dict], after: list[dict], reps: int = 2000, seed: int = 0) -> dict:
+def paired_accuracy_change(before: list[dict], after: list[dict], n_boot: int = N_BOOT, seed: int = 0) -> dict:
     """The policy's accuracy before and after ZIP-RC training on the same questions, and the
     difference paired by question (mean over questions of after - before accuracy) with a
-    bootstrap 95% CI over questions. ``before``/``after``: rollout records with ``qid`` and
-    ``correct``; only questions present in both count."""
+    bootstrap 95% CI over questions (:func:`simulators.results.paired_ci`; None when every
+    resample gives the same difference). ``before``/``after``: rollout records with ``qid``
+    and ``correct``; only questions present in both count."""
     def by_q(recs):
         d: dict = {}
         for r in recs:
@@ -99,11 +101,9 @@ def paired_accuracy_change(before: list[dict], after: list[dict], reps: int = 20
         raise ValueError("no question has rollouts both before and after training")
     xb = np.array([np.mean(b[q]) for q in qs])
     xa = np.array([np.mean(a[q]) for q in qs])
-    d = xa - xb
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7301]))
-    m = d[rng.integers(0, d.size, size=(reps, d.size))].mean(1)
-    return {"before": float(xb.mean()), "after": float(xa.mean()), "difference": float(d.mean()),
-            "ci": [float(np.quantile(m, 0.025)), float(np.quantile(m, 0.975))], "questions": len(qs),
+    boot = bootstrap_indices(np.zeros(len(qs), dtype=np.int64), n_boot, seed)
+    return {"before": float(xb.mean()), "after": float(xa.mean()), "difference": float((xa - xb).mean()),
+            "ci": paired_ci(xa, xb, boot), "questions": len(qs),
             "rollouts_per_question": [int(np.median([len(b[q]) for q in qs])), int(np.median([len(a[q]) for q in qs]))]}
 
 
@@ -221,8 +221,10 @@ def end_metrics(correct: np.ndarray, end_value: np.ndarray, threshold: float = 0
             "end_recall_incorrect": tn / max(1, tn + fp)}
 
 
-def bootstrap_table1(metrics: dict, n_boot: int = 1000, seed: int = 0) -> dict:
-    """95% percentile intervals of the Table 1 columns, resampling questions with replacement.
+def bootstrap_table1(metrics: dict, n_boot: int = N_BOOT, seed: int = 0) -> dict:
+    """95% percentile intervals of the Table 1 columns, resampling questions with replacement
+    (:func:`simulators.results.bootstrap_indices`, :func:`simulators.results.interval`; None
+    where every resample agrees).
 
     Reads the ``per_question`` TVs and the ``per_rollout`` arrays of
     :func:`prediction_metrics`; a question's rollouts move together (they share a prompt).
@@ -236,15 +238,13 @@ def bootstrap_table1(metrics: dict, n_boot: int = 1000, seed: int = 0) -> dict:
     members = [np.flatnonzero(owner == i) for i in range(len(qids))]
     correct = np.asarray(pr["correct"], dtype=bool)
     endv = np.asarray(pr["end_value"], dtype=float)
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 1901]))
     draws = {"start_tv": [], "end_f1": [], "end_accuracy": [], "end_recall_incorrect": []}
-    for _ in range(int(n_boot)):
-        pick = rng.integers(0, len(qids), size=len(qids))
+    for pick in bootstrap_indices(np.zeros(len(qids), dtype=np.int64), n_boot, seed):
         rows = np.concatenate([members[i] for i in pick])
         draws["start_tv"].append(tv[pick].mean())
         for k, v in end_metrics(correct[rows], endv[rows]).items():
             draws[k].append(v)
-    return {k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for k, v in draws.items()}
+    return {k: interval(v) for k, v in draws.items()}
 
 
 def live_predictions(joints, reward_values, lengths: LengthGrid) -> dict:

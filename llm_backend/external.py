@@ -20,22 +20,22 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
+from .rows import Bootstraps, majority_rows, matched_rows, question_lbar, run_row
 
 
 def compare_at_matched_cost(osamp, problems, cap: int = 8, betas=(0.01, 0.1), alpha: float = 0.1,
                             floor: str = "distribution", same=None, concurrent: int = 1, progress: bool = False,
-                            planner: str = "ours", user_policies=()) -> dict:
+                            planner: str = "ours", user_policies=(), seed: int = 0) -> dict:
     """Majority voting (``cap`` independent samples per question; its first ``N`` give the MV
     curve) and online ZIP-RC at each ``beta``, through one :class:`OnlineSampler`, and the
     matched-cost table. ``same(answer, reference)`` decides a vote's correctness (default:
     string equality). ``user_policies``: users' :class:`metamdp.policies.Policy` objects
     (``--policy-module``), each run through the same sampler and given a row under its label.
     Returns ``rows``, ``matched``, ``planner_timing``, the trace rows (``mv_rows``, ``ziprc_rows``
-    by beta, ``user_rows`` by policy name) and the per-question results."""
+    by beta, ``user_rows`` by policy name) and the per-question results. ``seed``: the
+    bootstrap's."""
     from tqdm import tqdm
 
-    from .pipeline import _matched, _row
     from .policies import make_policy
     from .sampler import MajorityVotePolicy, majority_from_samples
 
@@ -44,22 +44,10 @@ def compare_at_matched_cost(osamp, problems, cap: int = 8, betas=(0.01, 0.1), al
     mv = osamp.run_many(problems, MajorityVotePolicy(cap), concurrent=concurrent)
     bar.update(1)
     mv_rows = [row for r in mv for row in r.samples]
-    lbar = {r.qid: max(1.0, float(np.mean([s["total_tokens"] for s in r.samples]))) for r in mv}
+    lbar = question_lbar(mv)
     truth = {p.qid: p.answer for p in problems}
-
-    def cost(compute, serial, qid):
-        return alpha * compute / lbar[qid] + (1 - alpha) * serial / lbar[qid]
-
-    rows = []
-    for n in range(1, cap + 1):
-        acc, cs, comp, lat = [], [], [], []
-        for r in mv:
-            ok, ct, st = majority_from_samples(r.samples, n, truth[r.qid], same)
-            acc.append(ok)
-            cs.append(cost(ct, st, r.qid))
-            comp.append(ct / lbar[r.qid])
-            lat.append(st / lbar[r.qid])
-        rows.append(_row(f"majority N={n}", acc, cs, comp, lat, n_started=[n] * len(mv)))
+    boots = Bootstraps(seed=seed)
+    rows = majority_rows(mv, truth, lbar, alpha, cap, boots, majority_from_samples, same)
     timing, zrows, zres = {}, {}, {}
     for beta in betas:
         pol = make_policy("ziprc", cap=cap, beta=beta, alpha=alpha, floor=floor, planner=planner)
@@ -73,25 +61,16 @@ def compare_at_matched_cost(osamp, problems, cap: int = 8, betas=(0.01, 0.1), al
             "decisions": int(sum(r.epochs for r in res))}
         timing[f"{beta:g}"]["planner_fraction"] = (timing[f"{beta:g}"]["planner_seconds"]
                                                     / max(1e-12, timing[f"{beta:g}"]["decode_seconds"]))
-        rows.append(_row(f"ZIP-RC beta={beta:g}", [r.correct for r in res],
-                         [cost(r.compute_tokens, r.serial_tokens, r.qid) for r in res],
-                         [r.compute_tokens / lbar[r.qid] for r in res],
-                         [r.serial_tokens / lbar[r.qid] for r in res],
-                         n_started=[r.n_started for r in res], pruned=[r.pruned_tokens for r in res],
-                         policy="ziprc"))
+        rows.append(run_row(f"ZIP-RC beta={beta:g}", "ziprc", res, lbar, alpha, boots,
+                            knob_name="beta", knob=float(beta)))
     urows = {}
     for pol in user_policies:
         res = osamp.run_many(problems, pol, concurrent=concurrent)
         bar.update(1)
         urows[pol.name] = [row for r in res for row in r.samples]
-        rows.append(_row(pol.label(), [r.correct for r in res],
-                         [cost(r.compute_tokens, r.serial_tokens, r.qid) for r in res],
-                         [r.compute_tokens / lbar[r.qid] for r in res],
-                         [r.serial_tokens / lbar[r.qid] for r in res],
-                         n_started=[r.n_started for r in res], pruned=[r.pruned_tokens for r in res],
-                         policy=pol.name))
+        rows.append(run_row(pol.label(), pol.name, res, lbar, alpha, boots))
     bar.close()
-    return {"rows": rows, "matched": _matched(rows), "planner_timing": timing, "mv_rows": mv_rows,
+    return {"rows": rows, "matched": matched_rows(rows, boots), "planner_timing": timing, "mv_rows": mv_rows,
             "ziprc_rows": zrows, "user_rows": urows, "mv_results": mv, "ziprc_results": zres}
 
 
@@ -107,8 +86,7 @@ def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = N
     from simulators.traces import write_traces
 
     from .checkpoint import load_ziprc
-    from .model import GridSpec
-    from .pipeline import _matched
+    from .config import GridSpec
     from .prompts import AnswerExtractor, PromptTask, load_prompts
     from .sampler import OnlineSampler
 
@@ -146,7 +124,7 @@ def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = N
     t0 = time.perf_counter()
     cmp = compare_at_matched_cost(osamp, problems, cap=cap, betas=betas, alpha=alpha, floor=floor,
                                   same=AnswerExtractor.same, concurrent=concurrent, progress=progress,
-                                  planner=planner, user_policies=user_policies)
+                                  planner=planner, user_policies=user_policies, seed=seed)
     write_traces(out / "traces_majority.parquet", cmp["mv_rows"],
                  {"seed": seed, "params": dict(params, policy="majority", n=cap)})
     for beta, trows in cmp["ziprc_rows"].items():
@@ -156,7 +134,7 @@ def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = N
         write_traces(out / f"traces_{pol.name}.parquet", cmp["user_rows"][pol.name],
                      {"seed": seed, "params": dict(params, policy=pol.name, knobs=pol.describe())})
     rows, timing = cmp["rows"], cmp["planner_timing"]
-    result = {"rows": rows, "matched": _matched(rows), "planner_timing": timing, "questions": len(problems),
+    result = {"rows": rows, "matched": cmp["matched"], "planner_timing": timing, "questions": len(problems),
               "alpha": alpha, "cap": cap, "seconds": time.perf_counter() - t0,
               "note": "majority N<cap uses the first N of the cap independent samples of each question; "
                       "cost = alpha*compute + (1-alpha)*latency, normalised by the mean length of one sample "

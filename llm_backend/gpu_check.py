@@ -89,10 +89,12 @@ def main(argv=None) -> int:
     from metamdp.grids import RewardGrid
 
     from .bench import peak_memory, run_zero_overhead_bench
+    from .config import GridSpec
     from .evaluate import prediction_metrics
     from .external import compare_at_matched_cost
-    from .model import GridSpec, ModelSize, build_model, n_params, pretrain
+    from .model import ModelSize, build_model, n_params, pretrain
     from .rollouts import rollouts, summary
+    from .rows import format_matched
     from .sampler import OnlineSampler
     from .task import make_problems
     from .train import length_grid, train_ziprc
@@ -152,14 +154,13 @@ def main(argv=None) -> int:
                                   concurrent=P["concurrent"])
     res["sampler_seconds"] = time.perf_counter() - t
     (z,) = cmp["matched"]
-    res["matched_cost"] = {"ziprc_minus_mv": z["difference"], "ci": list(z["difference_ci95"]), "cost": z["cost"],
+    res["matched_cost"] = {"ziprc_minus_mv": z["delta_vs_mv"], "ci": z["delta_vs_mv_ci"], "cost": z["gen_cost"],
                            "questions": P["sample_q"], "ziprc_accuracy": z["accuracy"],
-                           "majority_at_same_cost": z["majority_at_same_cost"], "extrapolated": z["extrapolated"],
+                           "majority_at_same_cost": z["mv_accuracy"], "extrapolated": z["extrapolated"],
                            "concurrent_samples": 8 * P["concurrent"]}
     res["sampling_planner_fraction"] = cmp["planner_timing"]["0.01"]["planner_fraction"]
     print(f"ZIP-RC vs majority at matched cost on {P['sample_q']} questions ({8 * P['concurrent']} samples in "
-          f"flight, {res['sampler_seconds']:.1f}s): {z['difference']:+.3f} [{z['difference_ci95'][0]:+.3f}, "
-          f"{z['difference_ci95'][1]:+.3f}] at cost {z['cost']:.2f}")
+          f"flight, {res['sampler_seconds']:.1f}s): {format_matched(z)}")
     # throughput with and without ZIP-RC, planner fraction inside sampling runs, memory
     b = run_zero_overhead_bench(model=model, tok=tok, reserved=rs, grid=grid, device=dev, batch=P["bench_batch"],
                                 steps=P["bench_steps"], repeats=P["bench_repeats"], sampling_questions=P["sampling_q"],

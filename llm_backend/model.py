@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .config import GridSpec
 from .slice import ReservedSlice
 from .task import Problem, make_problems, noisy_solution
 from .tok import build_tokenizer, encode
@@ -40,19 +41,6 @@ SIZES = {
     "base": ModelSize(hidden=128, layers=4, heads=4, kv_heads=2, intermediate=384),
     "large": ModelSize(hidden=256, layers=6, heads=8, kv_heads=4, intermediate=768),
 }
-
-
-@dataclass
-class GridSpec:
-    """The length grid of the small model (token edges), the decision interval and the slice."""
-
-    length_edges: tuple = (0, 8, 16, 32, 48, 64, 96, 128, 192)
-    delta: int = 4            # tokens per decision: 15-150 token responses are 4-38 ticks
-    reward_states: int = 2
-
-    @property
-    def length_bins(self) -> int:
-        return len(self.length_edges) - 1
 
 
 def head_rows_for(text_vocab: int, length_bins: int) -> int:

@@ -21,7 +21,7 @@ Each JSON output carries a ``provenance`` block (command, seed, version, paramet
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,77 +29,20 @@ import torch
 
 from simulators.io import provenance, write_json_atomic
 
-from .model import GridSpec, build_model, load_checkpoint, n_params, pretrain, save_checkpoint
+from .config import Config, config_json
+from .model import build_model, load_checkpoint, n_params, pretrain, save_checkpoint
+from .rows import Bootstraps, format_matched, format_rows, majority_rows, matched_rows, question_lbar, run_row
 from .task import make_problems
 
 
-#: the online policies of the demo's table (all of ``llm_backend.policies.ONLINE_POLICY_NAMES``)
-DEMO_POLICIES = ("ziprc", "mv", "bon", "wbon", "pass_at_n", "length_prune", "half_finished",
-                 "reward_prune", "ac", "esc", "deepconf", "short_m_at_k", "spec_rejection", "pandora")
 #: policies that run ``n = cap`` samples to completion and differ from ``mv`` only in how the
 #: answer is selected: evaluated on the very samples of the ``mv`` run
 SAME_SAMPLES_AS_MV = {"bon": "value", "wbon": "weighted", "pass_at_n": "oracle"}
 
 
-@dataclass
-class Config:
-    size: str = "small"
-    seed: int = 0
-    pretrain_steps: int = 1000    # 600 left seed 1 marking 22% of its right samples as slipped (docs/llm.md)
-    pretrain_batch: int = 64
-    pretrain_lr: float = 3e-3
-    train_prompts: int = 1600      # with 800, 800 steps (16 epochs) left the start TV 0.01-0.04 further from its floor
-    rollouts_per_prompt: int = 2
-    max_new_tokens: int = 192
-    train_steps: int = 800         # the head learns more slowly under the stronger KL (500: AUROC 0.83)
-    train_batch: int = 32
-    alpha_kl: float = 100.0   # the paper uses 10 on 1.7B models; here 60 cost seed 3 three points of accuracy (docs/llm.md)
-    top_k: int = 32
-    alpha0_steps: int = 150
-    lite_steps: int = 300
-    denoise: bool = False
-    eval_questions: int = 100
-    eval_k: int = 16
-    # the policy's accuracy before/after ZIP-RC training, paired by question: its own question
-    # set, large enough that the CI resolves about 1 point (rollouts are cheap)
-    policy_questions: int = 400
-    sample_questions: int = 200
-    cap: int = 8
-    betas: tuple = (0.01, 0.1)
-    alpha: float = 0.1
-    search: str = "exhaustive"
-    policies: tuple = DEMO_POLICIES
-    policy_modules: tuple = ()     # users' policies, "PATH.py:ClassName"
-    smooth_tokens: int = 0
-    concurrent: int = 16           # questions decoded together by the online sampler
-    # the other online baselines run on the first this many sample questions (0: all of them;
-    # a smaller number for a quicker run, their rows then compared with majority voting on
-    # those questions)
-    baseline_questions: int = 0
-    floor: str = "distribution"
-    planner: str = "ours"          # ZIP-RC's planner: ours or the authors' (--planner)
-    device: str = "cpu"
-    grid: GridSpec = field(default_factory=GridSpec)
-
-
-FAST = dict(size="small", pretrain_steps=120, train_prompts=128, train_steps=50, alpha0_steps=25,
-            lite_steps=60, eval_questions=12, eval_k=8, policy_questions=12, sample_questions=10, betas=(0.01,))
-
-
-def make_config(fast: bool = False, **overrides) -> Config:
-    c = Config(**(FAST if fast else {}))
-    return replace(c, **{k: v for k, v in overrides.items() if v is not None})
-
-
-def _cfg_json(c: Config) -> dict:
-    d = asdict(c)
-    d["grid"] = asdict(c.grid)
-    return d
-
-
 def _write_config(out: Path, c: Config):
-    write_json_atomic(out / "config.json", {"config": _cfg_json(c),
-                                             "provenance": provenance("ziprc llm", c.seed, _cfg_json(c))})
+    write_json_atomic(out / "config.json", {"config": config_json(c),
+                                             "provenance": provenance("ziprc llm", c.seed, config_json(c))})
 
 
 def _problems(c: Config, which: str, n: int):
@@ -137,7 +80,7 @@ def stage_rollouts(out, c: Config, progress=True) -> dict:
     s = summary(recs)
     s["seconds"] = time.perf_counter() - t0
     write_json_atomic(out / "rollouts_summary.json", {"summary": s, "provenance": provenance(
-        "ziprc llm rollouts", c.seed, _cfg_json(c))})
+        "ziprc llm rollouts", c.seed, config_json(c))})
     return s
 
 
@@ -183,7 +126,7 @@ def stage_evaluate(out, c: Config, names=("ziprc",), progress=True) -> dict:
                               c.max_new_tokens, seed=c.seed + 11, progress=progress)
         m["seconds"] = time.perf_counter() - t0
         write_json_atomic(out / f"eval_{name}.json", {"model": name, "metrics": m, "provenance": provenance(
-            "ziprc llm evaluate", c.seed, dict(_cfg_json(c), model=name))})
+            "ziprc llm evaluate", c.seed, dict(config_json(c), model=name))})
         results[name] = m
     reliability_plot(results, out / f"reliability_{'_'.join(names)}.png")
     return results
@@ -207,7 +150,7 @@ def stage_policy_accuracy(out, c: Config, name: str = "ziprc", progress=True) ->
     r = paired_accuracy_change(recs["pretrained"], recs[name], seed=c.seed)
     r["model"] = name
     write_json_atomic(out / "policy_accuracy.json", dict(r, provenance=provenance(
-        "ziprc llm demo (policy accuracy)", c.seed, _cfg_json(c))))
+        "ziprc llm demo (policy accuracy)", c.seed, config_json(c))))
     return r
 
 
@@ -220,7 +163,7 @@ def headline(summary: dict, c: Config, smoke: bool) -> dict:
     ev = summary["evaluate"]["ziprc"]
     sm = summary["sample"]
     label = f"ZIP-RC beta={c.betas[0]:g} (vote)"    # declared before the run: first beta, value-weighted vote
-    m = next((x for x in sm["matched"] if x["method"] == label), None)
+    m = next((x for x in sm["matched"] if x["label"] == label), None)
     pa = summary.get("policy_accuracy")
     return {
         "smoke_run": bool(smoke),
@@ -234,13 +177,18 @@ def headline(summary: dict, c: Config, smoke: bool) -> dict:
         "policy_accuracy": ({"before": pa["before"], "after": pa["after"], "difference": pa["difference"],
                              "ci": pa["ci"], "questions": pa["questions"],
                              "rollouts_per_question": pa["rollouts_per_question"]} if pa else None),
-        "matched_cost": ({"method": label, "ziprc_minus_mv": m["difference"], "ci": list(m["difference_ci95"]),
-                          "cost": m["cost"], "questions": sm["questions"], "ziprc_accuracy": m["accuracy"],
-                          "majority_at_same_cost": m["majority_at_same_cost"], "extrapolated": m["extrapolated"]}
+        "matched_cost": ({"method": label, "ziprc_minus_mv": m["delta_vs_mv"], "ci": m["delta_vs_mv_ci"],
+                          "cost": m["gen_cost"], "questions": sm["questions"], "ziprc_accuracy": m["accuracy"],
+                          "majority_at_same_cost": m["mv_accuracy"], "extrapolated": m["extrapolated"]}
                          if m else None),
         "targets": {"within_question_auroc": ">= 0.80", "start_tv": "within 0.05 of the noise floor",
                     "policy_accuracy": "drop < 0.01", "matched_cost": "ci above 0 on >= 200 questions"},
     }
+
+
+def _ci_text(c) -> str:
+    """``[lo, hi]``, or ``[n/a]`` where the bootstrap gives no interval (every resample equal)."""
+    return "[n/a]" if c is None else f"[{c[0]:+.3f}, {c[1]:+.3f}]"
 
 
 def format_headline(h: dict) -> str:
@@ -257,11 +205,11 @@ def format_headline(h: dict) -> str:
     pa = h["policy_accuracy"]
     if pa:
         L.append(f"policy accuracy before/after ZIP-RC training: {pa['before']:.3f} -> {pa['after']:.3f}, paired "
-                 f"{pa['difference']:+.3f} [{pa['ci'][0]:+.3f}, {pa['ci'][1]:+.3f}] on {pa['questions']} questions")
+                 f"{pa['difference']:+.3f} {_ci_text(pa['ci'])} on {pa['questions']} questions")
     mc = h["matched_cost"]
     if mc:
         L.append(f"{mc['method']} vs majority voting at matched cost {mc['cost']:.2f}: {mc['ziprc_minus_mv']:+.3f} "
-                 f"[{mc['ci'][0]:+.3f}, {mc['ci'][1]:+.3f}] on {mc['questions']} questions"
+                 f"{_ci_text(mc['ci'])} on {mc['questions']} questions"
                  f"{' (extrapolated)' if mc['extrapolated'] else ''}")
     return "\n".join(L)
 
@@ -295,25 +243,12 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
                disable=not progress, mininterval=1.0)
     mv = _run_all(osamp, problems, MajorityVotePolicy(c.cap), c, bar)
     mv_rows = [row for r in mv for row in r.samples]
-    meta = {"seed": c.seed, "params": dict(_cfg_json(c), policy="majority", n=c.cap, model=name)}
+    meta = {"seed": c.seed, "params": dict(config_json(c), policy="majority", n=c.cap, model=name)}
     write_traces(out / "traces_majority.parquet", mv_rows, meta)
-    # L-bar per question: mean length of one independent sample
-    lbar = {r.qid: float(np.mean([s["total_tokens"] for s in r.samples])) for r in mv}
+    lbar = question_lbar(mv)
     truth = {p.qid: p.answer for p in problems}
-
-    def cost(compute, serial, qid):
-        return c.alpha * compute / lbar[qid] + (1 - c.alpha) * serial / lbar[qid]
-
-    rows_out = []
-    for n in range(1, c.cap + 1):
-        acc, cs, comp, lat = [], [], [], []
-        for r in mv:
-            ok, ct, st = majority_from_samples(r.samples, n, truth[r.qid])
-            acc.append(ok)
-            cs.append(cost(ct, st, r.qid))
-            comp.append(ct / lbar[r.qid])
-            lat.append(st / lbar[r.qid])
-        rows_out.append(_row(f"majority N={n}", acc, cs, comp, lat, n_started=[n] * len(mv)))
+    boots = Bootstraps(seed=c.seed)
+    rows_out = majority_rows(mv, truth, lbar, c.alpha, c.cap, boots, majority_from_samples)
     wall = {"mv": 0.0}
     for r in mv:
         wall["mv"] += r.policy_seconds + r.decode_seconds
@@ -323,9 +258,8 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
         for r, p in zip(mv, problems):
             ch = select(SAME_SAMPLES_AS_MV[pname], [s for s in osamp_samples(r) if s.status == "finished"])
             acc.append(ch is not None and ch.answer == p.answer)
-        rows_out.append(_row(f"{pname} N={c.cap}", acc, [cost(r.compute_tokens, r.serial_tokens, r.qid) for r in mv],
-                             [r.compute_tokens / lbar[r.qid] for r in mv], [r.serial_tokens / lbar[r.qid] for r in mv],
-                             n_started=[r.n_started for r in mv], policy=pname))
+        rows_out.append(run_row(f"{pname} N={c.cap}", pname, mv, lbar, c.alpha, boots, correct=acc,
+                                knob_name="n", knob=c.cap))
     timing = {}
     for beta in betas:
         zpol = make_policy("ziprc", cap=c.cap, beta=beta, alpha=c.alpha, search=c.search, floor=c.floor,
@@ -338,15 +272,11 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
             "decisions": int(sum(r.epochs for r in res)),
             "planner_fraction": float(sum(r.policy_seconds for r in res) / max(1e-12, sum(r.decode_seconds for r in res)))}
         write_traces(out / f"traces_ziprc_beta{beta:g}.parquet", rows,
-                     {"seed": c.seed, "params": dict(_cfg_json(c), policy="ziprc", beta=beta, model=name)})
+                     {"seed": c.seed, "params": dict(config_json(c), policy="ziprc", beta=beta, model=name)})
         for sel in ("best", "vote"):
             acc = [getattr(r, f"correct_{sel}") for r in res]
-            rows_out.append(_row(f"ZIP-RC beta={beta:g} ({sel})", acc,
-                                 [cost(r.compute_tokens, r.serial_tokens, r.qid) for r in res],
-                                 [r.compute_tokens / lbar[r.qid] for r in res],
-                                 [r.serial_tokens / lbar[r.qid] for r in res],
-                                 n_started=[r.n_started for r in res],
-                                 pruned=[r.pruned_tokens for r in res], policy="ziprc"))
+            rows_out.append(run_row(f"ZIP-RC beta={beta:g} ({sel})", "ziprc", res, lbar, c.alpha, boots,
+                                    correct=acc, variant=sel, knob_name="beta", knob=float(beta)))
         wall[f"ziprc beta={beta:g}"] = float(sum(r.policy_seconds + r.decode_seconds for r in res))
     n_base = len(problems) if c.baseline_questions <= 0 else min(len(problems), c.baseline_questions)
     for pol, label in runs:
@@ -354,17 +284,12 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
         res = _run_all(osamp, problems[:n_base], pol, c, bar)
         rows = [row for r in res for row in r.samples]
         write_traces(out / f"traces_{pname}.parquet", rows,
-                     {"seed": c.seed, "params": dict(_cfg_json(c), policy=pname, model=name,
+                     {"seed": c.seed, "params": dict(config_json(c), policy=pname, model=name,
                                                      knobs=pol.describe())})
-        rows_out.append(_row(label or _label(pol), [r.correct for r in res],
-                             [cost(r.compute_tokens, r.serial_tokens, r.qid) for r in res],
-                             [r.compute_tokens / lbar[r.qid] for r in res],
-                             [r.serial_tokens / lbar[r.qid] for r in res],
-                             n_started=[r.n_started for r in res],
-                             pruned=[r.pruned_tokens for r in res], policy=pname))
+        rows_out.append(run_row(label or _label(pol), pname, res, lbar, c.alpha, boots))
         wall[pname] = float(sum(r.policy_seconds + r.decode_seconds for r in res))
     bar.close()
-    matched = _matched(rows_out)
+    matched = matched_rows(rows_out, boots)
     result = {"rows": rows_out, "matched": matched, "planner_timing": timing,
               "policy_seconds": {k: round(v, 2) for k, v in wall.items()},
               "policies": policies, "smooth_tokens": c.smooth_tokens, "floor": c.floor,
@@ -374,7 +299,7 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
                       "cost = alpha*compute + (1-alpha)*latency, normalised by the mean length of one "
                       "sample of the question; pruned tokens count"}
     write_json_atomic(out / "sampling.json", dict(result, provenance=provenance(
-        "ziprc llm sample", c.seed, dict(_cfg_json(c), model=name))))
+        "ziprc llm sample", c.seed, dict(config_json(c), model=name))))
     return result
 
 
@@ -451,7 +376,7 @@ def stage_frontier(out, c: Config, progress=True) -> dict:
              predictions="the model's own recorded predictions",
              ziprc={"floor": c.floor, "search": c.search, "planner": c.planner, "branching": False,
                     "variants": {"vote": "value-weighted vote", "best": "best value"}},
-             config=_cfg_json(c))
+             config=config_json(c))
     result["provenance"] = provenance("ziprc llm frontier", c.seed, p)
     for r in result["rows"]:
         if r["policy"] == "ziprc":   # replayed: what online ZIP-RC does, less branching
@@ -533,14 +458,6 @@ def _run_all(osamp, problems, policy, c: Config, bar):
     return res
 
 
-def _bootstrap_ci(x, rng, reps=2000):
-    x = np.asarray(x, dtype=float)
-    if x.size == 0:
-        return (float("nan"), float("nan"))
-    m = rng.choice(x, size=(reps, x.size), replace=True).mean(1)
-    return (float(np.quantile(m, 0.025)), float(np.quantile(m, 0.975)))
-
-
 def osamp_samples(r):
     """Lightweight finished-sample views (answer, value, correct, sid) of a result's rows."""
     from types import SimpleNamespace
@@ -556,54 +473,6 @@ def _label(pol) -> str:
             "spec_rejection": ("n", "keep_frac"), "pandora": ("beta",), "half_finished": ("n",)}
     d = pol.describe()
     return pol.name + " " + ",".join(f"{k}={d[k]:g}" for k in keys.get(pol.name, ("n",)) if k in d)
-
-
-def _row(label, acc, cost, comp, lat, n_started, pruned=None, policy="mv"):
-    rng = np.random.default_rng(0)
-    return {"method": label, "policy": policy, "questions": len(acc), "per_question": [bool(a) for a in acc],
-            "per_question_cost": [float(x) for x in cost],
-            "accuracy": float(np.mean(acc)), "accuracy_ci95": _bootstrap_ci(acc, rng),
-            "cost": float(np.mean(cost)), "cost_ci95": _bootstrap_ci(cost, rng),
-            "compute": float(np.mean(comp)), "latency": float(np.mean(lat)),
-            "samples_started": float(np.mean(n_started)),
-            "pruned_tokens": float(np.mean(pruned)) if pruned is not None else 0.0}
-
-
-def _matched(rows):
-    """For each row other than majority voting's, majority voting interpolated (linearly in cost) at the same cost,
-    with a paired bootstrap CI (over questions) of the accuracy difference.
-
-    A row run on the first ``n`` questions only (the online baselines, ``baseline_questions``) is
-    compared with majority voting on those same ``n`` questions: its costs and accuracies there."""
-    mv_all = [r for r in rows if r["method"].startswith("majority")]
-    out = []
-    rng = np.random.default_rng(0)
-    for r in rows:
-        if r["method"].startswith("majority"):
-            continue
-        n = len(r["per_question"])
-        if any(len(m["per_question"]) < n for m in mv_all):
-            raise ValueError(f"row {r['method']!r} has {n} questions, more than majority voting's")
-        mv = sorted(mv_all, key=lambda m: _mean_cost(m, n))
-        xs = np.array([_mean_cost(m, n) for m in mv])
-        per = np.array([m["per_question"][:n] for m in mv], dtype=float)
-        ys = per.mean(1)
-        c = r["cost"]
-        k = int(np.clip(np.searchsorted(xs, c), 1, len(xs) - 1))
-        w = float(np.clip((c - xs[k - 1]) / max(1e-12, xs[k] - xs[k - 1]), 0, 1))
-        mv_q = (1 - w) * per[k - 1] + w * per[k]
-        diff = np.asarray(r["per_question"], dtype=float) - mv_q
-        out.append({"method": r["method"], "cost": c, "accuracy": r["accuracy"], "questions": n,
-                    "majority_at_same_cost": float(np.interp(c, xs, ys)),
-                    "difference": float(diff.mean()), "difference_ci95": _bootstrap_ci(diff, rng),
-                    "extrapolated": bool(c < xs[0] or c > xs[-1])})
-    return out
-
-
-def _mean_cost(row, n: int) -> float:
-    """A row's mean cost over its first ``n`` questions (its ``cost`` when it has no per-question costs)."""
-    pc = row.get("per_question_cost")
-    return float(np.mean(pc[:n])) if pc else float(row["cost"])
 
 
 # --------------------------------------------------------------------------- demo
@@ -640,38 +509,25 @@ def run_demo(out, c: Config, progress=True, smoke: bool = False, json_path=None)
     summary["sample"] = timed("sample", stage_sample, out, c, "ziprc", progress)
     from metamdp.policies import PolicyRunError
     from simulators.replay import ReplayError
-    from simulators.study import StudyError
+    from simulators.report import ReportError
 
     try:
         summary["frontier"] = timed("frontier", stage_frontier, out, c, progress)
-    except (FrontierError, ReplayError, PolicyRunError, StudyError) as e:
+    except (FrontierError, ReplayError, PolicyRunError, ReportError) as e:
         # the sampling results above stand on their own: say what failed, keep the demo's table
         summary["frontier"] = {"error": str(e)}
     times["total"] = round(time.perf_counter() - t_all, 1)
     summary["seconds"] = times
     summary["headline"] = headline(summary, c, smoke)
     write_json_atomic(out / "summary.json", dict(summary, provenance=provenance(
-        "ziprc llm demo", c.seed, _cfg_json(c))))
+        "ziprc llm demo", c.seed, config_json(c))))
     print(format_table(summary))
     print()
     print(format_headline(summary["headline"]))
     if json_path:
         write_json_atomic(json_path, dict(summary["headline"], seconds=times, provenance=provenance(
-            "ziprc llm demo", c.seed, _cfg_json(c))))
+            "ziprc llm demo", c.seed, config_json(c))))
     return summary
-
-
-def format_sampling_rows(rows) -> str:
-    """The sampling table: accuracy with its bootstrap CI, generation cost with its CI,
-    normalised compute and latency, samples started, pruned tokens per question."""
-    L = [f"{'method':<34}{'accuracy':>9}{'95% CI':>13}{'cost':>7}{'95% CI':>13}{'compute':>8}"
-         f"{'latency':>8}{'started':>8}{'pruned':>7}"]
-    for r in rows:
-        ci = f"[{r['accuracy_ci95'][0]:.2f},{r['accuracy_ci95'][1]:.2f}]"
-        cci = f"[{r['cost_ci95'][0]:.2f},{r['cost_ci95'][1]:.2f}]"
-        L.append(f"{r['method']:<34}{r['accuracy']:>9.3f}{ci:>13}{r['cost']:>7.2f}{cci:>13}{r['compute']:>8.2f}"
-                 f"{r['latency']:>8.2f}{r['samples_started']:>8.1f}{r['pruned_tokens']:>7.1f}")
-    return "\n".join(L)
 
 
 def format_table(s: dict) -> str:
@@ -701,15 +557,12 @@ def format_table(s: dict) -> str:
              f"{f' (the other online baselines on the first {nb})' if nb < sm['questions'] else ''} "
              f"(alpha={sm['alpha']}, cap {sm['cap']}, "
              f"smoothing {sm.get('smooth_tokens', 0)} tokens, floor {sm.get('floor', 'nearest')}):")
-    L.append(format_sampling_rows(sm["rows"]))
+    L.append(format_rows(sm["rows"]))
     for b, tm in sm.get("planner_timing", {}).items():
         L.append(f"  planner time / decode time in the ZIP-RC beta={b} runs: {tm['planner_fraction']:.4f} "
                  f"({tm['decisions']} decisions)")
     for m in sm["matched"]:
-        ci = m["difference_ci95"]
-        L.append(f"  {m['method']}: {m['accuracy']:.3f} vs majority {m['majority_at_same_cost']:.3f} at cost "
-                 f"{m['cost']:.2f}: difference {m['difference']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]"
-                 f"{' (extrapolated)' if m['extrapolated'] else ''}")
+        L.append("  " + format_matched(m))
     if s.get("frontier"):
         L.append("")
         L.append(format_frontier(s["frontier"]))

@@ -32,7 +32,8 @@ import torch.nn.functional as F
 
 from metamdp.grids import LengthGrid, RewardGrid
 
-from .model import GridSpec, lr_at
+from .config import GridSpec
+from .model import lr_at
 from .slice import ReservedSlice
 
 

@@ -2,9 +2,9 @@
 corruption grows (temperature, fresh noise, optimism, staleness, coarse length bins,
 dependent samples, a less informative final value), on the synthetic Mixed suite at
 alpha 0.1 and 1.0. Lines: ZIP-RC's Pareto frontier interpolated at majority voting's
-matched cost, minus majority voting (:func:`simulators.study.frontier_at`); open markers:
+matched cost, minus majority voting (:func:`simulators.sweeps.frontier_at`); open markers:
 the gain at the matched-cost point with its paired 95% CI
-(:func:`simulators.study.matched_table`), which at alpha 1.0 jumps with the beta grid (the
+(:func:`simulators.report.matched_table`), which at alpha 1.0 jumps with the beta grid (the
 most accurate beta within the budget can be a much cheaper one)."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ ALPHA_STYLE = {0.1: ("#D55E00", "o"), 1.0: ("#0072B2", "s")}
 
 
 def _gain(res: dict) -> dict:
-    from simulators.study import frontier_at
+    from simulators.sweeps import frontier_at
 
     z = next((m for m in res["matched"] if m["policy"] == "ziprc"), None)
     ref = res["reference"]

@@ -3,7 +3,7 @@
 Each stage is a method of :class:`Stages` that returns plain data (dicts of lists) and keeps
 it under ``OUT/cache/``, keyed by a hash of the stage's parameters and the package version:
 a second run, or one that was interrupted, recomputes nothing that was finished. The study
-sweeps resume task by task (:func:`simulators.study.run_sweep`), the LLM pipeline stage by
+sweeps resume task by task (:func:`simulators.sweeps.run_sweep`), the LLM pipeline stage by
 stage (a checkpoint directory is complete once its ``ziprc.json`` exists).
 
 All computation lives in ``simulators/``, ``llm_backend/`` and ``metamdp/``; this module only
@@ -147,7 +147,7 @@ class Stages:
         """Run the tasks whose results are missing (a resumable sweep), return every path."""
         import os
 
-        from simulators.study import run_sweep
+        from simulators.sweeps import run_sweep
 
         todo = [t for t in tasks if not self.task_path(t).exists()]
         if todo:
@@ -165,7 +165,7 @@ class Stages:
         if "sweep" in self._memo:
             return self._memo["sweep"]
         from simulators.policies import POLICY_NAMES
-        from simulators.study import SweepTask
+        from simulators.sweeps import SweepTask
 
         c = self.cfg["sweep"]
         tasks = [SweepTask(s, float(a), "exact", self.seed, tuple(POLICY_NAMES), c["questions"][s],
@@ -188,7 +188,7 @@ class Stages:
         """
         if "corruption" in self._memo:
             return self._memo["corruption"]
-        from simulators.study import SweepTask
+        from simulators.sweeps import SweepTask
 
         c = self.cfg["corruption"]
         specs = ["exact"] + [f"{k}={v:g}" for k, vs in c["levels"].items() for v in vs]
@@ -228,7 +228,7 @@ class Stages:
     # ------------------------------------------------------------------ the model trained here
 
     def llm_config(self):
-        from llm_backend.pipeline import make_config
+        from llm_backend.config import make_config
 
         c = dict(self.cfg["llm"])
         fast = c.pop("fast")
@@ -237,9 +237,9 @@ class Stages:
     def llm_dir(self) -> Path:
         # keyed by every field of the pipeline's Config, defaults included: a changed default
         # (e.g. more pretraining steps) makes a different model, which a stale cache would hide
-        from llm_backend.pipeline import _cfg_json
+        from llm_backend.config import config_json
 
-        key = _digest(_cfg_json(self.llm_config()))
+        key = _digest(config_json(self.llm_config()))
         return self.cache / f"llm-{'fast' if self.fast else 'full'}-{key}"
 
     def _setup_torch(self):

@@ -5,8 +5,9 @@ with 95% CIs over questions (:func:`llm_backend.evaluate.bootstrap_table1`)."""
 
 from __future__ import annotations
 
+from simulators.paper_numbers import TABLE1, TABLE1_LITE_START_TV
+
 from .common import num_ci, write_table
-from .paper_numbers import TABLE1, TABLE1_LITE_START_TV
 
 NAME = "table1_prediction_quality"
 COLS = (("start_tv", "start TV (lower is better)"), ("end_f1", "end F1"), ("end_accuracy", "end accuracy"),

@@ -2,17 +2,17 @@
 cell by cell, with 95% CIs; from the synthetic suites and from the model trained here.
 
 Ours (synthetic): each policy's most accurate knob at generation cost <= majority voting's
-(the MV knob nearest 1.4) + 5% (:func:`simulators.study.matched_table`); "vs MV" is paired
+(the MV knob nearest 1.4) + 5% (:func:`simulators.report.matched_table`); "vs MV" is paired
 per question. Ours (model): every online policy at its default knob, against majority voting
-interpolated at the same cost (:mod:`llm_backend.pipeline`).
+along its frontier at the same cost (:func:`llm_backend.rows.matched_rows`).
 """
 
 from __future__ import annotations
 
+from simulators.paper_numbers import TABLE2, TABLE2_LFM2_350M, TABLE2_SUITES
 from simulators.plotstyle import policy_label
 
 from .common import num_ci, pct, pct_ci, pts_ci, write_table
-from .paper_numbers import TABLE2, TABLE2_LFM2_350M, TABLE2_SUITES
 
 NAME = "table2_matched_cost"
 SUITE_TITLES = {"aime24": "AIME24", "amc23": "AMC23", "math500": "MATH-500", "gsm8k": "GSM8K",
@@ -42,7 +42,7 @@ def _fmt_knob(t) -> str:
 def _frontier_section(synth: dict, rows: list) -> list:
     """Accuracy at generation cost exactly 1.4, each policy interpolated along its own frontier
     (``matched[...]["frontier"]``, written by studies since frontier interpolation landed in
-    :func:`simulators.study.matched_table`); nothing when the results predate it."""
+    :func:`simulators.report.matched_table`); nothing when the results predate it."""
     if not any(t.get("frontier") for s in synth.values() for t in s["matched"]):
         return []
     L = ["", "## Interpolated along each policy's frontier, at generation cost 1.4", "",
@@ -51,7 +51,8 @@ def _frontier_section(synth: dict, rows: list) -> list:
          "minus majority voting interpolated the same way, paired [95% CI].", "",
          "| method | suite | paper acc. | ours acc. at 1.4 [95% CI] | ours vs MV at 1.4 (pts) [CI] |",
          "|---|---|---|---|---|"]
-    for policy, (pname, _, paccs) in TABLE2.items():
+    for policy, paper in TABLE2.items():
+        pname, paccs = paper["label"], paper["acc"]
         for suite in TABLE2_SUITES:
             m = next((t for t in synth[suite]["matched"] if t["policy"] == policy and not t["variant"]), None)
             f = (m or {}).get("frontier")
@@ -81,7 +82,8 @@ def make(data: dict, out_dir, params: dict | None = None) -> list:
     synth = data["synthetic"]
     hdr = "| method | suite | paper acc. | paper cost | ours acc. [95% CI] | ours cost | ours knob | ours vs MV (pts) [CI] |"
     L += [hdr, "|" + "---|" * 8]
-    for policy, (pname, pcost, paccs) in TABLE2.items():
+    for policy, paper in TABLE2.items():
+        pname, pcost, paccs = paper["label"], paper["cost"], paper["acc"]
         for suite in TABLE2_SUITES:
             m = next((t for t in synth[suite]["matched"] if t["policy"] == policy and not t["variant"]), None)
             row = {"policy": policy, "method": pname, "suite": suite, "paper_accuracy": paccs[suite] / 100,
@@ -121,28 +123,28 @@ def make(data: dict, out_dir, params: dict | None = None) -> list:
     L += ["", f"## The model trained here (online sampling, {model['questions']} mixed questions, "
           f"alpha {model['alpha']:g}, cap {model['cap']})", "",
           "Paper column: LFM2-350M-Math on Mixed (the paper's smallest model): ZIP-RC "
-          f"{TABLE2_LFM2_350M['ziprc'][0]} at cost {TABLE2_LFM2_350M['ziprc'][1]}, majority vote "
-          f"{TABLE2_LFM2_350M['mv'][0]} at {TABLE2_LFM2_350M['mv'][1]}. Ours: each policy at its default "
-          "knob; `vs MV` = minus majority vote interpolated at the same cost (paired bootstrap CI; "
-          "`ext.` = outside majority vote's cost range, extrapolated).", "",
+          f"{TABLE2_LFM2_350M['ziprc']['acc']} at cost {TABLE2_LFM2_350M['ziprc']['cost']}, majority vote "
+          f"{TABLE2_LFM2_350M['mv']['acc']} at {TABLE2_LFM2_350M['mv']['cost']}. Ours: each policy at its default "
+          "knob; `vs MV` = minus majority vote along its frontier at the same cost (paired bootstrap CI; "
+          "`ext.` = outside majority vote's frontier, compared with its nearest end).", "",
           "| method | ours acc. [95% CI] | ours cost [95% CI] | MV at same cost | vs MV (pts) [CI] |",
           "|---|---|---|---|---|"]
-    matched = {m["method"]: m for m in model["matched"]}
+    matched = {m["label"]: m for m in model["matched"]}
     for r in model["rows"]:
-        m = matched.get(r["method"])
-        cost = num_ci(r["cost"], r.get("cost_ci95"))
+        m = matched.get(r["label"])
+        cost = num_ci(r["gen_cost"], r["gen_cost_ci"])
         if m is None:
             vs, mv_at = "reference", ""
         else:
-            vs = pts_ci(m["difference"], m.get("difference_ci95")) + (" ext." if m["extrapolated"] else "")
-            mv_at = pct(m["majority_at_same_cost"])
-        L.append(f"| {r['method']} | {pct_ci(r['accuracy'], r.get('accuracy_ci95'))} | {cost} | {mv_at} | {vs} |")
-        rows.append({"policy": r.get("policy"), "method": r["method"], "suite": "model", "source": "model",
-                     "accuracy": r["accuracy"], "accuracy_ci": r["accuracy_ci95"], "gen_cost": r["cost"],
-                     "gen_cost_ci": r["cost_ci95"],
-                     "mv_at_same_cost": None if m is None else m["majority_at_same_cost"],
-                     "delta_vs_mv": None if m is None else m["difference"],
-                     "delta_vs_mv_ci": None if m is None else m["difference_ci95"]})
+            vs = pts_ci(m["delta_vs_mv"], m["delta_vs_mv_ci"]) + (" ext." if m["extrapolated"] else "")
+            mv_at = pct(m["mv_accuracy"])
+        L.append(f"| {r['label']} | {pct_ci(r['accuracy'], r['accuracy_ci'])} | {cost} | {mv_at} | {vs} |")
+        rows.append({"policy": r["policy"], "method": r["label"], "suite": "model", "source": "model",
+                     "accuracy": r["accuracy"], "accuracy_ci": r["accuracy_ci"], "gen_cost": r["gen_cost"],
+                     "gen_cost_ci": r["gen_cost_ci"],
+                     "mv_at_same_cost": None if m is None else m["mv_accuracy"],
+                     "delta_vs_mv": None if m is None else m["delta_vs_mv"],
+                     "delta_vs_mv_ci": None if m is None else m["delta_vs_mv_ci"]})
     L += ["", f"Made by `ziprc figures --only {NAME}`."]
     return write_table(out_dir, NAME, "\n".join(L), rows, data, params or {}, seed=data.get("seed", 0))
 

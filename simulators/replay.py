@@ -26,8 +26,9 @@ from metamdp.grids import LengthGrid, RewardGrid
 from metamdp.policies.episode import run_episode
 
 from .policies import POLICY_NAMES, PolicySpec, sweep
+from .report import summarize_cells
+from .results import Cell, normalised_costs
 from .runner import episode_seeds, record_sample
-from .study import Cell, summarize_cells
 from .synthetic import World
 from .traces import QuestionTraces, read_metadata, read_traces, write_traces
 
@@ -263,10 +264,11 @@ def replay_study(path, policies=None, alpha: float = 0.1, cap: int = 8, seed: in
     cells = []
     for k, (pol, variant) in enumerate(grid_pol):
         rs = per[k]
+        compute, latency, _ = normalised_costs([r["gen_ticks"] for r in rs],
+                                               [r["serial_ticks"] for r in rs], lb, alpha)
         cells.append(Cell(policy=pol, variant=variant,
                           correct=np.array([r["correct"] for r in rs], dtype=float),
-                          compute=np.array([r["gen_ticks"] for r in rs]) / lb,
-                          latency=np.array([r["serial_ticks"] for r in rs]) / lb,
+                          compute=compute, latency=latency,
                           samples=np.array([r["started"] for r in rs], dtype=float),
                           pruned=np.array([r["pruned_ticks"] for r in rs]) / lb,
                           answered=np.array([r["answered"] for r in rs], dtype=float)))
@@ -277,11 +279,8 @@ def replay_study(path, policies=None, alpha: float = 0.1, cap: int = 8, seed: in
         top = max((c for c in cells if c.policy.name == "mv" and not c.variant), key=lambda c: c.policy.knob)
         match_cost = float(top.gen_cost(alpha).mean())  # the same mean as its row's gen_cost
 
-    class _W:  # the few World fields summarize_cells reads
-        source = strata
-        source_names = tuple(names_src)
-
-    return summarize_cells(_W, cells, alpha, seed=seed, n_boot=n_boot, match_cost=match_cost,
+    return summarize_cells(cells, alpha, strata, tuple(names_src), seed=seed, n_boot=n_boot,
+                           match_cost=match_cost,
                            params={"traces": str(path), "alpha": alpha, "cap": cap,
                                    "policies": names + [p.name for p in user_policies],
                                    "questions": len(qids), "episodes": 1,

@@ -244,27 +244,6 @@ def run_policy(world: World, policy, seed: int = 0, episodes_per_question: int =
     return out
 
 
-def summarize(metrics: np.ndarray, alpha: float) -> dict:
-    """Macro-averaged accuracy and normalised costs of a metrics array (per episode rows)."""
-    lbar = metrics[:, M_LBAR]
-    compute = (metrics[:, M_GEN] + metrics[:, M_EXTRA]) / lbar
-    latency = metrics[:, M_SERIAL] / lbar
-    return {"accuracy": float(metrics[:, M_CORRECT].mean()),
-            "compute": float(compute.mean()), "latency": float(latency.mean()),
-            "gen_cost": float((alpha * compute + (1 - alpha) * latency).mean()),
-            "samples": float(metrics[:, M_STARTED].mean()),
-            "pruned_tokens_frac": float((metrics[:, M_PRUNED] / lbar).mean()),
-            "answered": float(metrics[:, M_ANSWERED].mean())}
-
-
-def per_episode_costs(metrics: np.ndarray, alpha: float):
-    """(correct, compute, latency, gen_cost) arrays per episode."""
-    lbar = metrics[:, M_LBAR]
-    compute = (metrics[:, M_GEN] + metrics[:, M_EXTRA]) / lbar
-    latency = metrics[:, M_SERIAL] / lbar
-    return metrics[:, M_CORRECT], compute, latency, alpha * compute + (1 - alpha) * latency
-
-
 def set_threads(n: int | None) -> None:
     """Limit Numba's threads (the study's ``--workers``)."""
     import numba

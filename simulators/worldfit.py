@@ -5,7 +5,7 @@ every output (``docs/simulators.md`` section 9):
 
 * fitted, per suite: the mean pass rate (the Beta's mean at its assumed concentration), so
   that majority voting interpolated along its frontier at generation cost 1.40 equals the
-  paper's majority-vote row (:data:`PAPER_TABLE2` ``mv``);
+  paper's majority-vote row (:data:`simulators.paper_numbers.TABLE2` ``mv``);
 * fitted, shared: the value head's profile tilts (``high_tilt``, ``low_tilt``) so that its
   pooled end-of-generation classification at threshold 1/2 has the true-positive and
   true-negative rates of Table 1's Qwen3-1.7B row (:func:`table1_rates`);
@@ -29,41 +29,25 @@ from dataclasses import asdict, replace
 import numpy as np
 from scipy import optimize
 
+from .paper_numbers import TABLE1, TABLE2, TABLE2_LFM2_350M
 from .policies import sweep
-from .study import (auto_episodes, bootstrap_indices, ci, frontier_point, pooled_strata,
-                    refine_beta, run_cell)
+from .results import bootstrap_indices, ci, frontier_point, pooled_strata
+from .study import auto_episodes, refine_beta, run_cell
 from .synthetic import (ORIGINAL_SPECS, SUITES, SuiteSpec,  # noqa: F401 (SuiteSpec: for the CLI)
                         World, build_world, preset_specs)
 
 BENCHMARKS = ("gsm8k", "math500", "amc23", "aime24")
 
-# The paper's Table 2 (Qwen3-1.7B, alpha 0.1, accuracy %), the cost of each row, and the
-# policy of this testbed that implements the row. ``role``: what the fit may use.
-PAPER_TABLE2 = {
-    "ziprc": {"label": "ZIP-RC sampling", "cost": 1.43, "role": "predicted",
-              "acc": {"aime24": 65.8, "amc23": 90.9, "math500": 94.1, "gsm8k": 92.2, "mixed": 92.2}},
-    "mv": {"label": "Majority vote", "cost": 1.40, "role": "fitted",
-           "acc": {"aime24": 53.1, "amc23": 87.9, "math500": 93.0, "gsm8k": 91.2, "mixed": 91.0}},
-    "length_prune": {"label": "MV + length pruning", "cost": 1.46, "role": "predicted",
-                     "acc": {"aime24": 25.1, "amc23": 58.5, "math500": 84.7, "gsm8k": 91.6,
-                             "mixed": 88.0}},
-    "wbon_rm": {"label": "Weighted BoN (external RM)", "cost": 1.43, "role": "fitted (RM quality)",
-                "acc": {"aime24": 54.7, "amc23": 86.5, "math500": 92.6, "gsm8k": 91.4, "mixed": 91.0}},
-    "wbon": {"label": "Weighted BoN (self-eval)", "cost": 1.40, "role": "predicted",
-             "acc": {"aime24": 59.4, "amc23": 89.1, "math500": 93.6, "gsm8k": 91.6, "mixed": 91.6}},
-    "reward_prune": {"label": "ZIP-RC reward pruning (E[value] < 0.4)", "cost": 1.33,
-                     "role": "predicted",
-                     "acc": {"aime24": 43.3, "amc23": 86.0, "math500": 90.3, "gsm8k": 89.6,
-                             "mixed": 88.9}},
-}
+# What the fit may use of each of the paper's Table 2 rows (simulators.paper_numbers.TABLE2,
+# keyed by the policy of this testbed that implements the row); the rest is only predicted.
+ROLES = {"ziprc": "predicted", "mv": "fitted", "length_prune": "predicted",
+         "wbon_rm": "fitted (RM quality)", "wbon": "predicted", "reward_prune": "predicted"}
 PREDICTED_ROWS = ("ziprc", "wbon", "reward_prune", "length_prune")
 # targets for predicted cells (points): the small suites' own sampling error is large
 TARGET_POINTS = {"gsm8k": 3.0, "math500": 3.0, "mixed": 3.0, "amc23": 6.0, "aime24": 6.0}
-# Table 1, Qwen3-1.7B, end of generation at threshold 1/2
-TABLE1 = {"qwen3-1.7b": {"tv_start": 0.46, "f1": 0.91, "accuracy": 0.88, "recall_incorrect": 0.82},
-          "lfm2-350m": {"tv_start": 0.48, "f1": 0.80, "accuracy": 0.82, "recall_incorrect": 0.87}}
+# the paper's model (simulators.paper_numbers.TABLE1) whose Table 1 row a preset is fitted to
+TABLE1_MODEL = {"qwen3-1.7b": "Qwen3-1.7B", "lfm2-350m": "LFM2-350M-Math"}
 FITTED_RM_AUROC = 0.75  # `ziprc study --fit` (qwen3-1.7b): the external RM's AUROC on its own row
-LFM2_MIXED = {"ziprc": {"acc": 74.1, "cost": 1.49}, "mv": {"acc": 68.8, "cost": 1.70}}
 
 
 class FitError(ValueError):
@@ -189,7 +173,8 @@ def start_tv(world: World, rollouts: int = 64, seed: int = 0) -> float:
 
 
 def _boot(world: World, n_boot: int, seed: int):
-    """The study's bootstrap (strata of one question pooled, as in summarize_cells)."""
+    """The study's bootstrap (strata of one question pooled, as in
+    :func:`simulators.report.summarize_cells`)."""
     return bootstrap_indices(pooled_strata(world.source, world.source_names)[0], n_boot, seed)
 
 
@@ -209,7 +194,7 @@ def frontier_accuracy(world: World, name: str, cost: float, alpha: float = 0.1, 
     rows = [{"policy": name, "variant": "", "knob_name": c.policy.knob_name, "knob": c.policy.knob,
              "gen_cost": float(c.gen_cost(alpha).mean()), "accuracy": float(c.correct.mean())}
             for c in cells]
-    fp = frontier_point(list(zip(cells, rows)), cost)
+    fp = frontier_point([(c.correct, r) for c, r in zip(cells, rows)], cost)
     if fp is None:
         return None, None, {"status": "unreachable",
                             "cheapest_cost": min(r["gen_cost"] for r in rows)}, cells
@@ -278,9 +263,9 @@ def fit_world(preset: str = "qwen3-1.7b", seed: int = 0, episodes_total: int = 4
     if preset not in ASSUMED:
         raise FitError(f"unknown preset {preset!r}; choose from {', '.join(ASSUMED)}")
     assumed = ASSUMED[preset]
-    mv_targets = mv_targets or {s: PAPER_TABLE2["mv"]["acc"][s] / 100 for s in BENCHMARKS}
-    t1 = table1 or TABLE1[preset]
-    rates = table1_rates(t1["f1"], t1["accuracy"], t1["recall_incorrect"])
+    mv_targets = mv_targets or {s: TABLE2["mv"]["acc"][s] / 100 for s in BENCHMARKS}
+    t1 = table1 or TABLE1[TABLE1_MODEL[preset]]
+    rates = table1_rates(t1["end_f1"], t1["end_accuracy"], t1["end_recall_incorrect"])
     # LFM2-350M: only its mixed MV number is published, so it starts from the Qwen3 fit's
     # benchmarks and moves every mean pass rate by one shared logit shift
     start = preset_specs("qwen3-1.7b") if preset == "lfm2-350m" else ORIGINAL_SPECS
@@ -317,7 +302,7 @@ def fit_world(preset: str = "qwen3-1.7b", seed: int = 0, episodes_total: int = 4
                 sp[name] = _with_mean(specs[name], mean, conc)
                 w = world_from_specs(sp, name)
                 eps = max(1, episodes_total // w.n_questions)
-                acc, _, _, _ = frontier_accuracy(w, "mv", PAPER_TABLE2["mv"]["cost"], seed=seed,
+                acc, _, _, _ = frontier_accuracy(w, "mv", TABLE2["mv"]["cost"], seed=seed,
                                                  episodes=eps, knobs=(1, 2, 3, 4, 5, 6, 8))
                 return acc - mv_targets[name]
 
@@ -353,17 +338,17 @@ def _shift_means(specs: dict, shift: float) -> dict:
 
 def _fit_lfm2_shift(specs, fitted, seed, episodes_total, progress, log, rnd):
     """One logit shift of every benchmark's mean pass rate: mixed MV at 1.70 = 68.8."""
-    target = LFM2_MIXED["mv"]["acc"] / 100
+    target = TABLE2_LFM2_350M["mv"]["acc"] / 100
 
     def gap(shift):
         w = world_from_specs(_shift_means(specs, shift), "mixed")
-        acc, _, _, _ = frontier_accuracy(w, "mv", LFM2_MIXED["mv"]["cost"], seed=seed,
+        acc, _, _, _ = frontier_accuracy(w, "mv", TABLE2_LFM2_350M["mv"]["cost"], seed=seed,
                                          episodes=max(1, episodes_total // w.n_questions),
                                          knobs=(1, 2, 3, 4, 5, 6, 8))
         return acc - target
 
     shift = optimize.brentq(gap, -8.0, 2.0, xtol=1e-3)
-    fitted["mv"] = {"mixed": {"logit_shift": float(shift), "target": target, "cost": LFM2_MIXED["mv"]["cost"],
+    fitted["mv"] = {"mixed": {"logit_shift": float(shift), "target": target, "cost": TABLE2_LFM2_350M["mv"]["cost"],
                               "achieved": float(gap(shift) + target)}}
     if progress:
         log(f"[fit round {rnd + 1}] mixed: logit shift {shift:+.3f} -> MV@1.70 "
@@ -378,7 +363,7 @@ def predict_lfm2(specs: dict, seed: int = 0, n_boot: int = 1000, progress: bool 
     boot = _boot(w, n_boot, seed)
     out = []
     for key, role in (("mv", "fitted"), ("ziprc", "predicted")):
-        row = LFM2_MIXED[key]
+        row = TABLE2_LFM2_350M[key]
         acc, c, info, _ = frontier_accuracy(w, key, row["cost"], seed=seed, boot=boot,
                                             episodes=episodes)
         ent = {"suite": "mixed", "row": key, "role": role, "label": f"LFM2-350M {key}", "cost": row["cost"], "paper": row["acc"],
@@ -399,7 +384,7 @@ def fit_rm_auroc(specs: dict, seed: int = 0, episodes_total: int = 4000, grid=No
                  progress: bool = True, log=print) -> dict:
     """The external reward model's AUROC that best reproduces its own Table 2 row (grid)."""
     grid = grid or (0.55, 0.65, 0.75, 0.85, 0.95)
-    row = PAPER_TABLE2["wbon_rm"]
+    row = TABLE2["wbon_rm"]
     sse = []
     for a in grid:
         err = 0.0
@@ -436,12 +421,12 @@ def predict_table2(specs: dict, suites=SUITES, alpha: float = 0.1, seed: int = 0
         w = world_from_specs(specs, suite, n_questions=questions)
         eps = auto_episodes(w.n_questions) if episodes is None else int(episodes)
         boot = _boot(w, n_boot, seed)
-        for key, row in PAPER_TABLE2.items():
+        for key, row in TABLE2.items():
             params = {"strength": rm_auroc} if key == "wbon_rm" else {}
             acc, c, info, _ = frontier_accuracy(w, key, row["cost"], alpha=alpha, seed=seed,
                                                 episodes=eps, params=params, boot=boot)
             paper = row["acc"].get(suite) if alpha == 0.1 else None
-            ent = {"suite": suite, "row": key, "label": row["label"], "role": row["role"],
+            ent = {"suite": suite, "row": key, "label": row["label"], "role": ROLES[key],
                    "cost": row["cost"], "paper": paper,
                    "here": None if acc is None else 100 * acc,
                    "ci": None if c is None else [100 * c[0], 100 * c[1]],
@@ -471,8 +456,8 @@ def predict_table2_shared(specs: dict, alpha: float = 0.1, seed: int = 0, rm_aur
     out = []
     mixed = world_from_specs(specs, "mixed")
     worlds = {b: world_from_specs(specs, b) for b in BENCHMARKS}
-    for key in rows or tuple(PAPER_TABLE2):
-        row = PAPER_TABLE2[key]
+    for key in rows or tuple(TABLE2):
+        row = TABLE2[key]
         params = {"strength": rm_auroc} if key == "wbon_rm" else {}
         acc, _, info, cells = frontier_accuracy(mixed, key, row["cost"], alpha=alpha, seed=seed,
                                                 params=params)
@@ -490,7 +475,7 @@ def predict_table2_shared(specs: dict, alpha: float = 0.1, seed: int = 0, rm_aur
             boot = _boot(w, n_boot, seed)
             c95 = ci(correct, boot)  # None when every resample agrees
             paper = row["acc"].get(suite) if alpha == 0.1 else None
-            ent = {"suite": suite, "row": key, "label": row["label"], "role": row["role"],
+            ent = {"suite": suite, "row": key, "label": row["label"], "role": ROLES[key],
                    "protocol": "shared-knob", "cost": row["cost"], "suite_cost": cost,
                    "knob": info["knob"], "paper": paper, "here": 100 * float(correct.mean()),
                    "ci": None if c95 is None else [100 * c95[0], 100 * c95[1]],
@@ -568,7 +553,7 @@ def sensitivity(specs: dict, knob: str, values, suite: str = "mixed", rows=PREDI
                     w = world_from_specs(s2, name)
                     acc, _, _, _ = frontier_accuracy(w, "mv", 1.40, seed=seed,
                                                      episodes=max(1, 3000 // w.n_questions))
-                    return acc - PAPER_TABLE2["mv"]["acc"][name] / 100
+                    return acc - TABLE2["mv"]["acc"][name] / 100
 
                 try:
                     sp[name] = _with_mean(sp[name], optimize.brentq(gap, 0.05, 0.999, xtol=5e-4),
@@ -578,7 +563,7 @@ def sensitivity(specs: dict, knob: str, values, suite: str = "mixed", rows=PREDI
         w = world_from_specs(sp, suite, n_questions=questions)
         ent = {"knob": knob, "value": v, "suite": suite}
         for key in ("mv",) + tuple(rows):
-            acc, _, info, _ = frontier_accuracy(w, key, PAPER_TABLE2[key]["cost"], seed=seed,
+            acc, _, info, _ = frontier_accuracy(w, key, TABLE2[key]["cost"], seed=seed,
                                                 episodes=episodes)
             ent[key] = None if acc is None else 100 * acc
         out.append(ent)

@@ -2,7 +2,8 @@
 
 import torch
 
-from llm_backend.model import GridSpec, build_model
+from llm_backend.config import GridSpec
+from llm_backend.model import build_model
 
 GRID = GridSpec(length_edges=(0, 4, 8, 12, 16, 20, 24, 28, 40), delta=4)
 

@@ -55,7 +55,8 @@ class Block(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Block())
 from ziprc_cli.main import build_parser
 build_parser()
-import simulators.study, simulators.replay, simulators.traces, simulators.bench
+import simulators.study, simulators.sweeps, simulators.report, simulators.results, simulators.replay
+import simulators.traces, simulators.bench, llm_backend.config
 """
     r = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True,
                        timeout=120)
@@ -211,7 +212,7 @@ def test_bad_values_are_errors_before_any_work(argv, words, tmp_path, capsys, mo
 
 @pytest.mark.parametrize("suffix, magic", [(".pdf", b"%PDF"), (".svg", b"<?xml"), (".png", b"\x89PNG")])
 def test_plot_is_written_in_the_type_its_name_says(tmp_path, suffix, magic):
-    from simulators.study import plot_frontier
+    from simulators.report import plot_frontier
 
     rows = [{"policy": p, "variant": "", "gen_cost": c, "accuracy": a, "accuracy_ci": ci}
             for p, c, a, ci in [("mv", 1.0, 0.8, [0.7, 0.9]), ("mv", 2.0, 0.9, None),
@@ -248,8 +249,9 @@ def test_bench_module_help_does_not_run_the_benchmark(monkeypatch, capsys):
 
 
 def test_strata_of_one_question_are_pooled_and_degenerate_intervals_dropped():
-    from simulators.policies import Policy
-    from simulators.study import Cell, ci, format_table, pooled_strata, summarize_cells
+    from simulators.policies import PolicySpec
+    from simulators.report import format_table, summarize_cells
+    from simulators.results import Cell, ci, pooled_strata
 
     strata, note = pooled_strata(np.array([0, 0, 0, 1, 2, 2]), ("gsm8k", "amc23", "aime24"))
     assert strata.tolist() == [0, 0, 0, 2, 2, 2] and "amc23" in note and "aime24" in note
@@ -258,19 +260,15 @@ def test_strata_of_one_question_are_pooled_and_degenerate_intervals_dropped():
     assert ci(np.ones(4), boot) is None  # every resample gives the same mean
     assert ci(np.arange(4.0), boot) is not None
 
-    class W:
-        source = np.array([0, 0, 0, 1])
-        source_names = ("gsm8k", "aime24")
-
     ones, mixed = np.ones(4), np.array([1.0, 0.0, 1.0, 1.0])
 
     def cell(name, knob, correct):
-        return Cell(policy=Policy.make(name, **knob), variant="", correct=correct,
+        return Cell(policy=PolicySpec.make(name, **knob), variant="", correct=correct,
                     compute=np.full(4, 1.4), latency=np.full(4, 1.4), samples=np.full(4, 2.0),
                     pruned=np.zeros(4), answered=np.ones(4))
 
-    res = summarize_cells(W, [cell("mv", {"n": 2}, ones), cell("bon", {"n": 2}, mixed)], 0.1,
-                          n_boot=200)
+    res = summarize_cells([cell("mv", {"n": 2}, ones), cell("bon", {"n": 2}, mixed)], 0.1,
+                          np.array([0, 0, 0, 1]), ("gsm8k", "aime24"), n_boot=200)
     assert "aime24" in res["ci_note"]
     mv = next(t for t in res["matched"] if t["policy"] == "mv")
     assert mv["accuracy_ci"] is None  # 100% on every question: no zero-width [100, 100]

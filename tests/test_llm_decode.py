@@ -5,7 +5,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from llm_backend.decode import KVPool, PoolError, Sampler, generate  # noqa: E402
-from llm_backend.model import GridSpec, build_model  # noqa: E402
+from llm_backend.config import GridSpec  # noqa: E402
+from llm_backend.model import build_model  # noqa: E402
 
 from .oracles import slot_state  # noqa: E402
 

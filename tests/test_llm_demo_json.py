@@ -13,7 +13,8 @@ torch.set_num_threads(1)
 
 
 def test_micro_demo_headline_json(tmp_path, capsys):
-    from llm_backend.pipeline import make_config, run_demo
+    from llm_backend.config import make_config
+    from llm_backend.pipeline import run_demo
 
     c = make_config(fast=True, pretrain_steps=4, pretrain_batch=8, train_prompts=6, train_steps=3,
                     alpha0_steps=2, lite_steps=3, train_batch=4, eval_questions=2, eval_k=2, policy_questions=2,
@@ -30,6 +31,6 @@ def test_micro_demo_headline_json(tmp_path, capsys):
     assert pa["difference"] == pytest.approx(pa["after"] - pa["before"])
     mc = h["matched_cost"]
     assert set(mc) >= {"ziprc_minus_mv", "ci", "cost", "questions"} and mc["questions"] == 2
-    assert len(mc["ci"]) == 2 and mc["ci"][0] <= mc["ziprc_minus_mv"] + 1e-12
+    assert mc["ci"] is None or mc["ci"][0] <= mc["ziprc_minus_mv"] + 1e-12
     assert h["provenance"]["params"]["denoise"] is True
     assert json.loads((out / "ziprc" / "ziprc.json").read_text())["reward_states"] == 7

@@ -114,57 +114,78 @@ def test_ece_table():
     assert e == 0.0 and table[9][2] == 1
 
 
-def _mv_rows():
-    from llm_backend.pipeline import _row
+def _row(label, policy, correct, cost, knob=None):
+    """A sampling row whose generation cost per question is ``cost`` (alpha 0, Lbar 1)."""
+    from llm_backend.rows import Bootstraps, result_row
 
-    rows = [_row("majority N=1", [1, 0, 0, 0], [1.0] * 4, [1] * 4, [1] * 4, n_started=[1] * 4),
-            _row("majority N=2", [1, 1, 0, 0], [2.0] * 4, [2] * 4, [1] * 4, n_started=[2] * 4)]
-    return rows
+    qids = list(range(len(correct)))
+    return result_row(label, policy, correct, cost, cost, qids, dict.fromkeys(qids, 1.0), 0.0, Bootstraps(0),
+                      knob_name="n" if policy == "mv" else None, knob=knob)
+
+
+def _mv_rows():
+    return [_row("majority N=1", "mv", [1, 0, 0, 0], [1.0] * 4, 1),
+            _row("majority N=2", "mv", [1, 1, 0, 0], [2.0] * 4, 2)]
+
+
+def _matched(rows):
+    from llm_backend.rows import Bootstraps, matched_rows
+
+    return matched_rows(rows, Bootstraps(0))
 
 
 def test_matched_cost_interpolation_hand_computed():
-    from llm_backend.pipeline import _matched, _row
-
-    rows = _mv_rows() + [_row("X", [1, 1, 1, 0], [1.5] * 4, [1.5] * 4, [1] * 4, n_started=[2] * 4, policy="x"),
-                         _row("Y", [0, 1, 0, 0], [3.0] * 4, [3] * 4, [1] * 4, n_started=[3] * 4, policy="y")]
-    m = {r["method"]: r for r in _matched(rows)}
+    rows = _mv_rows() + [_row("X", "x", [1, 1, 1, 0], [1.5] * 4), _row("Y", "y", [0, 1, 0, 0], [3.0] * 4)]
+    m = {r["label"]: r for r in _matched(rows)}
     assert set(m) == {"X", "Y"}
-    # X at cost 1.5: MV per question interpolated halfway: (1, .5, 0, 0); difference (0, .5, 1, 0)
-    assert m["X"]["majority_at_same_cost"] == pytest.approx(0.375)
-    assert m["X"]["difference"] == pytest.approx(0.375)
-    lo, hi = m["X"]["difference_ci95"]
+    # X at cost 1.5: MV per question, the half-half mixture of N=1 and N=2: (1, .5, 0, 0);
+    # difference (0, .5, 1, 0)
+    assert m["X"]["mv_accuracy"] == pytest.approx(0.375) and m["X"]["mv_knob"] == pytest.approx(1.5)
+    assert m["X"]["delta_vs_mv"] == pytest.approx(0.375)
+    lo, hi = m["X"]["delta_vs_mv_ci"]
     assert 0.0 <= lo <= 0.375 <= hi <= 1.0
     assert not m["X"]["extrapolated"]
-    # Y beyond MV's largest cost: compared with the last MV point, flagged as extrapolated
+    # Y beyond MV's largest cost: compared with MV's most accurate N, flagged as extrapolated
     assert m["Y"]["extrapolated"]
-    assert m["Y"]["majority_at_same_cost"] == pytest.approx(0.5)
-    assert m["Y"]["difference"] == pytest.approx(-0.25)
+    assert m["Y"]["mv_accuracy"] == pytest.approx(0.5)
+    assert m["Y"]["delta_vs_mv"] == pytest.approx(-0.25)
 
 
-def test_matched_cost_constant_difference_has_degenerate_ci():
-    from llm_backend.pipeline import _matched, _row
+def test_matched_cost_skips_a_dominated_majority_vote():
+    """MV N=2 costs more than N=1 and is less accurate: at its cost MV is the mixture of N=1 and
+    N=3 (what a randomised MV achieves there), not N=2 itself."""
+    rows = [_row("majority N=1", "mv", [1, 1, 0, 0], [1.0] * 4, 1),
+            _row("majority N=2", "mv", [1, 0, 0, 0], [2.0] * 4, 2),
+            _row("majority N=3", "mv", [1, 1, 1, 1], [3.0] * 4, 3),
+            _row("X", "x", [1, 1, 1, 0], [2.0] * 4), _row("C", "c", [1, 0, 0, 0], [0.5] * 4)]
+    m = {r["label"]: r for r in _matched(rows)}
+    assert m["X"]["mv_accuracy"] == pytest.approx(0.75) and m["X"]["mv_knob"] == pytest.approx(2.0)
+    assert m["X"]["delta_vs_mv"] == pytest.approx(0.0) and not m["X"]["extrapolated"]
+    # cheaper than every N: compared with N=1, flagged
+    assert m["C"]["extrapolated"] and m["C"]["mv_accuracy"] == pytest.approx(0.5)
 
-    rows = _mv_rows() + [_row("Z", [1, 1, 0, 0], [2.0] * 4, [2] * 4, [1] * 4, n_started=[2] * 4, policy="z")]
+
+def test_matched_cost_constant_difference_has_no_interval():
+    rows = _mv_rows() + [_row("Z", "z", [1, 1, 0, 0], [2.0] * 4)]
     (z,) = _matched(rows)
-    assert z["difference"] == 0.0 and z["difference_ci95"] == (0.0, 0.0)
+    # the same outcome as MV on every question: every resample agrees, so no interval
+    assert z["delta_vs_mv"] == 0.0 and z["delta_vs_mv_ci"] is None
 
 
 def test_matched_cost_of_a_row_on_fewer_questions_uses_those_questions():
-    from llm_backend.pipeline import _matched, _row
-
     # MV on 4 questions, with per-question costs; the row ran on the first 2 questions only
-    rows = [_row("majority N=1", [1, 0, 0, 0], [1.0, 1.0, 3.0, 3.0], [1] * 4, [1] * 4, n_started=[1] * 4),
-            _row("majority N=2", [1, 1, 0, 0], [2.0, 2.0, 6.0, 6.0], [2] * 4, [1] * 4, n_started=[2] * 4),
-            _row("S", [0, 1], [1.5, 1.5], [1.5] * 2, [1] * 2, n_started=[2] * 2, policy="s")]
+    rows = [_row("majority N=1", "mv", [1, 0, 0, 0], [1.0, 1.0, 3.0, 3.0], 1),
+            _row("majority N=2", "mv", [1, 1, 0, 0], [2.0, 2.0, 6.0, 6.0], 2),
+            _row("S", "s", [0, 1], [1.5, 1.5])]
     (m,) = _matched(rows)
     # on questions 1-2 MV costs 1 (N=1) and 2 (N=2): at 1.5, MV per question (1, .5) -> .75;
     # on all four questions MV N=1 would cost 2 and the row would look cheaper than MV N=1
     assert m["questions"] == 2
-    assert m["majority_at_same_cost"] == pytest.approx(0.75)
-    assert m["difference"] == pytest.approx(-0.25)
+    assert m["mv_accuracy"] == pytest.approx(0.75)
+    assert m["delta_vs_mv"] == pytest.approx(-0.25)
     assert not m["extrapolated"]
     with pytest.raises(ValueError, match="more than majority"):
-        _matched(rows[:2] + [_row("T", [1] * 5, [1.0] * 5, [1] * 5, [1] * 5, n_started=[1] * 5)])
+        _matched(rows[:2] + [_row("T", "t", [1] * 5, [1.0] * 5)])
 
 
 def test_paired_accuracy_change_hand_computed():
@@ -176,6 +197,7 @@ def test_paired_accuracy_change_hand_computed():
     # questions a and b only: before (.5, 0), after (1, .5); difference .5 on both
     assert r["questions"] == 2
     assert r["before"] == pytest.approx(0.25) and r["after"] == pytest.approx(0.75)
-    assert r["difference"] == pytest.approx(0.5) and r["ci"] == [pytest.approx(0.5), pytest.approx(0.5)]
+    # the same difference on every question: every resample agrees, so no interval
+    assert r["difference"] == pytest.approx(0.5) and r["ci"] is None
     with pytest.raises(ValueError, match="no question"):
         paired_accuracy_change(before[:1], after[-1:])

@@ -105,10 +105,10 @@ def test_cli_sample_prompts_traces_replay(qwen3, prompts, tmp_path):
     assert rc == 0
     s = json.loads((out / "sampling.json").read_text())
     assert s["questions"] == 3 and len(s["matched"]) == 2
-    assert [r["method"] for r in s["rows"]] == ["majority N=1", "majority N=2", "majority N=3", "ZIP-RC beta=0.1",
+    assert [r["label"] for r in s["rows"]] == ["majority N=1", "majority N=2", "majority N=3", "ZIP-RC beta=0.1",
                                                 "three_votes"]
     # the user's policy ran: three samples started on every question, and its traces are written
-    assert s["rows"][-1]["policy"] == "three_votes" and s["rows"][-1]["samples_started"] == 3.0
+    assert s["rows"][-1]["policy"] == "three_votes" and s["rows"][-1]["samples"] == 3.0
     assert validate_traces(out / "traces_three_votes.parquet")["questions"] == 3
     assert s["provenance"]["params"]["slice"]["distribution_token_id"] == ntok
     for name in ("traces_majority.parquet", "traces_ziprc_beta0.1.parquet"):

@@ -12,7 +12,8 @@ pytest.importorskip("transformers")
 pytest.importorskip("pyarrow")
 pytest.importorskip("matplotlib")
 
-from llm_backend.pipeline import format_frontier, make_config, stage_frontier  # noqa: E402
+from llm_backend.config import make_config  # noqa: E402
+from llm_backend.pipeline import format_frontier, stage_frontier  # noqa: E402
 from llm_backend.sampler import majority_from_samples  # noqa: E402
 
 DELTA = 8

@@ -7,7 +7,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("pyarrow")
 
-from llm_backend.pipeline import make_config, run_demo  # noqa: E402
+from llm_backend.config import make_config  # noqa: E402
+from llm_backend.pipeline import run_demo  # noqa: E402
 
 torch.set_num_threads(1)  # <= 2; one thread is far faster when the cores are shared
 
@@ -41,7 +42,8 @@ def test_micro_demo_writes_every_artifact(tmp_path, capsys):
     assert fr["knob_points"] > fr["policies"] > 10 and "frontier" in summary["seconds"]
     assert "frontiers replayed from the majority-vote recordings" in printed
     rows = s["sample"]["rows"]
-    assert [r["method"] for r in rows[:3]] == ["majority N=1", "majority N=2", "majority N=3"]
+    assert [r["label"] for r in rows[:3]] == ["majority N=1", "majority N=2", "majority N=3"]
+    assert [r["knob"] for r in rows[:3]] == [1, 2, 3] and {r["policy"] for r in rows[:3]} == {"mv"}
     assert all(0 <= r["accuracy"] <= 1 for r in rows)
     # the KL of the alpha_KL = 10 run starts at exactly 0
     first = json.loads((out / "train_log_ziprc.jsonl").read_text().splitlines()[0])
@@ -72,40 +74,35 @@ def test_gpu_check_runs_on_cpu_tiny(tmp_path, capsys):
     data = json.loads((tmp_path / "g" / "gpu_check.json").read_text())
     assert "zero_overhead" in data and data["size"] == "tiny" and data["dtype"] == "bfloat16"
     mc = data["matched_cost"]
-    assert set(mc) >= {"ziprc_minus_mv", "ci", "cost", "questions"} and len(mc["ci"]) == 2
-    assert mc["ci"][0] <= mc["ziprc_minus_mv"] <= mc["ci"][1]
+    assert set(mc) >= {"ziprc_minus_mv", "ci", "cost", "questions"}
+    # no interval (None) only where every bootstrap resample gives the same difference
+    assert mc["ci"] is None or mc["ci"][0] <= mc["ziprc_minus_mv"] <= mc["ci"][1]
     assert data["tokens_per_s"]["plain"] > 0 and data["tokens_per_s"]["ziprc"] > 0
     assert data["zero_overhead"]["planner_fraction_source"] == "ZIP-RC sampling runs"
     assert data["peak_memory_bytes"] > 0 and data["launch_bound"]["ratio_4x"] > 0
     assert data["zero_overhead"]["dtype"] == "bfloat16"
 
 
-def test_cli_help_names_the_pipelines_defaults():
-    """The stage commands' help says "(default N; --fast M)" by hand (the CLI must not import
-    torch to build its parser); every such number must be the Config's / FAST's own."""
-    import re
+def test_cli_help_reads_the_pipelines_defaults_without_torch():
+    """The stage commands' help reads "(default N; --fast M)" from ``llm_backend.config``,
+    which is torch-free, so building the parser imports no torch."""
+    import subprocess
+    import sys
 
-    from llm_backend.pipeline import FAST, Config
+    code = ("import sys; from ziprc_cli.main import build_parser; build_parser(); "
+            "assert 'torch' not in sys.modules, 'building the CLI parser imported torch'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+    from llm_backend.config import FAST, Config
     from ziprc_cli.main import build_parser
 
-    parser = build_parser()
-    llm = next(a for a in parser._subparsers._group_actions[0].choices["llm"]._actions
+    llm = next(a for a in build_parser()._subparsers._group_actions[0].choices["llm"]._actions
                if a.dest == "llm_command")
-    default = Config()
-    checked = 0
+    seen = {}
     for stage in llm.choices.values():
         for action in stage._actions:
-            field = action.dest
-            # an option with its own argparse default does not defer to the Config
-            # (the --prompts options describe external prompt sets, not the built-in task)
-            if (not action.help or action.default is not None or action.help.startswith("with --prompts")
-                    or not hasattr(default, field)):
-                continue
-            m = re.search(r"\(default ([0-9.]+)(?:; --fast ([0-9.]+))?\)", action.help)
-            if not m:
-                continue
-            assert float(m.group(1)) == float(getattr(default, field)), (stage.prog, field, action.help)
-            if m.group(2) is not None:
-                assert float(m.group(2)) == float(FAST.get(field, getattr(default, field))), (stage.prog, field)
-            checked += 1
-    assert checked >= 6, f"only {checked} help defaults found: the pattern no longer matches the help texts"
+            if action.help and hasattr(Config, action.dest) and "(default " in action.help:
+                seen[action.dest] = action.help
+    assert seen["pretrain_steps"].endswith(f"(default {Config.pretrain_steps}; --fast {FAST['pretrain_steps']})")
+    assert seen["alpha_kl"].endswith(f"(default {Config.alpha_kl:g})")
+    assert len(seen) >= 8, sorted(seen)

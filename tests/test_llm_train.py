@@ -8,7 +8,8 @@ pytest.importorskip("transformers")
 
 from metamdp.grids import LengthGrid  # noqa: E402
 
-from llm_backend.model import GridSpec, ModelSize, build_model, load_checkpoint, save_checkpoint  # noqa: E402
+from llm_backend.config import GridSpec  # noqa: E402
+from llm_backend.model import ModelSize, build_model, load_checkpoint, save_checkpoint  # noqa: E402
 from llm_backend.rollouts import rollouts  # noqa: E402
 from llm_backend.slice import ReservedSlice  # noqa: E402
 from llm_backend.task import make_problems  # noqa: E402

@@ -7,8 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from simulators.study import (StudyError, bootstrap_indices, ci, parse_corruption, run_study,
-                              run_sweep, sweep_summary, sweep_tasks)
+from simulators.results import bootstrap_indices, ci
+from simulators.study import StudyError, run_study
+from simulators.sweeps import parse_corruption, run_sweep, sweep_summary, sweep_tasks
 from ziprc_cli.main import main
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -147,12 +148,12 @@ def test_bench_report_shape():
 
 
 def _fake_cell(name, knob, correct, cost):
-    from simulators.policies import Policy
-    from simulators.study import Cell
+    from simulators.policies import PolicySpec
+    from simulators.results import Cell
 
     correct = np.asarray(correct, dtype=float)
     q = correct.size
-    pol = Policy.make(name, **{Policy.make(name).knob_name: knob})
+    pol = PolicySpec.make(name, **{PolicySpec.make(name).knob_name: knob})
     # alpha = 0 below: generation cost = latency
     return Cell(policy=pol, variant="", correct=correct, compute=np.full(q, cost),
                 latency=np.full(q, cost), samples=np.ones(q), pruned=np.zeros(q),
@@ -166,7 +167,7 @@ def _rows(cells):
 
 
 def test_frontier_point_is_an_exact_mixture_of_two_knobs():
-    from simulators.study import frontier_point
+    from simulators.results import frontier_point
 
     rng = np.random.default_rng(0)
     a = (rng.random(50) < 0.6).astype(float)
@@ -174,7 +175,7 @@ def test_frontier_point_is_an_exact_mixture_of_two_knobs():
     bad = (rng.random(50) < 0.3).astype(float)
     cells = [_fake_cell("ziprc", 0.3, a, 1.0), _fake_cell("ziprc", 0.2, bad, 1.2),
              _fake_cell("ziprc", 0.01, b, 2.0)]
-    members = list(zip(cells, _rows(cells)))
+    members = [(c.correct, r) for c, r in zip(cells, _rows(cells))]
     fp = frontier_point(members, 1.4)
     # the dominated point (cost 1.2, less accurate than the cheaper one) is skipped
     assert fp["status"] == "interpolated"
@@ -235,13 +236,14 @@ def test_fitted_preset_reproduces_the_majority_vote_row():
     common random numbers, so the estimate is deterministic) majority voting along its
     frontier at cost 1.40 equals the paper's row within the root finder's tolerance."""
     from simulators.synthetic import build_world
-    from simulators.worldfit import PAPER_TABLE2, frontier_accuracy
+    from simulators.paper_numbers import TABLE2
+    from simulators.worldfit import frontier_accuracy
 
     for s in ("gsm8k", "math500", "amc23", "aime24"):
         w = build_world(s)
         acc, _, info, _ = frontier_accuracy(w, "mv", 1.40, episodes=max(1, 4000 // w.n_questions),
                                             knobs=(1, 2, 3, 4, 5, 6, 8))
-        assert abs(100 * acc - PAPER_TABLE2["mv"]["acc"][s]) < 0.5, (s, acc)
+        assert abs(100 * acc - TABLE2["mv"]["acc"][s]) < 0.5, (s, acc)
 
 
 def test_head_metrics_match_sampled_values():

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 ROOT = Path(__file__).resolve().parent.parent
 THREE = f"{ROOT / 'examples' / 'my_policy.py'}:ThreeVotes"
 SAME = ("accuracy", "accuracy_ci", "gen_cost", "gen_cost_ci", "compute", "latency", "samples",
-        "pruned_tokens", "answered")
+        "pruned", "answered")
 
 
 def _mv3_and_mine(rows):

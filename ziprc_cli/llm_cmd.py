@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from llm_backend.config import FAST, Config, make_config
+
 
 class LLMCommandError(ValueError):
     """A user error in ``ziprc llm`` arguments."""
@@ -18,6 +20,22 @@ class LLMCommandError(ValueError):
 
 DEFAULT_OUT = "runs/llm"
 QUIET_HELP = "no progress bars"
+_DEFAULT = Config()
+
+
+def _fmt(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join(_fmt(v) for v in value)
+    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
+
+
+def _default(field: str) -> str:
+    """``(default N; --fast M)`` of a Config field, read from the Config itself (the help must
+    not drift from the pipeline's defaults, and building the parser must not import torch)."""
+    value = getattr(_DEFAULT, field)
+    if field in FAST and FAST[field] != value:
+        return f"(default {_fmt(value)}; --fast {_fmt(FAST[field])})"
+    return f"(default {_fmt(value)})"
 
 
 def _torch_setup(args):
@@ -41,8 +59,6 @@ def _torch_setup(args):
 
 
 def _config(args):
-    from llm_backend.pipeline import make_config
-
     over = {"device": args.device, "seed": args.seed}
     if getattr(args, "size", None):
         over["size"] = args.size
@@ -155,7 +171,7 @@ def cmd_evaluate(args):
 def _sample_prompts(args):
     """``sample --prompts``: any prompt file on any local checkpoint directory."""
     from llm_backend.external import sample_prompts
-    from llm_backend.pipeline import format_sampling_rows
+    from llm_backend.rows import format_matched, format_rows
 
     d = Path(args.model)
     if not d.is_dir():
@@ -168,11 +184,9 @@ def _sample_prompts(args):
                        seed=args.seed, floor=args.floor or "distribution", limit=args.sample_questions,
                        planner=args.planner or "ours", policy_modules=tuple(args.policy_module or ()),
                        concurrent=args.concurrent, progress=not args.quiet)
-    print(format_sampling_rows(r["rows"]))
+    print(format_rows(r["rows"]))
     for m in r["matched"]:
-        ci = m["difference_ci95"]
-        print(f"{m['method']}: vs majority at cost {m['cost']:.2f}: {m['difference']:+.3f} "
-              f"[{ci[0]:+.3f}, {ci[1]:+.3f}]{' (extrapolated)' if m['extrapolated'] else ''}")
+        print(format_matched(m))
     print(f"wrote {Path(args.out) / 'sampling.json'} and the traces (replay: ziprc replay --traces "
           f"{Path(args.out) / 'traces_majority.parquet'})")
     return 0
@@ -185,14 +199,12 @@ def cmd_sample(args):
     from llm_backend.pipeline import stage_sample
 
     _need(Path(args.out) / args.model, f"model {args.model}", "train")
-    from llm_backend.pipeline import format_sampling_rows
+    from llm_backend.rows import format_matched, format_rows
 
     r = stage_sample(Path(args.out), _config(args), args.model, progress=not args.quiet)
-    print(format_sampling_rows(r["rows"]))
+    print(format_rows(r["rows"]))
     for m in r["matched"]:
-        ci = m["difference_ci95"]
-        print(f"{m['method']}: vs majority at cost {m['cost']:.2f}: {m['difference']:+.3f} "
-              f"[{ci[0]:+.3f}, {ci[1]:+.3f}]{' (extrapolated)' if m['extrapolated'] else ''}")
+        print(format_matched(m))
     return 0
 
 
@@ -311,25 +323,25 @@ def register(subparsers):
     s = sub.add_parser("pretrain", help="build and pretrain the policy on noisy scratchpads")
     _common(s)
     s.add_argument("--size", choices=["tiny", "small", "base", "large"],
-                   help="model size (default small)")
-    s.add_argument("--pretrain-steps", type=int, metavar="N", help="pretraining steps (default 1000; --fast 120)")
+                   help=f"model size {_default('size')}")
+    s.add_argument("--pretrain-steps", type=int, metavar="N", help=f"pretraining steps {_default('pretrain_steps')}")
     s.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     s.set_defaults(func=cmd_pretrain)
 
     s = sub.add_parser("rollouts", help="temperature-1 rollouts with exact labels")
     _common(s)
     s.add_argument("--train-prompts", type=int, metavar="N",
-                   help="prompts to roll out for training (default 1600; --fast 128)")
+                   help=f"prompts to roll out for training {_default('train_prompts')}")
     s.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     s.set_defaults(func=cmd_rollouts)
 
     s = sub.add_parser("train", help="ZIP-RC training (full with KL, or --lite)")
     _common(s)
     s.add_argument("--alpha-kl", type=float, default=None, metavar="W",
-                   help="weight of the KL to the frozen model (default 100)")
+                   help=f"weight of the KL to the frozen model {_default('alpha_kl')}")
     s.add_argument("--lite", action="store_true", help="ZIP-RC-Lite: only the slice rows learn")
     s.add_argument("--denoise", action="store_true", help="value-denoising stage (7 reward states)")
-    s.add_argument("--train-steps", type=int, metavar="N", help="training steps (default 800; --fast 50)")
+    s.add_argument("--train-steps", type=int, metavar="N", help=f"training steps {_default('train_steps')}")
     s.add_argument("--name", default=None, help="output model name (default ziprc / ziprc_lite)")
     s.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     s.set_defaults(func=cmd_train)
@@ -337,16 +349,16 @@ def register(subparsers):
     s = sub.add_parser("evaluate", help="Table 1 analogue, calibration, length coverage")
     _common(s)
     s.add_argument("--models", default="ziprc", help="comma-separated model names in --out (default ziprc)")
-    s.add_argument("--eval-questions", type=int, metavar="N", help="evaluation questions (default 100; --fast 12)")
-    s.add_argument("--eval-k", type=int, metavar="K", help="samples per evaluation question (default 16; --fast 8)")
+    s.add_argument("--eval-questions", type=int, metavar="N", help=f"evaluation questions {_default('eval_questions')}")
+    s.add_argument("--eval-k", type=int, metavar="K", help=f"samples per evaluation question {_default('eval_k')}")
     s.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("sample", help="ZIP-RC sampling vs majority voting (writes traces)")
     _common(s)
     s.add_argument("--model", default="ziprc", help="model name in --out to sample with (default ziprc)")
-    s.add_argument("--sample-questions", type=int, metavar="N", help="questions to sample (default 200; --fast 10)")
-    s.add_argument("--betas", default=None, help="comma-separated ZIP-RC cost weights beta (default 0.01,0.1)")
+    s.add_argument("--sample-questions", type=int, metavar="N", help=f"questions to sample {_default('sample_questions')}")
+    s.add_argument("--betas", default=None, help=f"comma-separated ZIP-RC cost weights beta {_default('betas')}")
     s.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     _sampling_options(s)
     s.add_argument("--prompts", default=None, metavar="FILE.jsonl",

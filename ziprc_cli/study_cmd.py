@@ -136,8 +136,8 @@ def _pct(x) -> str:
 def run(args) -> int:
     from simulators.io import check_image_path, provenance, write_json_atomic
     from simulators.runner import set_threads
-    from simulators.study import (StudyError, parse_corruption, run_study, run_sweep,
-                                  sweep_summary, sweep_tasks)
+    from simulators.study import StudyError, run_study
+    from simulators.sweeps import parse_corruption, run_sweep, sweep_summary, sweep_tasks
     from simulators.synthetic import SUITES, check_questions
 
     if args.questions is not None and args.questions < 1:
@@ -274,7 +274,7 @@ def run_fit(args) -> int:
 
 def run_calibration(args) -> int:
     from simulators.io import provenance, write_json_atomic
-    from simulators.study import calibration_table
+    from simulators.sweeps import calibration_table
 
     rows = calibration_table(seed=args.seed, preset=args.world_preset)
     print(f"{'suite':<9}{'questions':>10}{'pass@1':>8}{'pass@8':>8}{'mean tokens':>13}"
@@ -291,7 +291,7 @@ def run_calibration(args) -> int:
 def report(result: dict, t0: float, json_out: str | None, plot: str | None) -> None:
     """Print the matched-cost table and write the JSON and the frontier plot if asked."""
     from simulators.io import write_json_atomic
-    from simulators.study import format_table, plot_frontier
+    from simulators.report import format_table, plot_frontier
 
     print(format_table(result))
     print(f"({time.time() - t0:.1f}s)")
