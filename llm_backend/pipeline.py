@@ -387,8 +387,6 @@ def _replay_ziprc(c: Config) -> list:
     without branching (recordings have no continuations of prefixes), over the study's beta
     grid plus the demo's betas; twice, as the demo reports it: answer by the best value
     (``best``) and by the value-weighted vote (``vote``), each a row variant."""
-    from simulators.policies import REGISTRY
-
     from .policies import ZipRCPolicy
 
     class ZipRCBest(ZipRCPolicy):
@@ -397,7 +395,7 @@ def _replay_ziprc(c: Config) -> list:
     class ZipRCVote(ZipRCPolicy):
         variant = "vote"
 
-    betas = tuple(sorted(set(REGISTRY["ziprc"][1]) | {float(b) for b in c.betas}))
+    betas = tuple(sorted(set(ZipRCPolicy.knobs) | {float(b) for b in c.betas}))
     out = []
     for cls, selection in ((ZipRCVote, "weighted"), (ZipRCBest, "value")):
         pol = cls(beta=betas[0], alpha=c.alpha, cap=c.cap, search=c.search, branching=False,

@@ -15,9 +15,10 @@ import numpy as np
 from metamdp.grids import RewardGrid
 from metamdp.policies import PolicyRunError, View, call_policy
 
-from .kernels.common import (account, new_state, predict, prediction_scratch, shared_class,
-                             start_branch, start_root, step, track_history, world_tuple)
-from .runner import N_METRICS, ST_DONE, prediction_lengths
+from .kernels.common import (account, predict, prediction_scratch, shared_class, start_branch,
+                             start_root, step, track_history)
+from .kernels.samples import (N_METRICS, ST_DONE, new_state, pack_corruption, prediction_lengths,
+                              world_arrays)
 from .synthetic import P_CONF1, P_CONF2, P_RM1, P_RM2, hash_normal, stream_id
 
 DEFAULT_CAP = 8
@@ -39,11 +40,11 @@ class _Sample:
 
     @property
     def elapsed_ticks(self) -> int:
-        return int(self._ep.S[2][self.sid])
+        return int(self._ep.S.age[self.sid])
 
     @property
     def own_ticks(self) -> int:
-        return int(self._ep.S[2][self.sid] - self._ep.S[3][self.sid])
+        return int(self._ep.S.age[self.sid] - self._ep.S.start[self.sid])
 
     @property
     def joint(self) -> np.ndarray:
@@ -56,15 +57,15 @@ class _Sample:
     @property
     def value(self) -> float:
         ep = self._ep
-        return float(ep.values[ep.S[9][self.sid]]) if self.status == "finished" else 0.0
+        return float(ep.values[ep.S.rcls[self.sid]]) if self.status == "finished" else 0.0
 
     @property
     def answer(self):
-        return int(self._ep.S[8][self.sid]) if self.status == "finished" else None
+        return int(self._ep.S.answer[self.sid]) if self.status == "finished" else None
 
     @property
     def correct(self) -> bool:
-        return bool(self._ep.S[7][self.sid])
+        return bool(self._ep.S.correct[self.sid])
 
     @property
     def trace_noise(self) -> float:
@@ -84,16 +85,16 @@ class _Sample:
 class _Episode:
     def __init__(self, W, t_max, seed, q, corr, cap):
         self.W, self.t_max, self.seed, self.q, self.corr, self.cap = W, t_max, seed, q, corr, cap
-        self.values = W[0]
+        self.values = W.values
         self.track = bool(track_history(corr))
         self.S = new_state(cap, t_max, self.track)
         self.shared = shared_class(W, q, seed, cap)
         self.P = prediction_scratch(W, q, t_max)
-        self.cw = np.empty(W[0].size)
+        self.cw = np.empty(W.values.size)
         self.root = self.predict(-1)
 
     def predict(self, i) -> np.ndarray:
-        out = np.empty((self.W[0].size, self.W[10].size))
+        out = np.empty((self.W.values.size, self.W.rep.size))
         predict(i, self.seed, self.q, self.W, self.S, self.track, self.corr, self.P, out)
         return out
 
@@ -143,7 +144,7 @@ def run_episode(policy, W, t_max, seed, q, corr, cap, rewards, lengths, label) -
     for s in samples:
         if s.unfinished:
             s.status = "pruned"
-    fin = [s for s in samples if s.status == "finished" and ep.S[6][s.sid] == ST_DONE]
+    fin = [s for s in samples if s.status == "finished" and ep.S.status[s.sid] == ST_DONE]
     try:
         chosen = policy.choose(samples)
         extra = float(policy.extra_ticks(samples))
@@ -157,7 +158,7 @@ def run_episode(policy, W, t_max, seed, q, corr, cap, rewards, lengths, label) -
                              f"{label}, answer selection")
     out = np.zeros(N_METRICS)
     account(ep.S, len(samples), -1 if chosen is None else chosen.sid, gen, serial, extra,
-            W[7][q], out)
+            W.mean_ticks[q], out)
     return out
 
 
@@ -169,8 +170,8 @@ def run_episodes(world, policy, seeds, qidx, corruption, cap: int | None = None)
     grid, bin_map = prediction_lengths(world, corruption)
     rep = np.ascontiguousarray(grid.representative, dtype=np.float64)
     upper = np.ascontiguousarray(grid.upper, dtype=np.float64)
-    W = world_tuple(world, rep, upper, bin_map)
-    corr = corruption.as_array()
+    W = world_arrays(world, rep, upper, bin_map)
+    corr = pack_corruption(corruption)
     cap = int(cap or getattr(policy, "cap", None) or DEFAULT_CAP)
     rewards = RewardGrid.from_values(world.values)
     policy.prepare(rewards, grid)

@@ -1,11 +1,11 @@
 """The episode runner: policies over batches of synthetic questions, with the spec's cost
 meter (``docs/spec.md`` section 7).
 
-A built-in policy given as a :class:`simulators.policies.PolicySpec` runs on its Numba
-kernel (``simulators.kernels``, the fast path); any :class:`metamdp.policies.Policy` object
-(a user's, or a built-in's reference definition) runs on the Python episode driver
-(:mod:`simulators.driver`), on the very same samples. This module keeps the sample
-mechanics both use (``_new_sample``, ``_advance``, ``_predict``).
+A policy object whose exact type is a built-in class (a row of the table of
+:mod:`simulators.policies`) runs on its Numba kernel (``simulators.kernels``, the fast
+path); any other :class:`metamdp.policies.Policy` (a user's, a subclass) runs on the Python
+episode driver (:mod:`simulators.driver`), on the very same samples
+(:mod:`simulators.kernels.samples` holds the sample mechanics both use).
 
 One *episode* is one policy answering one question. Every sample's future is fixed by the
 episode seed and the sample's index (counter-based hashing, :mod:`simulators.synthetic`), so
@@ -23,175 +23,18 @@ compute for ``wbon_rm``, recorded in ``extra``).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from numba import njit, prange
 
-from metamdp.grids import LengthGrid
-from metamdp.policies.kernels import beta_stop_prob
+from .driver import run_episodes
+from .kernels import run_batch, run_batch_serial
+from .kernels.samples import (M_ANSWERED, M_CORRECT, M_EXTRA, M_GEN, M_LBAR, M_PRUNED, M_SERIAL,
+                              M_STARTED, METRICS, N_METRICS, pack_corruption, prediction_grid,
+                              world_arrays)
+from .policies import entry_for, pack
+from .synthetic import Corruption, World
 
-from .policies import CODES, SLOTS, PolicySpec
-from .synthetic import (P_CLASS, P_CONF1, P_CONF2, P_NOISE, P_RM1, P_RM2, P_SHARE, P_SHARED_CLASS,
-                        P_SIG1, P_SIG2, P_VALUE, P_VALUE2, Corruption, World, class_posterior, draw_answer,
-                        draw_class, draw_length, exact_joint, hash_normal, hash_uniform,
-                        stream_id, survival_table)
-
-METRICS = ("correct", "answered", "gen_ticks", "serial_ticks", "started", "pruned_ticks",
-           "finished", "lbar_ticks", "extra_ticks")
-M_CORRECT, M_ANSWERED, M_GEN, M_SERIAL, M_STARTED, M_PRUNED, M_FINISHED, M_LBAR, M_EXTRA = range(9)
-N_METRICS = len(METRICS)
-
-# prm slots (see simulators.policies.SLOTS)
-S_N, S_ALPHA, S_BETA, S_SEL, S_SEARCH, S_NORM, S_BRANCH, S_INITK, S_INTERVAL, S_THR, \
-    S_BUDGET, S_M, S_SIGNAL, S_WARMUP, S_PCT, S_STRENGTH, S_RMCOST, S_WINDOW, S_KEEP, S_CAP = \
-    (SLOTS[k] for k in ("n", "alpha", "beta", "selection", "search", "normalizer", "branching",
-                        "init_k", "interval", "threshold", "budget_tokens", "m", "signal",
-                        "warmup", "percentile", "strength", "rm_cost", "window", "keep_frac",
-                        "cap"))
-C_TEMP, C_NOISE, C_OPT, C_LAG, C_WIN, C_COARSE, C_CORR, C_VNOISE = range(8)
-
-ST_UNBORN, ST_OPEN, ST_DONE, ST_PRUNED = 0, 1, 2, 3
-
-
-# --------------------------------------------------------------------------- samples
-
-
-@njit(cache=True)
-def _new_sample(i, seed, q, weights, t0, x0, src, corr, shared_cls, log_median, sigma, values,
-                correct_prob, distractor_cdf, t_max, cls, ntot, age, start, X, hist, status, correct, answer,
-                track_hist, rcls, vnoise, prior):
-    """Create sample ``i``: class from ``weights`` (or the shared class), length > ``t0``.
-
-    ``rcls[i]`` is the value state the sample *reports* when it finishes: its class, or with
-    probability ``vnoise`` a fresh draw from the question's prior (an uninformative value).
-    """
-    u = hash_uniform(seed, stream_id(i, P_CLASS), 0)
-    k = draw_class(weights, u)
-    if src < 0 and corr > 0.0 and hash_uniform(seed, stream_id(i, P_SHARE), 0) < corr:
-        k = shared_cls
-    cls[i] = k
-    ntot[i] = draw_length(log_median[q, k], sigma[q], t0, t_max, seed, i)
-    age[i] = t0
-    start[i] = t0
-    X[i] = x0
-    if track_hist:
-        if src >= 0:
-            for a in range(t0 + 1):
-                hist[i, a] = hist[src, a]
-        else:
-            hist[i, 0] = 0.0
-    status[i] = ST_OPEN
-    c, ans = draw_answer(correct_prob[q], k, distractor_cdf[q], seed, i)
-    correct[i] = c
-    answer[i] = ans
-    rcls[i] = k
-    if vnoise > 0.0 and hash_uniform(seed, stream_id(i, P_VALUE), 0) < vnoise:
-        rcls[i] = draw_class(prior[q], hash_uniform(seed, stream_id(i, P_VALUE2), 0))
-
-
-@njit(cache=True)
-def _advance(i, seed, q, signal_mean, cls, ntot, age, X, hist, status, track_hist):
-    """One tick of sample ``i``; returns True if it finished."""
-    age[i] += 1
-    z = hash_normal(seed, stream_id(i, P_SIG1), stream_id(i, P_SIG2), age[i])
-    X[i] += signal_mean[q, cls[i]] + z
-    if track_hist:
-        hist[i, age[i]] = X[i]
-    if age[i] >= ntot[i]:
-        status[i] = ST_DONE
-        return True
-    return False
-
-
-@njit(cache=True)
-def _predict(i, seed, q, t, x_now, hist, track_hist, prior, signal_mean, surv, r_lo, r_hi,
-             corr_prm, bin_map, values, w_scratch, full, acc, out):
-    """Predicted joint ``out`` (B, Lp) of a prefix at tick ``t`` with signal sum ``x_now``.
-
-    ``hist`` row ``i`` (when tracked) holds the prefix's signal sums for staleness and the
-    moving average; ``i = -1`` is the root.
-    """
-    B, L = full.shape
-    Lp = out.shape[1]
-    lag = int(corr_prm[C_LAG])
-    win = int(corr_prm[C_WIN])
-    if lag == 0 and win <= 1:
-        exact_joint(prior[q], signal_mean[q], surv, r_lo, r_hi, t, x_now, w_scratch, acc)
-    else:
-        for k in range(B):
-            for l in range(L):
-                acc[k, l] = 0.0
-        hi = t - lag
-        if hi < 0:
-            hi = 0
-        lo = hi - win + 1
-        if lo < 0:
-            lo = 0
-        for a in range(lo, hi + 1):
-            xa = hist[i, a] if (i >= 0 and track_hist) else 0.0
-            exact_joint(prior[q], signal_mean[q], surv, r_lo, r_hi, a, xa, w_scratch, full)
-            for k in range(B):
-                for l in range(L):
-                    acc[k, l] += full[k, l]
-        for k in range(B):
-            for l in range(L):
-                acc[k, l] /= (hi - lo + 1)
-    for k in range(B):
-        for l in range(Lp):
-            out[k, l] = 0.0
-    for k in range(B):
-        for l in range(L):
-            out[k, bin_map[l]] += acc[k, l]
-    temp = corr_prm[C_TEMP]
-    noise = corr_prm[C_NOISE]
-    opt = corr_prm[C_OPT]
-    if temp != 1.0 or noise != 0.0 or opt != 0.0:
-        tot = 0.0
-        for k in range(B):
-            for l in range(Lp):
-                v = out[k, l]
-                if v > 0.0:
-                    lv = math.log(v) / temp + opt * values[k]
-                    if noise > 0.0:
-                        s = stream_id(i + 1, P_NOISE)
-                        lv += noise * hash_normal(seed, s, s + 1, (t * B + k) * Lp + l)
-                    v = math.exp(lv)
-                out[k, l] = v
-                tot += v
-        for k in range(B):
-            for l in range(Lp):
-                out[k, l] /= tot
-
-
-# _beta_stop_prob: the name the tests and older code use for Adaptive-Consistency's rule
-_beta_stop_prob = beta_stop_prob
-
-
-# --------------------------------------------------------------------------- python layer
-
-
-def prediction_grid(world: World, corruption: Corruption):
-    """(rep, upper, bin_map) of the length grid the policy sees (coarser bins merge)."""
-    grid, bin_map = prediction_lengths(world, corruption)
-    return (np.ascontiguousarray(grid.representative, dtype=np.float64),
-            np.ascontiguousarray(grid.upper, dtype=np.float64), bin_map)
-
-
-def prediction_lengths(world: World, corruption: Corruption):
-    """(the :class:`LengthGrid` of the joints a policy sees, world bin -> its bin)."""
-    edges = np.asarray(world.length_edges)
-    f = int(corruption.coarse_factor)
-    L = edges.size - 1
-    if L % f:
-        raise ValueError(f"coarse_factor {f} does not divide the {L} length bins")
-    coarse = edges[::f] if f > 1 else edges
-    if coarse[-1] != edges[-1]:
-        coarse = np.append(coarse, edges[-1])
-    grid = LengthGrid.binned(tuple(coarse), delta=world.delta)
-    bin_map = (np.arange(L) // f).astype(np.int64)
-    return grid, bin_map
-
+__all__ = ["METRICS", "N_METRICS", "episode_seeds", "run_policy", "summarize", "per_episode_costs",
+           "set_threads", "prediction_grid"]
 
 def episode_seeds(seed: int, n: int, stream: int = 0) -> np.ndarray:
     """``n`` uint64 episode seeds from ``SeedSequence(seed)`` (child ``stream``)."""
@@ -205,12 +48,12 @@ def run_policy(world: World, policy, seed: int = 0, episodes_per_question: int =
                parallel: bool = True, engine: str = "auto") -> np.ndarray:
     """Run ``policy`` on every question (or ``questions``) of ``world``.
 
-    ``policy``: a :class:`simulators.policies.PolicySpec` (a built-in, run on its Numba
-    kernel) or a :class:`metamdp.policies.Policy` object (run on the Python driver).
-    ``engine="python"`` runs a spec's reference definition on the Python driver instead
-    (slow; the conformance tests compare the two). Episode ``e`` of question ``q`` uses the
-    same seed for every policy (common random numbers): seeds come from
-    ``SeedSequence(seed)``.
+    ``policy``: a :class:`metamdp.policies.Policy` object. One whose exact type is a
+    registered built-in class (:mod:`simulators.policies`) runs on its Numba kernel; any
+    other runs on the Python driver. ``engine="python"`` runs a built-in on the Python driver
+    too (slow; the conformance tests compare the two); ``engine="numba"`` refuses a policy
+    without a kernel. Episode ``e`` of question ``q`` uses the same seed for every policy
+    (common random numbers): seeds come from ``SeedSequence(seed)``.
 
     Returns
     -------
@@ -227,20 +70,14 @@ def run_policy(world: World, policy, seed: int = 0, episodes_per_question: int =
     qidx = np.repeat(qs, k).astype(np.int64)
     all_seeds = episode_seeds(seed, world.n_questions * k)
     seeds = all_seeds.reshape(world.n_questions, k)[qs].ravel()
+    if engine == "python" or (engine == "auto" and entry_for(policy) is None):
+        return run_episodes(world, policy, seeds, qidx, corruption)
+    _, record = pack(policy, world.delta)
     rep, upper, bin_map = prediction_grid(world, corruption)
-    if not isinstance(policy, PolicySpec) or engine == "python":
-        from .driver import run_episodes
-
-        obj = policy.reference() if isinstance(policy, PolicySpec) else policy
-        cap = int(policy.params["cap"]) if isinstance(policy, PolicySpec) else None
-        return run_episodes(world, obj, seeds, qidx, corruption, cap=cap)
-    from .kernels import run_batch, run_batch_serial
-    from .kernels.common import world_tuple
-
     out = np.zeros((qidx.size, N_METRICS))
     fn = run_batch if parallel else run_batch_serial
-    fn(CODES[policy.name], policy.to_array(world.delta), corruption.as_array(), seeds, qidx,
-       world_tuple(world, rep, upper, bin_map), int(world.t_max), out)
+    fn(record, pack_corruption(corruption), seeds, qidx, world_arrays(world, rep, upper, bin_map),
+       int(world.t_max), out)
     return out
 
 
@@ -277,38 +114,3 @@ def set_threads(n: int | None) -> None:
 # --------------------------------------------------------------------------- trace recording
 
 
-@njit(cache=True)
-def record_sample(i, seed, q, values, prior, correct_prob, log_median, sigma, signal_mean,
-                  distractor_cdf, r_lo, r_hi, t_max):
-    """Sample ``i`` of an episode run to completion, with the exact joint at every tick.
-
-    Identical to the runner's sample ``i`` for the same episode seed (same hashed streams),
-    so replaying the recording reproduces the runner exactly. Returns
-    ``(joints (N, B, L), class, length N, correct, answer id)``.
-    """
-    B = values.size
-    L = r_lo.size
-    cap = i + 1
-    cls = np.zeros(cap, dtype=np.int64)
-    ntot = np.zeros(cap, dtype=np.int64)
-    age = np.zeros(cap, dtype=np.int64)
-    start = np.zeros(cap, dtype=np.int64)
-    X = np.zeros(cap)
-    status = np.zeros(cap, dtype=np.int64)
-    correct = np.zeros(cap, dtype=np.bool_)
-    answer = np.zeros(cap, dtype=np.int64)
-    rcls = np.zeros(cap, dtype=np.int64)
-    vnoise = 0.0
-    hist = np.zeros((cap, 1))
-    surv = np.empty((B, t_max + 1))
-    survival_table(log_median[q], sigma[q], t_max, surv)
-    _new_sample(i, seed, q, prior[q], 0, 0.0, -1, 0.0, 0, log_median, sigma, values,
-                correct_prob, distractor_cdf, t_max, cls, ntot, age, start, X, hist, status,
-                correct, answer, False, rcls, vnoise, prior)
-    n = ntot[i]
-    joints = np.empty((n, B, L))
-    w = np.empty(B)
-    for a in range(n):
-        exact_joint(prior[q], signal_mean[q], surv, r_lo, r_hi, a, X[i], w, joints[a])
-        _advance(i, seed, q, signal_mean, cls, ntot, age, X, hist, status, False)
-    return joints, cls[i], n, correct[i], answer[i]

@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from .io import atomic_path, check_image_path, provenance, write_json_atomic
-from .policies import POLICY_NAMES, Policy, parse_policies, sweep
+from metamdp.policies import Policy
+
+from .policies import POLICY_NAMES, describe, make, parse_policies, sweep
 from .runner import (M_ANSWERED, M_CORRECT, M_LBAR, M_PRUNED, M_STARTED, per_episode_costs,
                      run_policy)
 from .synthetic import DEFAULT_PRESET, SUITES, Corruption, World, WorldError, build_world
@@ -87,7 +89,7 @@ def warm_up_kernels(announce: bool = True) -> float:
     starts, and say so when it compiles: a cold first run otherwise sits silently at 0% with an
     absurd time estimate. Returns the seconds it took.
 
-    One tiny run compiles everything a study needs: every policy is a branch of one kernel.
+    One tiny run per built-in policy compiles every kernel a study needs.
     """
     cached = _kernel_cached()
     msg = ("compiling kernels (first run only: about 1.5 minutes on 2 idle cores, longer on a "
@@ -102,7 +104,8 @@ def warm_up_kernels(announce: bool = True) -> float:
     try:
         world = build_world("mixed", n_questions=4)
         with _KERNEL_LOCK:
-            run_policy(world, Policy.make("mv", n=1), seed=0)
+            for name in POLICY_NAMES:
+                run_policy(world, make(name), seed=0, questions=[0])
     finally:
         if timer is not None:
             timer.cancel()
@@ -642,9 +645,8 @@ class SweepTask:
         # the knob grids and the package version are part of the identity of a result file,
         # so a resumed sweep never mixes results of different code
         from metamdp import __version__
-        from .policies import REGISTRY
 
-        blob = json.dumps([asdict(self), REGISTRY, __version__], sort_keys=True, default=str)
+        blob = json.dumps([asdict(self), describe(), __version__], sort_keys=True, default=str)
         digest = hashlib.sha256(blob.encode()).hexdigest()[:12]
         return f"{self.suite}-a{self.alpha:g}-{self.corruption}-s{self.seed}-{digest}"
 
@@ -856,12 +858,12 @@ def calibration_table(suites=SUITES, seed: int = 0, episodes_total: int = 20000,
         costs, accs = [], []
         with _KERNEL_LOCK:
             for n in range(1, 9):
-                m = run_policy(world, Policy.make("mv", n=n, alpha=alpha), seed=seed,
+                m = run_policy(world, make("mv", n=n), seed=seed,
                                episodes_per_question=eps)
                 correct, _, _, g = per_episode_costs(m, alpha)
                 costs.append(float(g.mean()))
                 accs.append(float(correct.mean()))
-            p8 = run_policy(world, Policy.make("pass_at_n", n=8), seed=seed,
+            p8 = run_policy(world, make("pass_at_n", n=8), seed=seed,
                             episodes_per_question=eps)
         mv_at = float(np.interp(MATCH_COST, costs, accs))
         out.append({"suite": suite, "questions": world.n_questions, "episodes_per_question": eps,

@@ -248,7 +248,7 @@ def test_bench_module_help_does_not_run_the_benchmark(monkeypatch, capsys):
 
 
 def test_strata_of_one_question_are_pooled_and_degenerate_intervals_dropped():
-    from simulators.policies import Policy
+    from simulators.policies import make
     from simulators.study import Cell, ci, format_table, pooled_strata, summarize_cells
 
     strata, note = pooled_strata(np.array([0, 0, 0, 1, 2, 2]), ("gsm8k", "amc23", "aime24"))
@@ -265,7 +265,7 @@ def test_strata_of_one_question_are_pooled_and_degenerate_intervals_dropped():
     ones, mixed = np.ones(4), np.array([1.0, 0.0, 1.0, 1.0])
 
     def cell(name, knob, correct):
-        return Cell(policy=Policy.make(name, **knob), variant="", correct=correct,
+        return Cell(policy=make(name, **knob), variant="", correct=correct,
                     compute=np.full(4, 1.4), latency=np.full(4, 1.4), samples=np.full(4, 2.0),
                     pruned=np.zeros(4), answered=np.ones(4))
 

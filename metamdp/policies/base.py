@@ -216,18 +216,27 @@ class Policy:
     def knob(self):
         return getattr(self, self.knob_name) if self.knob_name else None
 
-    def with_knob(self, value) -> "Policy":
-        """A copy with the knob set to ``value`` (the constructor must accept the knob)."""
+    def constructor_knobs(self) -> dict:
+        """This object's values of its constructor's keywords (:meth:`describe_knobs`
+        restricted to what the constructor accepts)."""
         import inspect
 
-        if not self.knob_name:
-            raise PolicyConfigError(f"policy {self.name} has no knob")
         accepted = inspect.signature(type(self)).parameters
         if any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
-            kw = self.describe_knobs()
-        else:   # the constructor's own keywords, with this object's values
-            kw = {k: v for k, v in self.describe_knobs().items() if k in accepted}
-        return type(self)(**{**kw, self.knob_name: value})
+            return self.describe_knobs()
+        return {k: v for k, v in self.describe_knobs().items() if k in accepted}
+
+    def with_knob(self, value) -> "Policy":
+        """A copy with the knob set to ``value`` (the constructor must accept the knob)."""
+        if not self.knob_name:
+            raise PolicyConfigError(f"policy {self.name} has no knob")
+        return type(self)(**{**self.constructor_knobs(), self.knob_name: value})
+
+    def revalidated(self) -> "Policy":
+        """A fresh copy built by the constructor from this object's knobs: the constructor's
+        :class:`PolicyConfigError` if an attribute was set out of range after construction
+        (the simulators' kernels pack only what the constructor accepts)."""
+        return type(self)(**self.constructor_knobs())
 
     def describe_knobs(self) -> dict:
         """Constructor keywords that rebuild this policy (public scalar attributes)."""
