@@ -383,3 +383,33 @@ def test_unknown_names_and_unbound_kernels_are_errors(world):
 
     assert registry.entry_for(Sub()) is None
     np.testing.assert_array_equal(run_policy(world, Sub(n=3), seed=1), run_policy(world, make("mv", n=3), seed=1))
+
+
+# --------------------------------------------------------------------------- cache guard
+
+def test_stale_cache_guard_covers_every_jitted_file_the_kernels_use():
+    """Numba keys a cache on the caller's file only: every file with jitted code that the
+    kernels import (and so may inline) must be among the guard's sources."""
+    import sys
+    from pathlib import Path
+
+    import simulators.kernels as kernels
+
+    used = {Path(m.__file__).resolve() for name, m in list(sys.modules.items())
+            if name.split(".")[0] in ("simulators", "metamdp") and getattr(m, "__file__", None)}
+    jitted = {f for f in used if "@njit" in f.read_text(encoding="utf-8")}
+    assert jitted and jitted <= {Path(f).resolve() for f in kernels.GUARDED_SOURCES}
+
+
+def test_drop_stale_removes_caches_when_a_source_changes(tmp_path):
+    from metamdp._numba_cache import drop_stale
+
+    src, cache = tmp_path / "callee.py", tmp_path / "__pycache__"
+    src.write_text("x = 1\n")
+    drop_stale([cache], [src])
+    (cache / "caller.f-1.py311.nbi").write_text("")
+    drop_stale([cache], [src])
+    assert (cache / "caller.f-1.py311.nbi").exists()     # unchanged sources: kept
+    src.write_text("x = 2\n")
+    drop_stale([cache], [src])
+    assert not (cache / "caller.f-1.py311.nbi").exists()  # a callee changed: dropped

@@ -32,15 +32,24 @@ from metamdp._numba_cache import drop_stale
 
 _HERE = Path(__file__).resolve().parent
 _ROOT = _HERE.parent.parent
-# Only this folder's cache holds jitted code that calls other files' jitted code: the
-# kernels inline the sample mechanics (samples.py, ../synthetic.py), the shared arithmetic
-# and planner of metamdp, and the batch loops the kernel that the table of ../policies.py
-# binds to each parameter record. (synthetic.py's jitted code calls only itself; metamdp's
-# caches have their own guard.)
-drop_stale([_HERE / "__pycache__"],
-           sorted(_HERE.glob("*.py")) + [_HERE.parent / "synthetic.py", _HERE.parent / "policies.py"]
-           + [_ROOT / "metamdp" / f for f in ("planner.py", "order_stats.py", "joints.py",
-                                              "policies/kernels.py")])
+
+
+def _jitted_sources() -> list:
+    """Every file whose code the compiled kernels and batch loops may contain: this folder,
+    the table that binds kernels to parameter records (../policies.py), and every file of
+    simulators/ and metamdp/ with jitted code (found by its decorator, so that a new one is
+    never missed)."""
+    files = set(_HERE.glob("*.py")) | {_HERE.parent / "policies.py"}
+    for pkg in (_HERE.parent, _ROOT / "metamdp"):
+        files |= {f for f in pkg.rglob("*.py") if "@njit" in f.read_text(encoding="utf-8")}
+    return sorted(files)
+
+
+# This folder's cache is the one of simulators/ whose jitted code calls other files' jitted
+# code (synthetic.py's calls only its own), so it is dropped when any of those files changed;
+# metamdp.policies.kernels guards its own cache (it calls the planner).
+GUARDED_SOURCES = _jitted_sources()
+drop_stale([_HERE / "__pycache__"], GUARDED_SOURCES)
 
 #: parameter-record class -> kernel (filled by :func:`bind`)
 KERNELS: dict = {}
