@@ -26,7 +26,7 @@ name               class                   rule
 =================  ======================  ================================================
 """
 
-from .base import (ENDED, FLOORS, SELECTIONS, Action, Policy, PolicyConfigError, PolicyRunError,
+from .base import (BUILTIN, ENDED, FLOORS, SELECTIONS, Action, Policy, PolicyConfigError, PolicyRunError,
                    SampleView, View, call_policy, dprime_from_auroc, expected_value, floor_index,
                    select, validate_action)
 from .loading import PolicyModuleError, load_policies, load_policy
@@ -36,14 +36,7 @@ from .pruning import SIGNALS, DeepConf, RewardPrune, SpecRejection
 from .sequential import AdaptiveConsistency, EarlyStoppingSC, Pandora
 from .ziprc import ZipRC
 
-#: the built-in policies by name
-BUILTIN = {
-    "ziprc": ZipRC, "mv": MajorityVote, "bon": BestOfN, "wbon": WeightedBestOfN,
-    "wbon_rm": RewardModelVote, "pass_at_n": PassAtN, "length_prune": LengthPrune,
-    "half_finished": HalfFinished, "reward_prune": RewardPrune, "ac": AdaptiveConsistency,
-    "esc": EarlyStoppingSC, "deepconf": DeepConf, "short_m_at_k": ShortMAtK,
-    "spec_rejection": SpecRejection, "pandora": Pandora,
-}
+# BUILTIN (name -> class) holds every class above with its own name (Policy.__init_subclass__)
 POLICY_NAMES = tuple(BUILTIN)
 
 

@@ -28,6 +28,12 @@ FLOORS = ("down", "nearest")
 ENDED = ("finished", "truncated", "pruned")
 
 
+#: the built-in policies by name: every class of this package with its own ``name``, in the
+#: order they are defined (filled by :meth:`Policy.__init_subclass__`, so that a new
+#: built-in is one class and nothing else here)
+BUILTIN: dict = {}
+
+
 class PolicyConfigError(ValueError):
     """Unknown policy name, unknown knob, or a knob out of range."""
 
@@ -188,6 +194,13 @@ class Policy:
     cap: int | None = None
     knob_name: str | None = None
     knobs: tuple = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith(__package__ + ".") and "name" in vars(cls):
+            if cls.name in BUILTIN:
+                raise TypeError(f"two built-in policies are named {cls.name!r}")
+            BUILTIN[cls.name] = cls
 
     def reset(self) -> None:
         """Forget the previous question's state."""
