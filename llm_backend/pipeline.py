@@ -271,9 +271,10 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
     majority voting at N = 1..cap as the reference curve (always run: it defines ``Lbar``)."""
     from tqdm import tqdm
 
+    from metamdp.policies import select
     from simulators.traces import write_traces
 
-    from .policies import make_policy, parse_policy_names, select
+    from .policies import make_policy, parse_policy_names
     from .sampler import MajorityVotePolicy, OnlineSampler, majority_from_samples
 
     out = Path(out)

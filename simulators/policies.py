@@ -43,9 +43,12 @@ class Entry:
     packer: Callable
 
     def pack(self, policy, delta: int):
-        """The kernel's parameter record of ``policy``, which is first rebuilt by its
-        constructor so that the kernel never runs knobs the class would reject."""
-        return self.packer(policy.revalidated(), int(delta))
+        """The kernel's parameter record of ``policy``. Its knobs are first checked by
+        rebuilding it with its constructor, so that the kernel never runs knobs the class
+        would reject (e.g. set on the object after construction); the object itself is
+        packed, as the Python driver would run it."""
+        policy.revalidated()
+        return self.packer(policy, int(delta))
 
 
 #: name -> :class:`Entry`, in the order of tables and plots

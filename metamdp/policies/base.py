@@ -234,8 +234,17 @@ class Policy:
         restricted to what the constructor accepts)."""
         import inspect
 
-        accepted = inspect.signature(type(self)).parameters
-        if any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        accepted: set = set()
+        open_ended = False
+        for cls in type(self).__mro__:   # a constructor passing **knobs on accepts its base's
+            if "__init__" not in vars(cls) or cls is object:
+                continue
+            params = inspect.signature(cls.__init__).parameters
+            accepted |= {k for k, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+            open_ended = any(p.kind is p.VAR_KEYWORD for p in params.values())
+            if not open_ended:
+                break
+        if open_ended:
             return self.describe_knobs()
         return {k: v for k, v in self.describe_knobs().items() if k in accepted}
 
