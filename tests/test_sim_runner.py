@@ -215,3 +215,28 @@ def test_policy_validation():
         make("mv", bogus=1)
     with pytest.raises(PolicyConfigError, match="search"):
         make("ziprc", search="greedy")
+
+
+def test_rules_where_the_two_validators_disagreed(world):
+    """One rule each, the reference class's (CHANGELOG): the ESC window is bounded by n (not
+    the cap); the cap has no 1..16 bound (ZIP-RC's is the planner's 53-bit keep mask);
+    exhaustive search up to the planner's limit; SpecRejection's first checkpoint reaches
+    the kernel."""
+    from metamdp.planner import MAX_EXHAUSTIVE_SAMPLES, MAX_PLANNED_SAMPLES
+
+    with pytest.raises(PolicyConfigError, match="window"):
+        make("esc", n=3, window=4)
+    assert make("esc", n=3, window=3).window == 3
+    big = make("mv", n=20, cap=20)
+    assert run_policy(world, big, seed=0)[:, M_STARTED].max() == 20
+    assert make("ziprc", cap=MAX_PLANNED_SAMPLES).cap == MAX_PLANNED_SAMPLES
+    with pytest.raises(PolicyConfigError, match="cap"):
+        make("ziprc", cap=MAX_PLANNED_SAMPLES + 1)
+    assert make("ziprc", search="exhaustive", cap=MAX_EXHAUSTIVE_SAMPLES).cap == MAX_EXHAUSTIVE_SAMPLES
+    with pytest.raises(PolicyConfigError, match="exhaustive"):
+        make("ziprc", search="exhaustive", cap=MAX_EXHAUSTIVE_SAMPLES + 1)
+    early, late = (run_policy(world, make("spec_rejection", first_checkpoint=c), seed=3)
+                   for c in (1, 64))
+    assert (early != late).any()   # the kernel reads the knob, and agrees with the class:
+    assert early.tolist() == run_policy(world, make("spec_rejection", first_checkpoint=1), seed=3,
+                                        engine="python").tolist()
