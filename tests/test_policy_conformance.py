@@ -413,3 +413,20 @@ def test_drop_stale_removes_caches_when_a_source_changes(tmp_path):
     src.write_text("x = 2\n")
     drop_stale([cache], [src])
     assert not (cache / "caller.f-1.py311.nbi").exists()  # a callee changed: dropped
+
+
+def test_the_guard_finds_the_caches_where_numba_writes_them(tmp_path, monkeypatch):
+    """With NUMBA_CACHE_DIR set, Numba caches a file's functions in a folder of its own
+    there, not in __pycache__: the guard must drop those."""
+    from numba import njit
+    from numba.core import config
+
+    from metamdp._numba_cache import cache_dir
+
+    src = tmp_path / "mod.py"
+    src.write_text("")
+    assert cache_dir(src) == src.parent / "__pycache__" or config.CACHE_DIR
+    monkeypatch.setattr(config, "CACHE_DIR", str(tmp_path / "cache"))
+    f = njit(cache=True)(lambda x: x + 1)
+    f(1)   # Numba writes this file's cache where cache_dir says
+    assert any(cache_dir(__file__).glob("*.nbi"))

@@ -28,7 +28,7 @@ from numba import njit, prange
 from numba.core import types
 from numba.extending import overload
 
-from metamdp._numba_cache import drop_stale
+from metamdp._numba_cache import cache_dir, drop_stale
 
 _HERE = Path(__file__).resolve().parent
 _ROOT = _HERE.parent.parent
@@ -49,7 +49,7 @@ def _jitted_sources() -> list:
 # code (synthetic.py's calls only its own), so it is dropped when any of those files changed;
 # metamdp.policies.kernels guards its own cache (it calls the planner).
 GUARDED_SOURCES = _jitted_sources()
-drop_stale([_HERE / "__pycache__"], GUARDED_SOURCES)
+drop_stale([cache_dir(_HERE / "__init__.py")], GUARDED_SOURCES)
 
 #: parameter-record class -> kernel (filled by :func:`bind`)
 KERNELS: dict = {}
