@@ -67,7 +67,10 @@ def hard():
 
 
 def test_cases_cover_every_policy():
-    assert {name for name, _ in CASES} == set(POLICY_NAMES) == set(BUILTIN)
+    from simulators.plotstyle import POLICY_STYLE
+
+    assert {name for name, _ in CASES} == set(POLICY_NAMES) == set(BUILTIN) == set(registry.TABLE)
+    assert set(registry.TABLE) <= set(POLICY_STYLE)   # every policy has its plot style
 
 
 @pytest.mark.parametrize("k,case", list(enumerate(CASES)), ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
