@@ -36,6 +36,7 @@ from .synthetic import Corruption, World
 __all__ = ["METRICS", "N_METRICS", "episode_seeds", "run_policy", "summarize", "per_episode_costs",
            "set_threads", "prediction_grid"]
 
+
 def episode_seeds(seed: int, n: int, stream: int = 0) -> np.ndarray:
     """``n`` uint64 episode seeds from ``SeedSequence(seed)`` (child ``stream``)."""
     child = np.random.SeedSequence(int(seed)).spawn(stream + 1)[stream]
