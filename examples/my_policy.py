@@ -26,14 +26,14 @@ class ThreeVotes(Policy):
 
 
 if __name__ == "__main__":
-    from simulators.policies import PolicySpec
+    from simulators.policies import make
     from simulators.results import summarize
     from simulators.runner import run_policy
     from simulators.synthetic import build_world
 
     world = build_world("gsm8k", n_questions=50)
     mine = summarize(run_policy(world, ThreeVotes(), seed=0), alpha=0.1)
-    mv3 = summarize(run_policy(world, PolicySpec.make("mv", n=3), seed=0), alpha=0.1)
+    mv3 = summarize(run_policy(world, make("mv", n=3), seed=0), alpha=0.1)
     print("three_votes", mine)
     print("mv (N=3)   ", mv3)
     assert mine == mv3, "the same samples and the same rule must give the same numbers"

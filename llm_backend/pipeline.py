@@ -219,9 +219,10 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
     majority voting at N = 1..cap as the reference curve (always run: it defines ``Lbar``)."""
     from tqdm import tqdm
 
+    from metamdp.policies import select
     from simulators.traces import write_traces
 
-    from .policies import make_policy, parse_policy_names, select
+    from .policies import make_policy, parse_policy_names
     from .sampler import MajorityVotePolicy, OnlineSampler, majority_from_samples
 
     out = Path(out)
@@ -312,8 +313,6 @@ def _replay_ziprc(c: Config) -> list:
     without branching (recordings have no continuations of prefixes), over the study's beta
     grid plus the demo's betas; twice, as the demo reports it: answer by the best value
     (``best``) and by the value-weighted vote (``vote``), each a row variant."""
-    from simulators.policies import REGISTRY
-
     from .policies import ZipRCPolicy
 
     class ZipRCBest(ZipRCPolicy):
@@ -322,7 +321,7 @@ def _replay_ziprc(c: Config) -> list:
     class ZipRCVote(ZipRCPolicy):
         variant = "vote"
 
-    betas = tuple(sorted(set(REGISTRY["ziprc"][1]) | {float(b) for b in c.betas}))
+    betas = tuple(sorted(set(ZipRCPolicy.knobs) | {float(b) for b in c.betas}))
     out = []
     for cls, selection in ((ZipRCVote, "weighted"), (ZipRCBest, "value")):
         pol = cls(beta=betas[0], alpha=c.alpha, cap=c.cap, search=c.search, branching=False,

@@ -12,6 +12,21 @@ import hashlib
 from pathlib import Path
 
 
+def cache_dir(source) -> Path:
+    """Where Numba keeps the caches of ``source``'s jitted functions: ``__pycache__`` beside
+    it, or its folder under ``NUMBA_CACHE_DIR`` when that is set (Numba's own layout)."""
+    source = Path(source).resolve()
+    try:
+        from numba.core import config
+        from numba.core.caching import _CacheLocator
+
+        if config.CACHE_DIR:
+            return Path(config.CACHE_DIR) / _CacheLocator.get_suitable_cache_subpath(str(source))
+    except (ImportError, AttributeError):  # a Numba without this layout: the default place
+        pass
+    return source.parent / "__pycache__"
+
+
 def drop_stale(cache_dirs, sources, stamp_name: str = "sources.sha256") -> None:
     """Delete the ``*.nbi``/``*.nbc`` files of ``cache_dirs`` unless ``sources`` are
     unchanged since the last call (a digest is kept in the first cache directory)."""

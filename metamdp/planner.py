@@ -34,6 +34,8 @@ PLANNERS = ("ours", "authors")
 _SEARCH_CODE = {"exhaustive": 0, "two-prefix": 1, "top-k": 2}
 TIE_TOL = 1e-12
 MAX_EXHAUSTIVE_SAMPLES = 20  # 2^20 subsets per horizon is the practical ceiling
+# the plan's keep mask travels as a float64 (exact below 2^53): at most 53 unfinished samples
+MAX_PLANNED_SAMPLES = 53
 
 
 class PlannerError(ValueError):

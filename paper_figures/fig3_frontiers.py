@@ -1,7 +1,7 @@
 """Figure 3: accuracy vs generation cost, every policy's Pareto frontier, one panel per suite,
 at alpha = 0.1 (latency-bound) and alpha = 1.0 (compute-bound), plus the model trained here.
 
-ZIP-RC is swept over beta and every baseline over its knob (``simulators.policies.REGISTRY``);
+ZIP-RC is swept over beta and every baseline over its knob (its class's ``knobs``, through ``simulators.policies.sweep``);
 stars mark majority voting at the matched cost (nearest 1.4) and ZIP-RC's most accurate point
 within the budget (dotted line). pass@N is an oracle (grey, dashed). The model's panel is the
 replay of its majority-vote recordings (``frontier.json``: every policy over its knob, ZIP-RC

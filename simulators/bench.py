@@ -13,7 +13,7 @@ import tracemalloc
 
 import numpy as np
 
-from .policies import Policy
+from .policies import make
 from .runner import run_policy
 from .synthetic import build_world
 
@@ -58,9 +58,9 @@ def run_episode_bench(questions: int = 1889, mv_episodes: int = 40, repeats: int
     numba.set_num_threads(1)
     try:
         world = build_world("mixed", n_questions=questions)
-        two = Policy.make("ziprc", beta=0.01, alpha=0.1, search="two-prefix", cap=8)
-        exh = Policy.make("ziprc", beta=0.01, alpha=0.1, search="exhaustive", cap=8)
-        mv = Policy.make("mv", n=8, cap=8)
+        two = make("ziprc", beta=0.01, alpha=0.1, search="two-prefix", cap=8)
+        exh = make("ziprc", beta=0.01, alpha=0.1, search="exhaustive", cap=8)
+        mv = make("mv", n=8, cap=8)
         eps = {"ziprc_two_prefix": _time_policy(world, two, 1, repeats, seed)[0],
                "ziprc_exhaustive": _time_policy(world, exh, 1, repeats, seed)[0],
                "mv": _time_policy(world, mv, mv_episodes, repeats, seed)[0]}

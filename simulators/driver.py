@@ -15,9 +15,10 @@ import numpy as np
 from metamdp.grids import RewardGrid
 from metamdp.policies.episode import run_episode as episode_loop
 
-from .kernels.common import (account, new_state, predict, prediction_scratch, shared_class,
-                             start_branch, start_root, step, track_history, world_tuple)
-from .runner import N_METRICS, prediction_lengths
+from .kernels.common import (account, predict, prediction_scratch, shared_class, start_branch,
+                             start_root, step, track_history)
+from .kernels.samples import (N_METRICS, new_state, pack_corruption, prediction_lengths,
+                              world_arrays)
 from .synthetic import P_CONF1, P_CONF2, P_RM1, P_RM2, hash_normal, stream_id
 
 DEFAULT_CAP = 8
@@ -39,11 +40,11 @@ class _Sample:
 
     @property
     def elapsed_ticks(self) -> int:
-        return int(self._ep.S[2][self.sid])
+        return int(self._ep.S.age[self.sid])
 
     @property
     def own_ticks(self) -> int:
-        return int(self._ep.S[2][self.sid] - self._ep.S[3][self.sid])
+        return int(self._ep.S.age[self.sid] - self._ep.S.start[self.sid])
 
     @property
     def joint(self) -> np.ndarray:
@@ -56,15 +57,15 @@ class _Sample:
     @property
     def value(self) -> float:
         ep = self._ep
-        return float(ep.values[ep.S[9][self.sid]]) if self.status == "finished" else 0.0
+        return float(ep.values[ep.S.rcls[self.sid]]) if self.status == "finished" else 0.0
 
     @property
     def answer(self):
-        return int(self._ep.S[8][self.sid]) if self.status == "finished" else None
+        return int(self._ep.S.answer[self.sid]) if self.status == "finished" else None
 
     @property
     def correct(self) -> bool:
-        return bool(self._ep.S[7][self.sid])
+        return bool(self._ep.S.correct[self.sid])
 
     @property
     def trace_noise(self) -> float:
@@ -87,16 +88,16 @@ class _Episode:
 
     def __init__(self, W, t_max, seed, q, corr, cap):
         self.W, self.t_max, self.seed, self.q, self.corr, self.cap = W, t_max, seed, q, corr, cap
-        self.values = W[0]
+        self.values = W.values
         self.track = bool(track_history(corr))
         self.S = new_state(cap, t_max, self.track)
         self.shared = shared_class(W, q, seed, cap)
         self.P = prediction_scratch(W, q, t_max)
-        self.cw = np.empty(W[0].size)
+        self.cw = np.empty(W.values.size)
         self.root_joint = self.predict(-1)
 
     def predict(self, i) -> np.ndarray:
-        out = np.empty((self.W[0].size, self.W[10].size))
+        out = np.empty((self.W.values.size, self.W.rep.size))
         predict(i, self.seed, self.q, self.W, self.S, self.track, self.corr, self.P, out)
         return out
 
@@ -114,12 +115,12 @@ class _Episode:
 
 
 def run_episode(policy, W, t_max, seed, q, corr, cap, rewards, lengths, label) -> np.ndarray:
-    """One episode of ``policy``; returns its metrics row (``simulators.runner.METRICS``)."""
+    """One episode of ``policy``; returns its metrics row (``simulators.kernels.samples.METRICS``)."""
     ep = _Episode(W, t_max, seed, q, corr, cap)
     res = episode_loop(policy, ep, cap=cap, rewards=rewards, lengths=lengths, label=label)
     out = np.zeros(N_METRICS)
     account(ep.S, len(res.samples), -1 if res.chosen is None else res.chosen.sid, res.gen_ticks,
-            res.serial_ticks, res.extra_ticks, W[7][q], out)
+            res.serial_ticks, res.extra_ticks, W.mean_ticks[q], out)
     return out
 
 
@@ -131,8 +132,8 @@ def run_episodes(world, policy, seeds, qidx, corruption, cap: int | None = None)
     grid, bin_map = prediction_lengths(world, corruption)
     rep = np.ascontiguousarray(grid.representative, dtype=np.float64)
     upper = np.ascontiguousarray(grid.upper, dtype=np.float64)
-    W = world_tuple(world, rep, upper, bin_map)
-    corr = corruption.as_array()
+    W = world_arrays(world, rep, upper, bin_map)
+    corr = pack_corruption(corruption)
     cap = int(cap or getattr(policy, "cap", None) or DEFAULT_CAP)
     rewards = RewardGrid.from_values(world.values)
     policy.prepare(rewards, grid)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .policies import TABLE
+
 # policy -> (label, colour, marker); the paper's Table 2 methods first
 POLICY_STYLE = {
     "ziprc": ("ZIP-RC sampling", "#D55E00", "o"),
@@ -36,7 +38,8 @@ POLICY_STYLE = {
     "pandora": ("Pandora's rule", "#000000", "H"),
 }
 PAPER_METHODS = ("ziprc", "mv", "length_prune", "wbon_rm", "wbon", "reward_prune")
-ORACLES = ("pass_at_n",)
+# upper bounds, not competitors: the policies whose answer rule is the oracle
+ORACLES = tuple(n for n, e in TABLE.items() if e.cls.selection == "oracle")
 VARIANT_LABEL = {"trace": "trace conf.", "ziprc": "ZIP-RC conf.", "vote": "weighted vote",
                  "best": "best value"}
 BUDGET_COLOR = "#4D4D4D"

@@ -1,281 +1,168 @@
-"""Built-in policies as the simulators configure them: ZIP-RC and every baseline of
-``baselines.md``.
+"""The built-in policies as the simulators run them: one table, name -> (reference class,
+Numba kernel, packer).
 
-A :class:`PolicySpec` is a name, a knob value and keyword parameters (defaults from
-:data:`REGISTRY`, with the knob each policy sweeps in a study). Its definition is the
-reference class of :mod:`metamdp.policies` (:meth:`PolicySpec.reference` builds it, for the
-Python driver and replay); :meth:`PolicySpec.to_array` packs it into the flat float64
-vector its Numba kernel reads (slot layout :data:`SLOTS`). ``Policy`` is the old name of
-:class:`PolicySpec`.
+A policy's definition (name, defaults, knob, sweep values, validation) is its reference
+class in :mod:`metamdp.policies`; its kernel and packer live side by side in
+``simulators/kernels/`` (the packer turns a reference object into the kernel's parameter
+record). :func:`register` adds a row: :func:`simulators.runner.run_policy` runs an object
+whose exact type is a registered class on its kernel, and anything else (a user's policy, a
+subclass) on the Python episode driver.
 
-Names (stable on the command line and in JSON):
-``ziprc`` (beta), ``mv`` (N), ``bon`` (N), ``wbon`` (N), ``wbon_rm`` (N), ``pass_at_n`` (N),
-``length_prune`` (token budget), ``half_finished`` (N), ``reward_prune`` (N),
-``ac`` (stopping confidence), ``esc`` (window), ``deepconf`` (N), ``short_m_at_k`` (k),
-``spec_rejection`` (N), ``pandora`` (beta).
+Names (stable on the command line and in JSON) and the knob each sweeps are the classes':
+see :func:`describe`.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Callable
 
-import numpy as np
+from metamdp.policies import (BUILTIN, AdaptiveConsistency, BestOfN, DeepConf, EarlyStoppingSC,
+                              HalfFinished, LengthPrune, MajorityVote, Pandora, PassAtN, Policy,
+                              PolicyConfigError, RewardModelVote, RewardPrune, ShortMAtK,
+                              SpecRejection, WeightedBestOfN, ZipRC, knob_names)
+from metamdp.policies import make as make_builtin
 
-from metamdp.planner import NORMALIZERS, PLANNERS, SEARCHES
-from metamdp.policies import BUILTIN, dprime_from_auroc
-
-
-class PolicyError(ValueError):
-    """Unknown policy, unknown parameter or a parameter out of range."""
-
-
-SLOTS = {
-    "n": 0, "alpha": 1, "beta": 2, "selection": 3, "search": 4, "normalizer": 5,
-    "branching": 6, "init_k": 7, "interval": 8, "threshold": 9, "budget_tokens": 10,
-    "m": 11, "signal": 12, "warmup": 13, "percentile": 14, "strength": 15,
-    "rm_cost": 16, "window": 17, "keep_frac": 18, "cap": 19, "planner": 20,
-}
-N_SLOTS = 21
-# what planner="authors" fixes (metamdp.PlannerConfig.authors); the kernel adds the prune
-# charge and the re-add order from the planner slot
-AUTHORS_FIXED = {"search": "two-prefix", "normalizer": "state", "branching": False}
-SELECTIONS = ("value", "weighted", "plurality")
-SIGNALS = ("trace", "ziprc")
-
-CODES = {"ziprc": 0, "mv": 1, "bon": 2, "wbon": 3, "wbon_rm": 4, "pass_at_n": 5,
-         "length_prune": 6, "half_finished": 7, "reward_prune": 8, "ac": 9, "esc": 10,
-         "deepconf": 11, "short_m_at_k": 12, "spec_rejection": 13, "pandora": 14}
-POLICY_NAMES = tuple(CODES)
-
-_COMMON = {"alpha": 0.1, "cap": 8}
-
-# per policy: the knob's parameter name, its default sweep, and default parameters
-REGISTRY = {
-    "ziprc": ("beta", (0.001, 0.003, 0.01, 0.03, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8),
-              {"beta": 0.01, "selection": "value", "search": "two-prefix", "normalizer": "fixed",
-               "branching": False, "init_k": 0, "interval": 1, "planner": "ours"}),
-    "mv": ("n", (1, 2, 3, 4, 5, 6, 8), {"n": 4, "selection": "plurality"}),
-    "bon": ("n", (1, 2, 3, 4, 6, 8), {"n": 4, "selection": "value"}),
-    "wbon": ("n", (1, 2, 3, 4, 6, 8), {"n": 4, "selection": "weighted"}),
-    "wbon_rm": ("n", (1, 2, 3, 4, 6, 8), {"n": 4, "strength": 0.85, "rm_cost": 1.0}),
-    "pass_at_n": ("n", (1, 2, 4, 8), {"n": 8}),
-    "length_prune": ("budget_tokens", (1024, 2048, 4096, 8192, 16384),
-                     {"budget_tokens": 4096, "n": 8, "selection": "plurality"}),
-    "half_finished": ("n", (2, 3, 4, 6, 8), {"n": 8, "selection": "plurality"}),
-    "reward_prune": ("n", (1, 2, 3, 4, 6, 8), {"n": 8, "threshold": 0.4, "selection": "plurality"}),
-    "ac": ("threshold", (0.6, 0.75, 0.85, 0.95, 0.99), {"threshold": 0.95, "n": 8}),
-    "esc": ("window", (1, 2, 3, 4), {"window": 2, "n": 8}),
-    "deepconf": ("n", (3, 4, 6, 8), {"n": 8, "warmup": 2, "percentile": 10.0, "threshold": 0.95,
-                                     "signal": "trace", "strength": 1.0, "window": 8}),
-    "short_m_at_k": ("n", (2, 3, 4, 6, 8), {"n": 8, "m": 3}),
-    "spec_rejection": ("n", (2, 3, 4, 6, 8), {"n": 8, "keep_frac": 0.5}),
-    "pandora": ("beta", (0.003, 0.01, 0.03, 0.1, 0.2, 0.3, 0.4, 0.5), {"beta": 0.01}),
-}
-
-DEFAULT_STUDY_POLICIES = POLICY_NAMES
+from .kernels import bind
+from .kernels.parallel import (pack_half_finished, pack_length_prune, pack_parallel,
+                               pack_short_m_at_k, pack_wbon_rm, parallel_episode)
+from .kernels.pruning import (deepconf_episode, pack_deepconf, pack_reward_prune,
+                              pack_spec_rejection, reward_prune_episode, spec_rejection_episode)
+from .kernels.sequential import (ac_episode, esc_episode, pack_ac, pack_esc, pack_pandora,
+                                 pandora_episode)
+from .kernels.ziprc import pack_ziprc, ziprc_episode
 
 
 @dataclass(frozen=True)
-class PolicySpec:
-    """A built-in policy with all its parameters (defaults filled from :data:`REGISTRY`)."""
+class Entry:
+    """One built-in policy: its reference class, its kernel and the packer
+    ``(policy, delta) -> parameter record`` (``delta``: tokens per tick)."""
 
-    name: str
-    params: dict = field(default_factory=dict)
+    cls: type
+    kernel: Callable
+    packer: Callable
 
-    @classmethod
-    def make(cls, name: str, **params) -> "PolicySpec":
-        if name not in REGISTRY:
-            raise PolicyError(f"unknown policy {name!r}; choose from {', '.join(POLICY_NAMES)}")
-        full = dict(_COMMON)
-        full.update(REGISTRY[name][2])
-        unknown = set(params) - set(SLOTS)
-        if unknown:
-            raise PolicyError(f"policy {name}: unknown parameter(s) {', '.join(sorted(unknown))}")
-        full.update({k: v for k, v in params.items() if v is not None})
-        if name == "ziprc" and full.get("planner") == "authors":
-            for k, v in AUTHORS_FIXED.items():
-                if params.get(k) is not None and params[k] != v:
-                    raise PolicyError(f"policy ziprc: planner=authors fixes {k}={v}; got {k}={params[k]}")
-                full[k] = v
-        if "n" in full and "n" not in params and full["n"] > full["cap"]:
-            full["n"] = full["cap"]  # a default larger than the cap shrinks to it
-        p = cls(name=name, params=full)
-        p._check()
-        return p
-
-    @property
-    def knob_name(self) -> str:
-        return REGISTRY[self.name][0]
-
-    @property
-    def knob(self):
-        return self.params[self.knob_name]
-
-    def with_knob(self, value) -> "PolicySpec":
-        return PolicySpec.make(self.name, **{**self.params, self.knob_name: value})
-
-    def reference(self):
-        """The reference definition (:mod:`metamdp.policies`) with these parameters."""
-        import inspect
-
-        cls = BUILTIN[self.name]
-        accepted = inspect.signature(cls).parameters
-        kw = {k: v for k, v in self.params.items() if k in accepted}
-        n_default = accepted["n"].default if "n" in accepted else None
-        if "n" not in kw and "cap" in kw and isinstance(n_default, int) and n_default > kw["cap"]:
-            kw["n"] = kw["cap"]   # as in make(): a default larger than the cap shrinks to it (pandora)
-        return cls(**kw)
-
-    def label(self) -> str:
-        extra = f",{self.params['signal']}" if self.name == "deepconf" else ""
-        return f"{self.name}({self.knob_name}={self.knob}{extra})"
-
-    def _check(self):
-        p = self.params
-        name = self.name
-        if not 0.0 <= float(p["alpha"]) <= 1.0:
-            raise PolicyError(f"policy {name}: alpha must be in [0, 1], got {p['alpha']!r}")
-        cap = int(p["cap"])
-        if cap != p["cap"] or not 1 <= cap <= 16:
-            raise PolicyError(f"policy {name}: cap must be an integer in 1..16, got {p['cap']!r}")
-        n = p.get("n", cap)
-        if int(n) != n or not 1 <= int(n) <= cap:
-            raise PolicyError(f"policy {name}: n must be an integer in 1..cap ({cap}), got {n!r}")
-        if float(p.get("beta", 0.0)) < 0 or not math.isfinite(float(p.get("beta", 0.0))):
-            raise PolicyError(f"policy {name}: beta must be finite and >= 0, got {p.get('beta')!r}")
-        for key, allowed in (("selection", SELECTIONS), ("search", SEARCHES),
-                             ("normalizer", NORMALIZERS), ("signal", SIGNALS),
-                             ("planner", PLANNERS)):
-            if key in p and p[key] not in allowed:
-                raise PolicyError(f"policy {name}: {key} must be one of {', '.join(allowed)}, got {p[key]!r}")
-        if p.get("interval", 1) < 1 or int(p.get("interval", 1)) != p.get("interval", 1):
-            raise PolicyError(f"policy {name}: interval must be an integer >= 1 tick")
-        if not 0 <= int(p.get("init_k", 0)) <= cap:
-            raise PolicyError(f"policy {name}: init_k must be in 0..cap")
-        if name == "ac" and not 0.5 <= float(p["threshold"]) < 1.0:
-            raise PolicyError(f"policy ac: threshold must be in [0.5, 1), got {p['threshold']!r}")
-        if name == "esc" and not 1 <= int(p["window"]) <= cap:
-            raise PolicyError(f"policy esc: window must be in 1..cap, got {p['window']!r}")
-        if name == "deepconf" and not 1 <= int(p["warmup"]) <= int(p["n"]):
-            raise PolicyError(f"policy deepconf: warmup must be in 1..n, got {p['warmup']!r}")
-        if name == "deepconf" and not 0.0 <= float(p["percentile"]) <= 100.0:
-            raise PolicyError("policy deepconf: percentile must be in [0, 100]")
-        if name == "wbon_rm" and not 0.5 <= float(p["strength"]) < 1.0:
-            raise PolicyError(f"policy wbon_rm: strength (the reward model's AUROC) must be in [0.5, 1), got {p['strength']!r}")
-        if name == "length_prune" and not float(p["budget_tokens"]) > 0:
-            raise PolicyError("policy length_prune: budget_tokens must be > 0")
-        if name == "spec_rejection" and not 0.0 < float(p["keep_frac"]) <= 1.0:
-            raise PolicyError("policy spec_rejection: keep_frac must be in (0, 1]")
-        if name == "short_m_at_k" and int(p["m"]) < 1:
-            raise PolicyError("policy short_m_at_k: m must be >= 1")
-        if name == "ziprc" and p["search"] == "exhaustive" and cap > 12:
-            raise PolicyError("policy ziprc: exhaustive search is limited to cap <= 12")
-
-    def to_array(self, delta: int) -> np.ndarray:
-        """The flat parameter vector of the runner (codes for categorical options)."""
-        p = self.params
-        a = np.zeros(N_SLOTS)
-        a[SLOTS["cap"]] = p["cap"]
-        a[SLOTS["n"]] = p.get("n", p["cap"])
-        a[SLOTS["alpha"]] = p["alpha"]
-        a[SLOTS["beta"]] = p.get("beta", 0.0)
-        a[SLOTS["selection"]] = SELECTIONS.index(p.get("selection", "plurality"))
-        a[SLOTS["search"]] = SEARCHES.index(p.get("search", "two-prefix"))
-        a[SLOTS["normalizer"]] = NORMALIZERS.index(p.get("normalizer", "fixed"))
-        a[SLOTS["branching"]] = 1.0 if p.get("branching", False) else 0.0
-        a[SLOTS["init_k"]] = p.get("init_k", 0)
-        a[SLOTS["interval"]] = p.get("interval", 1)
-        a[SLOTS["threshold"]] = p.get("threshold", 0.0)
-        a[SLOTS["budget_tokens"]] = math.ceil(float(p.get("budget_tokens", 0.0)) / delta)
-        a[SLOTS["m"]] = p.get("m", 1)
-        a[SLOTS["signal"]] = SIGNALS.index(p.get("signal", "trace"))
-        a[SLOTS["warmup"]] = p.get("warmup", 1)
-        a[SLOTS["percentile"]] = p.get("percentile", 10.0)
-        strength = float(p.get("strength", 1.0))
-        if self.name == "wbon_rm":
-            # AUROC of a unit-variance Gaussian score shifted by d' for correct samples
-            strength = dprime_from_auroc(strength)
-        a[SLOTS["strength"]] = strength
-        a[SLOTS["rm_cost"]] = p.get("rm_cost", 0.0)
-        a[SLOTS["window"]] = p.get("window", 1)
-        a[SLOTS["keep_frac"]] = p.get("keep_frac", 1.0)
-        a[SLOTS["planner"]] = PLANNERS.index(p.get("planner", "ours"))
-        return a
-
-    def to_json(self) -> dict:
-        return {"policy": self.name, "knob_name": self.knob_name, "knob": self.knob,
-                "params": dict(self.params)}
+    def pack(self, policy, delta: int):
+        """The kernel's parameter record of ``policy``. Its knobs are first checked by
+        rebuilding it with its constructor, so that the kernel never runs knobs the class
+        would reject (e.g. set on the object after construction); the object itself is
+        packed, as the Python driver would run it."""
+        policy.revalidated()
+        return self.packer(policy, int(delta))
 
 
-Policy = PolicySpec  # the name used before the reference classes moved to metamdp.policies
+#: name -> :class:`Entry`, in the order of tables and plots
+TABLE: dict = {}
 
 
-def sweep(name: str, knobs=None, **params) -> list:
-    """The policy at every knob value of its default sweep (or of ``knobs``)."""
-    base = PolicySpec.make(name, **params)
-    values = REGISTRY[name][1] if knobs is None else knobs
+def register(cls: type, kernel, packer) -> Entry:
+    """Add (or replace) the row of ``cls.name``: objects of exactly ``cls`` run on ``kernel``
+    with the parameters ``packer`` packs. A kernel's parameter record type must be its own."""
+    if not (isinstance(cls, type) and issubclass(cls, Policy)) or not isinstance(cls.name, str):
+        raise PolicyConfigError(f"register: {cls!r} is not a Policy subclass with a name")
+    if any(e.cls is cls for n, e in TABLE.items() if n != cls.name):
+        raise PolicyConfigError(f"register: class {cls.__name__} is already registered")
+    entry = Entry(cls, kernel, packer)
+    TABLE[cls.name] = entry
+    return entry
+
+
+def unregister(name: str) -> None:
+    """Remove a row (for tests that add a policy of their own)."""
+    TABLE.pop(name, None)
+
+
+for _cls, _kernel, _packer in (
+        (ZipRC, ziprc_episode, pack_ziprc),
+        (MajorityVote, parallel_episode, pack_parallel),
+        (BestOfN, parallel_episode, pack_parallel),
+        (WeightedBestOfN, parallel_episode, pack_parallel),
+        (RewardModelVote, parallel_episode, pack_wbon_rm),
+        (PassAtN, parallel_episode, pack_parallel),
+        (LengthPrune, parallel_episode, pack_length_prune),
+        (HalfFinished, parallel_episode, pack_half_finished),
+        (RewardPrune, reward_prune_episode, pack_reward_prune),
+        (AdaptiveConsistency, ac_episode, pack_ac),
+        (EarlyStoppingSC, esc_episode, pack_esc),
+        (DeepConf, deepconf_episode, pack_deepconf),
+        (ShortMAtK, parallel_episode, pack_short_m_at_k),
+        (SpecRejection, spec_rejection_episode, pack_spec_rejection),
+        (Pandora, pandora_episode, pack_pandora)):
+    register(_cls, _kernel, _packer)
+assert set(TABLE) == set(BUILTIN), "every built-in of metamdp.policies has a row, and only they"
+
+POLICY_NAMES = tuple(TABLE)
+
+
+def entry_for(policy):
+    """The table row that runs ``policy`` on a kernel (``None``: the Python driver runs it)."""
+    e = TABLE.get(getattr(policy, "name", None))
+    return e if e is not None and type(policy) is e.cls else None
+
+
+def pack(policy, delta: int):
+    """``(kernel, parameter record)`` of a registered policy object."""
+    e = entry_for(policy)
+    if e is None:
+        raise PolicyConfigError(f"policy {getattr(policy, 'name', policy)!r} has no kernel "
+                                f"(kernels: {', '.join(TABLE)})")
+    record = e.pack(policy, delta)
+    bind(type(record), e.kernel)
+    return e.kernel, record
+
+
+def make(name: str, **knobs) -> Policy:
+    """The registered policy ``name`` with ``knobs`` over its constructor's defaults (a
+    default ``n`` above a given ``cap`` shrinks to it: :func:`metamdp.policies.make`)."""
+    if name not in TABLE:
+        raise PolicyConfigError(f"unknown policy {name!r}; choose from {', '.join(TABLE)}")
+    cls = TABLE[name].cls
+    if BUILTIN.get(name) is cls:
+        return make_builtin(name, **knobs)
+    unknown = set(knobs) - set(knob_names(cls))
+    if unknown:
+        raise PolicyConfigError(f"policy {name}: unknown knob(s) {', '.join(sorted(unknown))}")
+    return cls(**knobs)
+
+
+def sweep(name: str, knobs=None, alpha: float | None = None, **params) -> list:
+    """The policy at every knob value of its class's sweep (``cls.knobs``) or of ``knobs``.
+
+    ``alpha`` is the study's compute weight: passed to the policies that plan with it (a
+    constructor keyword), ignored by the others. Knob values the other parameters rule out
+    (an ``n`` above the cap, a DeepConf ``n`` below its warm-up, an ESC window above ``n``)
+    are left out.
+    """
+    cls = TABLE[name].cls if name in TABLE else None
+    if cls is None:
+        raise PolicyConfigError(f"unknown policy {name!r}; choose from {', '.join(TABLE)}")
+    if alpha is not None and "alpha" in knob_names(cls):
+        params["alpha"] = alpha
+    base = make(name, **params)
     out = []
-    for v in values:
-        if base.knob_name == "n" and v > base.params["cap"]:
-            continue
-        if name == "deepconf" and v < base.params["warmup"]:
-            continue
-        if name == "esc" and v > base.params["cap"]:   # a window of more votes than samples
-            continue
-        out.append(base.with_knob(v))
+    for v in (cls.knobs if knobs is None else knobs):
+        try:
+            out.append(base.with_knob(v))
+        except PolicyConfigError:
+            continue   # a knob value these parameters rule out
     return out
 
 
 def parse_policies(text) -> list:
-    """Comma-separated policy names (or a list) to validated names."""
+    """Comma-separated policy names (or a list) to validated names (default: all)."""
     if text is None:
-        return list(DEFAULT_STUDY_POLICIES)
+        return list(TABLE)
     names = text if isinstance(text, (list, tuple)) else [t.strip() for t in str(text).split(",")]
     names = [n for n in names if n]
     for n in names:
-        if n not in REGISTRY:
-            raise PolicyError(f"unknown policy {n!r}; choose from {', '.join(POLICY_NAMES)}")
+        if n not in TABLE:
+            raise PolicyConfigError(f"unknown policy {n!r}; choose from {', '.join(TABLE)}")
     if not names:
-        raise PolicyError("no policy given")
+        raise PolicyConfigError("no policy given")
     return names
 
 
-# --------------------------------------------------------------------------- closed forms
-
-
-def beta_stop_probability(a: int, b: int) -> float:
-    """Adaptive-Consistency's Beta criterion in closed form.
-
-    ``P(p > 1/2)`` for ``p ~ Beta(a + 1, b + 1)`` (uniform prior, ``a`` votes for the leading
-    answer and ``b`` for the runner-up) ``= 1 - I_{1/2}(a + 1, b + 1)``
-    ``= sum_{j=0}^{a} C(a + b + 1, j) / 2^{a + b + 1}`` for integers.
-    """
-    n = a + b + 1
-    return float(sum(math.comb(n, j) for j in range(a + 1)) / 2.0 ** n)
-
-
-def pandora_reservation(values, pmf, cost: float) -> float:
-    """Weitzman's reservation value ``z`` with ``E[(X - z)+] = cost`` for a discrete ``X``.
-
-    Returns ``-inf`` when ``cost >= E[X - min X]`` is not met by any ``z`` above the minimum
-    (sampling is never worth it) -- in practice: returns the root of the decreasing,
-    piecewise-linear function, which may lie below ``min(values)``.
-    """
-    v = np.asarray(values, dtype=np.float64)
-    p = np.asarray(pmf, dtype=np.float64)
-    order = np.argsort(v)
-    v, p = v[order], p[order]
-    if cost <= 0:
-        return float(v[p > 0].max())
-    # g(z) = sum_k p_k (v_k - z)+ is decreasing; find z with g(z) = cost
-    for i in range(v.size - 1, -1, -1):
-        z = v[i]
-        g = float(np.sum(p * np.maximum(v - z, 0.0)))
-        if g >= cost:
-            # root in [v_i, v_{i+1}]: g is linear there with slope -P(X > v_i)
-            tail = float(p[i + 1:].sum())
-            return float(z + (g - cost) / tail) if tail > 0 else float(z)
-    tail = 1.0
-    g0 = float(np.sum(p * (v - v[0])))
-    return float(v[0] - (cost - g0) / tail)
+def describe() -> dict:
+    """Per registered policy: its knob, sweep values and defaults (help texts, provenance)."""
+    return {n: {"knob": e.cls.knob_name, "sweep": list(e.cls.knobs),
+                "defaults": make(n).constructor_knobs()} for n, e in TABLE.items()}

@@ -25,10 +25,11 @@ import numpy as np
 from metamdp.grids import LengthGrid, RewardGrid
 from metamdp.policies.episode import run_episode
 
-from .policies import POLICY_NAMES, PolicySpec, sweep
+from .kernels.samples import record_sample
+from .policies import POLICY_NAMES, entry_for, parse_policies, sweep
 from .report import summarize_cells
 from .results import Cell, normalised_costs
-from .runner import episode_seeds, record_sample
+from .runner import episode_seeds
 from .synthetic import World
 from .traces import QuestionTraces, read_metadata, read_traces, write_traces
 
@@ -131,18 +132,18 @@ class _ReplaySample:
 
 
 def _reference(policy):
-    """The policy object a spec stands for, refusing what cannot be replayed exactly."""
-    if not isinstance(policy, PolicySpec):
+    """``policy``, refusing a built-in that cannot be replayed exactly."""
+    if entry_for(policy) is None:
         return policy
-    name, p = policy.name, policy.params
+    name = policy.name
     if name not in REPLAYABLE:
         raise ReplayError(f"policy {name} cannot be replayed (it needs an external reward model)")
-    if name == "ziprc" and p.get("branching"):
+    if name == "ziprc" and policy.branching:
         raise ReplayError("ZIP-RC with branching cannot be replayed: recordings have no "
                           "continuations of prefixes")
-    if name == "deepconf" and p.get("signal") != "ziprc":
+    if name == "deepconf" and policy.signal != "ziprc":
         raise ReplayError("deepconf replays only with signal=ziprc (traces carry no token confidences)")
-    return policy.reference()
+    return policy
 
 
 class _ReplayWorld:
@@ -170,15 +171,14 @@ class _ReplayWorld:
 
 def replay_episode(rq: ReplayQuestion, policy, values: np.ndarray, rep: np.ndarray,
                    upper: np.ndarray, cap: int | None = None) -> dict:
-    """Run ``policy`` (a :class:`PolicySpec` or any :class:`metamdp.policies.Policy`) once
-    over one question's recordings; returns raw metrics.
+    """Run ``policy`` (any :class:`metamdp.policies.Policy`) once over one question's
+    recordings; returns raw metrics.
 
     The question has at most ``cap`` samples (default: the policy's cap, else 8), and never
     more than were recorded; a policy that branches is refused (nothing to replay).
     """
     obj = _reference(policy)
-    cap = int(cap or (policy.params["cap"] if isinstance(policy, PolicySpec) else None)
-              or getattr(obj, "cap", None) or 8)
+    cap = int(cap or getattr(obj, "cap", None) or 8)
     cap = min(cap, rq.n_samples)
     rewards = RewardGrid.from_values(values)
     lengths = LengthGrid(representative=np.asarray(rep, dtype=np.float64),
@@ -220,7 +220,6 @@ def replay_study(path, policies=None, alpha: float = 0.1, cap: int = 8, seed: in
     The file is streamed question by question; per-question results are kept (small).
     ``Lbar`` of a question is the mean recorded length of its samples.
     """
-    from .policies import parse_policies
     from .study import user_policy_grid
 
     names = parse_policies(policies) if policies else list(REPLAYABLE)

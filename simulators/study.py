@@ -15,10 +15,11 @@ from dataclasses import asdict
 
 import numpy as np
 
-from .policies import PolicySpec, parse_policies, sweep
+from .policies import POLICY_NAMES, make, parse_policies, sweep
 from .report import summarize_cells
 from .results import MATCH_COST, N_BOOT, Cell, per_episode_costs
-from .runner import M_ANSWERED, M_LBAR, M_PRUNED, M_STARTED, run_policy
+from .kernels.samples import M_ANSWERED, M_LBAR, M_PRUNED, M_STARTED
+from .runner import run_policy
 from .synthetic import Corruption, World, build_world
 
 KERNEL_LOCK = threading.Lock()  # Numba's default threading layer is not re-entrant
@@ -28,7 +29,7 @@ class StudyError(ValueError):
     """Bad study parameters."""
 
 
-def run_cell(world: World, policy: PolicySpec, seed: int, episodes: int,
+def run_cell(world: World, policy, seed: int, episodes: int,
              corruption: Corruption | None = None, variant: str = "") -> Cell:
     """Run one (policy, knob) on every question; average the episodes of each question."""
     with KERNEL_LOCK:  # a user's policy runs on the Python driver, which calls kernels too
@@ -57,12 +58,13 @@ def _kernel_cached():
         return None
 
 
-def warm_up_kernels(announce: bool = True) -> float:
-    """Compile the episode kernel (or load it from the cache) before a study's progress bar
-    starts, and say so when it compiles: a cold first run otherwise sits silently at 0% with an
-    absurd time estimate. Returns the seconds it took.
+def warm_up_kernels(announce: bool = True, names=POLICY_NAMES) -> float:
+    """Compile the kernels of the built-in policies ``names`` (or load them from the cache)
+    before a study's progress bar starts, and say so when it compiles: a cold first run
+    otherwise sits silently at 0% with an absurd time estimate. Returns the seconds it took.
 
-    One tiny run compiles everything a study needs: every policy is a branch of one kernel.
+    One tiny run per policy compiles its kernel; the others are not compiled (a run that uses
+    a few policies does not wait for all fifteen).
     """
     cached = _kernel_cached()
     msg = ("compiling kernels (first run only: about 1.5 minutes on 2 idle cores, longer on a "
@@ -77,7 +79,8 @@ def warm_up_kernels(announce: bool = True) -> float:
     try:
         world = build_world("mixed", n_questions=4)
         with KERNEL_LOCK:
-            run_policy(world, PolicySpec.make("mv", n=1), seed=0)
+            for name in dict.fromkeys(names):
+                run_policy(world, make(name), seed=0, questions=[0])
     finally:
         if timer is not None:
             timer.cancel()
@@ -233,7 +236,8 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
         grid += [(p, "") for p in user_policy_grid(user_policies)]
     except ValueError as e:
         raise StudyError(str(e)) from None
-    warm_up_kernels()  # after validating the parameters: a typo should not wait for Numba
+    # after validating the parameters: a typo should not wait for Numba
+    warm_up_kernels(names=[p.name for p, _ in grid if p.name in POLICY_NAMES])
     cells = []
     bar = None
     if progress:

@@ -16,9 +16,10 @@ from metamdp import __version__
 
 from .io import write_json_atomic
 from .paper_numbers import TABLE2
-from .policies import REGISTRY, PolicySpec, parse_policies
+from .policies import describe, make, parse_policies
 from .results import MATCH_COST, accuracy_at_cost, per_episode_costs
-from .runner import M_CORRECT, run_policy, set_threads
+from .kernels.samples import M_CORRECT
+from .runner import run_policy, set_threads
 from .study import KERNEL_LOCK, StudyError, run_study, warm_up_kernels
 from .synthetic import SUITES, Corruption, WorldError, build_world
 
@@ -75,7 +76,7 @@ class SweepTask:
     def key(self) -> str:
         # the knob grids and the package version are part of the identity of a result file,
         # so a resumed sweep never mixes results of different code
-        blob = json.dumps([asdict(self), REGISTRY, __version__], sort_keys=True, default=str)
+        blob = json.dumps([asdict(self), describe(), __version__], sort_keys=True, default=str)
         digest = hashlib.sha256(blob.encode()).hexdigest()[:12]
         return f"{self.suite}-a{self.alpha:g}-{self.corruption}-s{self.seed}-{digest}"
 
@@ -279,12 +280,12 @@ def calibration_table(suites=SUITES, seed: int = 0, episodes_total: int = 20000,
         costs, accs = [], []
         with KERNEL_LOCK:
             for n in range(1, 9):
-                m = run_policy(world, PolicySpec.make("mv", n=n, alpha=alpha), seed=seed,
+                m = run_policy(world, make("mv", n=n), seed=seed,
                                episodes_per_question=eps)
                 correct, _, _, g = per_episode_costs(m, alpha)
                 costs.append(float(g.mean()))
                 accs.append(float(correct.mean()))
-            p8 = run_policy(world, PolicySpec.make("pass_at_n", n=8), seed=seed,
+            p8 = run_policy(world, make("pass_at_n", n=8), seed=seed,
                             episodes_per_question=eps)
         mv_at = accuracy_at_cost([{"gen_cost": c, "accuracy": a} for c, a in zip(costs, accs)],
                                  MATCH_COST)

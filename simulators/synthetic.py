@@ -250,11 +250,6 @@ class Corruption:
     def is_exact(self) -> bool:
         return self == Corruption()
 
-    def as_array(self) -> np.ndarray:
-        return np.array([self.temperature, self.noise, self.optimism, self.lag_ticks,
-                         self.window_ticks, self.coarse_factor, self.correlation,
-                         self.value_noise], dtype=np.float64)
-
 
 @dataclass
 class World:

@@ -1,7 +1,9 @@
-"""Brute-force oracles the tests compare the project's code against (exponential or slow:
-small cases only; kept out of the production modules)."""
+"""Oracles the tests check the project's code against: closed forms and brute-force
+enumerations, independent of the code under test (exponential or slow: small cases only;
+kept out of the production modules)."""
 
 import itertools
+import math
 
 import numpy as np
 
@@ -32,3 +34,40 @@ def slot_state(pool, slot: int) -> list:
     """A copy of the valid part of one slot's cache of a :class:`llm_backend.decode.KVPool`."""
     P = int(pool.lengths[slot])
     return [t[slot, :, :P].clone() for t in pool.K + pool.V]
+
+
+def beta_stop_probability(a: int, b: int) -> float:
+    """Adaptive-Consistency's Beta criterion in closed form.
+
+    ``P(p > 1/2)`` for ``p ~ Beta(a + 1, b + 1)`` (uniform prior, ``a`` votes for the leading
+    answer and ``b`` for the runner-up) ``= 1 - I_{1/2}(a + 1, b + 1)``
+    ``= sum_{j=0}^{a} C(a + b + 1, j) / 2^{a + b + 1}`` for integers.
+    """
+    n = a + b + 1
+    return float(sum(math.comb(n, j) for j in range(a + 1)) / 2.0 ** n)
+
+
+def pandora_reservation(values, pmf, cost: float) -> float:
+    """Weitzman's reservation value ``z`` with ``E[(X - z)+] = cost`` for a discrete ``X``.
+
+    Returns ``-inf`` when ``cost >= E[X - min X]`` is not met by any ``z`` above the minimum
+    (sampling is never worth it) -- in practice: returns the root of the decreasing,
+    piecewise-linear function, which may lie below ``min(values)``.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    p = np.asarray(pmf, dtype=np.float64)
+    order = np.argsort(v)
+    v, p = v[order], p[order]
+    if cost <= 0:
+        return float(v[p > 0].max())
+    # g(z) = sum_k p_k (v_k - z)+ is decreasing; find z with g(z) = cost
+    for i in range(v.size - 1, -1, -1):
+        z = v[i]
+        g = float(np.sum(p * np.maximum(v - z, 0.0)))
+        if g >= cost:
+            # root in [v_i, v_{i+1}]: g is linear there with slope -P(X > v_i)
+            tail = float(p[i + 1:].sum())
+            return float(z + (g - cost) / tail) if tail > 0 else float(z)
+    tail = 1.0
+    g0 = float(np.sum(p * (v - v[0])))
+    return float(v[0] - (cost - g0) / tail)

@@ -151,29 +151,29 @@ def test_the_differences_decide_actions():
 def test_runner_kernel_and_reference_agree_with_the_authors_planner():
     """--planner authors in ziprc study: the Numba kernel and the reference object
     (metamdp.policies.ZipRC) take the same decisions, and the preset changes some episodes."""
-    import pytest as _pytest
-
-    from simulators.policies import PolicyError, PolicySpec
-    from simulators.runner import METRICS, run_policy
+    from simulators.policies import make
+    from simulators.kernels.samples import METRICS
+    from simulators.runner import run_policy
     from simulators.synthetic import Corruption, build_world
 
     world = build_world("mixed", n_questions=4)
-    spec = PolicySpec.make("ziprc", beta=0.02, planner="authors")
-    assert (spec.params["search"], spec.params["normalizer"], spec.params["branching"]) == \
-        ("two-prefix", "state", False)
+    spec = make("ziprc", beta=0.02, planner="authors")
+    assert (spec.search, spec.normalizer, spec.branching) == ("two-prefix", "state", False)
     differs = 0
     for k, corruption in enumerate((Corruption(), Corruption(temperature=2.0, noise=0.5))):
         fast = run_policy(world, spec, seed=k, episodes_per_question=3, corruption=corruption)
         ref = run_policy(world, spec, seed=k, episodes_per_question=3, corruption=corruption,
                          engine="python")
         assert fast.tolist() == ref.tolist()
-        ours = run_policy(world, PolicySpec.make("ziprc", beta=0.02, normalizer="state"), seed=k,
+        ours = run_policy(world, make("ziprc", beta=0.02, normalizer="state"), seed=k,
                           episodes_per_question=3, corruption=corruption)
         differs += int((ours != fast).any(axis=1).sum())
         assert fast[:, METRICS.index("started")].max() >= 1
     assert differs > 0
-    with _pytest.raises(PolicyError, match="planner=authors fixes search=two-prefix"):
-        PolicySpec.make("ziprc", planner="authors", search="exhaustive")
+    # the authors' planner fixes its search, normaliser and branching over the knobs (one
+    # rule, the reference class's; the old study spec refused the combination instead)
+    fixed = make("ziprc", planner="authors", search="exhaustive", branching=True)
+    assert (fixed.search, fixed.normalizer, fixed.branching) == ("two-prefix", "state", False)
 
 
 def test_planner_option_reaches_replay_and_the_llm_policies(tmp_path):

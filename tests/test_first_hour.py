@@ -249,7 +249,7 @@ def test_bench_module_help_does_not_run_the_benchmark(monkeypatch, capsys):
 
 
 def test_strata_of_one_question_are_pooled_and_degenerate_intervals_dropped():
-    from simulators.policies import PolicySpec
+    from simulators.policies import make
     from simulators.report import format_table, summarize_cells
     from simulators.results import Cell, ci, pooled_strata
 
@@ -263,7 +263,7 @@ def test_strata_of_one_question_are_pooled_and_degenerate_intervals_dropped():
     ones, mixed = np.ones(4), np.array([1.0, 0.0, 1.0, 1.0])
 
     def cell(name, knob, correct):
-        return Cell(policy=PolicySpec.make(name, **knob), variant="", correct=correct,
+        return Cell(policy=make(name, **knob), variant="", correct=correct,
                     compute=np.full(4, 1.4), latency=np.full(4, 1.4), samples=np.full(4, 2.0),
                     pruned=np.zeros(4), answered=np.ones(4))
 

@@ -9,7 +9,8 @@ pytest.importorskip("transformers")
 
 from llm_backend.decode import KVPool  # noqa: E402
 from llm_backend.rollouts import prompt_ids  # noqa: E402
-from llm_backend.sampler import MajorityVotePolicy, OnlineSampler, ZipRCPolicy  # noqa: E402
+from llm_backend.policies import MajorityVotePolicy, ZipRCPolicy  # noqa: E402
+from llm_backend.sampler import OnlineSampler  # noqa: E402
 from llm_backend.task import make_problems  # noqa: E402
 from llm_backend.train import length_grid  # noqa: E402
 from metamdp.grids import RewardGrid  # noqa: E402

@@ -11,13 +11,14 @@ pytest.importorskip("transformers")
 pytest.importorskip("pyarrow")
 
 from metamdp.grids import RewardGrid  # noqa: E402
-from simulators.policies import POLICY_NAMES, pandora_reservation  # noqa: E402
+from metamdp.policies import POLICY_NAMES, Action, PolicyConfigError, View, floor_index, select  # noqa: E402
 from simulators.traces import validate_traces, write_traces  # noqa: E402
 
-from llm_backend.policies import (KNOBS, ONLINE_POLICY_NAMES, Action, PolicyConfigError, View,  # noqa: E402
-                                  floor_index, make_policy, parse_policy_names, select)
+from llm_backend.policies import ONLINE_POLICY_NAMES, make_policy, parse_policy_names  # noqa: E402
 from llm_backend.rollouts import prompt_ids  # noqa: E402
 from llm_backend.sampler import OnlineSampler, Sample  # noqa: E402
+
+from .oracles import pandora_reservation  # noqa: E402
 from llm_backend.task import make_problems  # noqa: E402
 from llm_backend.train import length_grid  # noqa: E402
 
@@ -73,7 +74,7 @@ def test_factory_names_and_errors():
     assert parse_policy_names("ziprc, mv,mv") == ["ziprc", "mv"]
     with pytest.raises(PolicyConfigError):
         parse_policy_names("ziprc,foo")
-    assert make_policy("short_m_at_k", n=5, m=2).m == 2 and KNOBS["short_m_at_k"]["m"] == 3
+    assert make_policy("short_m_at_k", n=5, m=2).m == 2 and make_policy("short_m_at_k").m == 3
 
 
 # --------------------------------------------------------------------------- answer selection
@@ -165,9 +166,9 @@ def test_pandora_reservation_closed_form():
 
 def _simulators_ac_stop(answers, threshold, n):
     """How many samples the simulators' Adaptive-Consistency loop draws on this stream."""
-    from simulators.runner import _beta_stop_prob
+    from metamdp.policies.kernels import beta_stop_prob
 
-    rule = getattr(_beta_stop_prob, "py_func", _beta_stop_prob)
+    rule = getattr(beta_stop_prob, "py_func", beta_stop_prob)
     for i in range(1, n + 1):
         counts = sorted((answers[:i].count(a) for a in set(answers[:i])), reverse=True) + [0, 0]
         if rule(int(counts[0]), int(counts[1])) >= threshold:

@@ -8,8 +8,10 @@ pytest.importorskip("pyarrow")
 from metamdp.planner import PlannerConfig  # noqa: E402
 from simulators.traces import read_traces, validate_traces, write_traces  # noqa: E402
 
-from llm_backend.sampler import (Action, MajorityVotePolicy, OnlineSampler, RewardPruningPolicy,  # noqa: E402
-                                 ZipRCPolicy, majority_from_samples)
+from metamdp.policies import Action, RewardPrune  # noqa: E402
+
+from llm_backend.policies import MajorityVotePolicy, ZipRCPolicy  # noqa: E402
+from llm_backend.sampler import OnlineSampler, majority_from_samples  # noqa: E402
 from llm_backend.task import make_problems  # noqa: E402
 from llm_backend.train import length_grid  # noqa: E402
 from metamdp.grids import RewardGrid  # noqa: E402
@@ -111,5 +113,5 @@ def test_branch_copies_prefix_and_pause_keeps_sample(tiny):
 def test_reward_pruning_policy_runs(tiny):
     model, tok, rs = tiny
     s = OnlineSampler(model, tok, rs, GRID, cap=3, max_new_tokens=20, seed=3)
-    r = s.run(make_problems(1, seed=4)[0], RewardPruningPolicy(3, threshold=0.4))
+    r = s.run(make_problems(1, seed=4)[0], RewardPrune(3, threshold=0.4))
     assert r.n_started == 3

@@ -11,7 +11,6 @@ from metamdp.grids import LengthGrid  # noqa: E402
 from llm_backend.config import GridSpec  # noqa: E402
 from llm_backend.model import ModelSize, build_model, load_checkpoint, save_checkpoint  # noqa: E402
 from llm_backend.rollouts import rollouts  # noqa: E402
-from llm_backend.slice import ReservedSlice  # noqa: E402
 from llm_backend.task import make_problems  # noqa: E402
 from llm_backend.train import (build_batch, denoise_values, forward_kl, train_with_denoising,  # noqa: E402
                                train_ziprc)

@@ -1,6 +1,5 @@
 """Exact evaluation and the dominance theorem (spec section 4), against exact oracles."""
 
-import itertools
 import warnings
 
 import numpy as np

@@ -1,16 +1,28 @@
 """Conformance: every built-in policy's Numba kernel (``simulators.kernels``) takes the same
 decisions as its reference definition (``metamdp.policies``) run by the Python episode
 driver, on the same episodes: identical correctness, generated and serial ticks, samples
-started, pruned ticks, samples finished and extra compute, under several knob values and
-prediction corruptions. Also: the reference classes are the ones replay and the LLM
-sampler run, and a user's policy gets clear errors."""
+started, pruned ticks, samples finished and extra compute, under hand-picked knob values
+and, drawn by Hypothesis, over each policy's valid parameter ranges, with prediction
+corruptions. The packer (kernel side) accepts exactly the parameters the reference class
+accepts. A toy policy added through the registry runs on both engines. Also: the reference
+classes are the ones replay and the LLM sampler run, and a user's policy gets clear errors."""
+
+from collections import namedtuple
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numba import njit
 
-from metamdp.policies import (BUILTIN, POLICY_NAMES, Action, Policy, PolicyRunError, make)
-from simulators.policies import PolicySpec
-from simulators.runner import METRICS, run_policy
+from metamdp.policies import (BUILTIN, POLICY_NAMES, SELECTIONS, Action, Policy, PolicyConfigError,
+                              PolicyRunError, make)
+from simulators import policies as registry
+from simulators.kernels.common import (SEL_PLURALITY, account, any_open, select_answer, shared_class,
+                                       start_roots, step_all)
+from simulators.kernels.samples import new_state
+from simulators.kernels.samples import METRICS
+from simulators.runner import run_policy
 from simulators.synthetic import Corruption, build_world
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -56,13 +68,16 @@ def hard():
 
 
 def test_cases_cover_every_policy():
-    assert {name for name, _ in CASES} == set(POLICY_NAMES) == set(BUILTIN)
+    from simulators.plotstyle import POLICY_STYLE
+
+    assert {name for name, _ in CASES} == set(POLICY_NAMES) == set(BUILTIN) == set(registry.TABLE)
+    assert set(registry.TABLE) <= set(POLICY_STYLE)   # every policy has its plot style
 
 
 @pytest.mark.parametrize("k,case", list(enumerate(CASES)), ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
 def test_kernel_matches_reference(world, hard, k, case):
     name, params = case
-    spec = PolicySpec.make(name, **params)
+    spec = make(name, **params)
     started = 0.0
     # every case on exact predictions and on two of the corruptions (rotating)
     for w, corruption in ((world, CORRUPTIONS[0]), (world, CORRUPTIONS[1 + k % 4]),
@@ -82,8 +97,8 @@ def test_reference_objects_are_the_definitions():
     from llm_backend.policies import make_policy  # noqa: F401  (imports torch-free modules only)
 
     for name in POLICY_NAMES:
-        ref = PolicySpec.make(name).reference()
-        assert type(ref) is BUILTIN[name]
+        ref = registry.make(name)
+        assert type(ref) is BUILTIN[name] is registry.TABLE[name].cls
         assert isinstance(ref, Policy)
     assert isinstance(make_policy("ac"), BUILTIN["ac"])
     assert isinstance(make_policy("ziprc"), BUILTIN["ziprc"])
@@ -101,7 +116,7 @@ class _ThreeVotes(Policy):
 def test_user_policy_reproduces_majority_vote(world):
     corruption = Corruption(correlation=0.5)
     mine = run_policy(world, _ThreeVotes(), seed=4, episodes_per_question=3, corruption=corruption)
-    mv3 = run_policy(world, PolicySpec.make("mv", n=3), seed=4, episodes_per_question=3,
+    mv3 = run_policy(world, make("mv", n=3), seed=4, episodes_per_question=3,
                      corruption=corruption)
     np.testing.assert_array_equal(mine, mv3)
 
@@ -165,3 +180,257 @@ def test_metamdp_imports_no_other_package():
             elif isinstance(node, ast.ImportFrom) and node.level == 0:
                 names = [node.module or ""]
             assert not {n.split(".")[0] for n in names} & ours, (f.name, names)
+
+
+# --------------------------------------------------------------------------- drawn cases
+
+def _n_cap(draw, n_min=1):
+    cap = draw(st.integers(n_min, 8))
+    return {"cap": cap, "n": draw(st.integers(n_min, cap))}
+
+
+@st.composite
+def valid_knobs(draw, name):
+    """Knobs of ``name`` inside the ranges its class accepts."""
+    unit = st.floats(0.0, 1.0)
+    if name == "ziprc":
+        cap = draw(st.integers(1, 6))
+        return {"cap": cap, "beta": draw(st.floats(0.0, 0.6)), "alpha": draw(unit),
+                "search": draw(st.sampled_from(("exhaustive", "two-prefix", "top-k"))),
+                "normalizer": draw(st.sampled_from(("fixed", "raw", "state"))),
+                "branching": draw(st.booleans()), "init_k": draw(st.integers(0, cap)),
+                "interval": draw(st.integers(1, 3)),
+                "selection": draw(st.sampled_from(("value", "weighted", "plurality"))),
+                "planner": draw(st.sampled_from(("ours", "authors")))}
+    k = _n_cap(draw, 2 if name == "half_finished" else 1)
+    if name == "mv":
+        k["selection"] = draw(st.sampled_from(SELECTIONS))
+    elif name == "wbon_rm":
+        k.update(strength=draw(st.floats(0.5, 0.99)), rm_cost=draw(st.floats(0.0, 2.0)))
+    elif name == "length_prune":
+        k.update(budget_tokens=draw(st.floats(64.0, 16384.0)),
+                 selection=draw(st.sampled_from(SELECTIONS)))
+    elif name in ("half_finished",):
+        k["selection"] = draw(st.sampled_from(SELECTIONS))
+    elif name == "reward_prune":
+        k.update(threshold=draw(unit), selection=draw(st.sampled_from(SELECTIONS)))
+    elif name == "ac":
+        k["threshold"] = draw(st.floats(0.5, 0.999))
+    elif name == "esc":
+        k["window"] = draw(st.integers(1, k["n"]))
+    elif name == "deepconf":
+        k.update(warmup=draw(st.integers(1, k["n"])), percentile=draw(st.floats(0.0, 100.0)),
+                 threshold=draw(st.floats(0.05, 1.0)), window=draw(st.integers(1, 8)),
+                 signal=draw(st.sampled_from(("trace", "ziprc"))), strength=draw(st.floats(0.0, 4.0)))
+    elif name == "short_m_at_k":
+        k["m"] = draw(st.integers(1, k["n"] + 2))
+    elif name == "spec_rejection":
+        k.update(keep_frac=draw(st.floats(0.05, 1.0)), first_checkpoint=draw(st.integers(1, 8)))
+    elif name == "pandora":
+        k["beta"] = draw(st.floats(0.0, 0.6))
+    return k
+
+
+@st.composite
+def drawn_case(draw):
+    name = draw(st.sampled_from(POLICY_NAMES))
+    corruption = draw(st.sampled_from(CORRUPTIONS))
+    return name, draw(valid_knobs(name)), corruption, draw(st.integers(0, 2**16))
+
+
+def test_kernel_matches_reference_on_drawn_parameters(world):
+    """Every drawn (policy, knobs, corruption, seed): kernel == reference, episode by episode.
+    Compilation dominates (one per kernel, shared with the cases above), so the examples are
+    cheap; at least half must be informative (a sample started)."""
+    informative = []
+
+    @settings(max_examples=45)
+    @given(case=drawn_case())
+    def check(case):
+        name, knobs, corruption, seed = case
+        pol = make(name, **knobs)
+        fast = run_policy(world, pol, seed=seed, corruption=corruption, questions=[0, 3])
+        ref = run_policy(world, pol, seed=seed, corruption=corruption, questions=[0, 3],
+                         engine="python")
+        assert fast.tolist() == ref.tolist(), (name, knobs, corruption)
+        informative.append(fast[:, METRICS.index("started")].max() >= 1)
+
+    check()
+    assert len(informative) >= 40 and sum(informative) >= len(informative) // 2
+
+
+@st.composite
+def raw_knobs(draw):
+    """Knobs drawn over a superset of the valid ranges (valid and invalid values)."""
+    name = draw(st.sampled_from(POLICY_NAMES))
+    base = make(name).constructor_knobs()
+    out = {}
+    for key, default in base.items():
+        if not draw(st.booleans()):
+            continue
+        if isinstance(default, bool):
+            out[key] = draw(st.booleans())
+        elif isinstance(default, int):
+            out[key] = draw(st.integers(-1, 12))
+        elif isinstance(default, float):
+            out[key] = draw(st.floats(-0.5, 1.5) | st.floats(-1e4, 2e4))
+        else:   # a category: a valid choice or not
+            out[key] = draw(st.sampled_from((default, "nope", *SELECTIONS, "exhaustive", "state",
+                                             "ziprc", "trace", "authors", "nearest")))
+    if "n" in base:
+        out.setdefault("n", base["n"])   # make() shrinks a default n to the cap; an object cannot
+    return name, out
+
+
+@settings(max_examples=300)
+@given(case=raw_knobs())
+def test_kernel_accepts_exactly_what_the_reference_accepts(case):
+    """The packer (the kernel side) never packs knobs the class rejects, and packs all it
+    accepts: an object whose attributes were set after construction is rebuilt first."""
+    name, knobs = case
+    try:
+        make(name, **knobs)
+        ref_ok = True
+    except PolicyConfigError:
+        ref_ok = False
+    forged = make(name)
+    vars(forged).update(knobs)
+    try:
+        registry.pack(forged, 64)
+        kernel_ok = True
+    except PolicyConfigError:
+        kernel_ok = False
+    assert ref_ok == kernel_ok, (name, knobs)
+
+
+# --------------------------------------------------------------------------- a toy policy
+
+class Sprint(Policy):
+    """Toy: ``n`` samples at once, everything stops after ``ticks`` ticks; plurality."""
+
+    name = "sprint"
+    knob_name = "ticks"
+    knobs = (4, 16, 64)
+
+    def __init__(self, n: int = 4, ticks: int = 16, cap: int = 8):
+        if not 1 <= int(n) <= int(cap) or int(ticks) < 1:
+            raise PolicyConfigError("policy sprint: need 1 <= n <= cap and ticks >= 1")
+        self.n, self.ticks, self.cap = int(n), int(ticks), int(cap)
+
+    def __call__(self, view):
+        if view.n_created == 0:
+            return Action(keep=[], new=self.n)
+        if view.epoch >= self.ticks:
+            return Action(keep=[])
+        return Action(keep=[s.sid for s in view.unfinished])
+
+
+SprintParams = namedtuple("SprintParams", ("n", "cap", "ticks"))
+
+
+def pack_sprint(policy, delta):
+    return SprintParams(policy.n, policy.cap, policy.ticks)
+
+
+@njit(cache=True)
+def sprint_episode(p, corr, seed, q, W, t_max, out):
+    S = new_state(p.cap, t_max, False)
+    start_roots(0, p.n, seed, q, W, t_max, S, corr, shared_class(W, q, seed, p.cap), False)
+    everyone = np.zeros(0, dtype=np.bool_)
+    ended = np.zeros(p.cap, dtype=np.bool_)
+    gen = serial = epoch = 0
+    while True:
+        g = step_all(everyone, p.n, seed, q, W, S, False, ended)
+        gen += g
+        if g > 0:
+            serial += 1
+        epoch += 1
+        if epoch >= p.ticks or not any_open(S, p.n):
+            break
+    chosen = select_answer(SEL_PLURALITY, p.n, S, W.values, np.zeros(0),
+                           np.zeros(W.distractor_cdf.shape[1] + 1))
+    account(S, p.n, chosen, gen, serial, 0.0, W.mean_ticks[q], out)
+
+
+@pytest.fixture
+def sprint():
+    registry.register(Sprint, sprint_episode, pack_sprint)
+    yield Sprint
+    registry.unregister("sprint")
+
+
+def test_a_policy_added_through_the_registry_runs_on_both_engines(world, sprint):
+    assert "sprint" in registry.parse_policies("mv,sprint")
+    pols = registry.sweep("sprint", n=3)
+    assert [p.ticks for p in pols] == [4, 16, 64]
+    stopped = 0
+    for k, pol in enumerate(pols):
+        assert registry.entry_for(pol).kernel is sprint_episode
+        fast = run_policy(world, pol, seed=k, episodes_per_question=2, corruption=CORRUPTIONS[1])
+        ref = run_policy(world, pol, seed=k, episodes_per_question=2, corruption=CORRUPTIONS[1],
+                         engine="python")
+        assert fast.tolist() == ref.tolist()
+        stopped += int((fast[:, METRICS.index("pruned_ticks")] > 0).sum())
+    assert stopped > 0   # the deadline cut some samples: the comparison is not vacuous
+
+
+def test_unknown_names_and_unbound_kernels_are_errors(world):
+    with pytest.raises(PolicyConfigError, match="unknown policy"):
+        registry.parse_policies("mv,sprint")
+    with pytest.raises(PolicyConfigError, match="has no kernel"):
+        registry.pack(Sprint(), 64)
+    with pytest.raises(PolicyConfigError, match="has no kernel"):
+        run_policy(world, Sprint(), engine="numba")
+
+    class Sub(BUILTIN["mv"]):   # a subclass runs on the Python driver, never on mv's kernel
+        pass
+
+    assert registry.entry_for(Sub()) is None
+    np.testing.assert_array_equal(run_policy(world, Sub(n=3), seed=1), run_policy(world, make("mv", n=3), seed=1))
+
+
+# --------------------------------------------------------------------------- cache guard
+
+def test_stale_cache_guard_covers_every_jitted_file_the_kernels_use():
+    """Numba keys a cache on the caller's file only: every file with jitted code that the
+    kernels import (and so may inline) must be among the guard's sources."""
+    import sys
+    from pathlib import Path
+
+    import simulators.kernels as kernels
+
+    used = {Path(m.__file__).resolve() for name, m in list(sys.modules.items())
+            if name.split(".")[0] in ("simulators", "metamdp") and getattr(m, "__file__", None)}
+    jitted = {f for f in used if "@njit" in f.read_text(encoding="utf-8")}
+    assert jitted and jitted <= {Path(f).resolve() for f in kernels.GUARDED_SOURCES}
+
+
+def test_drop_stale_removes_caches_when_a_source_changes(tmp_path):
+    from metamdp._numba_cache import drop_stale
+
+    src, cache = tmp_path / "callee.py", tmp_path / "__pycache__"
+    src.write_text("x = 1\n")
+    drop_stale([cache], [src])
+    (cache / "caller.f-1.py311.nbi").write_text("")
+    drop_stale([cache], [src])
+    assert (cache / "caller.f-1.py311.nbi").exists()     # unchanged sources: kept
+    src.write_text("x = 2\n")
+    drop_stale([cache], [src])
+    assert not (cache / "caller.f-1.py311.nbi").exists()  # a callee changed: dropped
+
+
+def test_the_guard_finds_the_caches_where_numba_writes_them(tmp_path, monkeypatch):
+    """With NUMBA_CACHE_DIR set, Numba caches a file's functions in a folder of its own
+    there, not in __pycache__: the guard must drop those."""
+    from numba import njit
+    from numba.core import config
+
+    from metamdp._numba_cache import cache_dir
+
+    src = tmp_path / "mod.py"
+    src.write_text("")
+    assert cache_dir(src) == src.parent / "__pycache__" or config.CACHE_DIR
+    monkeypatch.setattr(config, "CACHE_DIR", str(tmp_path / "cache"))
+    f = njit(cache=True)(lambda x: x + 1)
+    f(1)   # Numba writes this file's cache where cache_dir says
+    assert any(cache_dir(__file__).glob("*.nbi"))

@@ -7,7 +7,7 @@ import pytest
 from simulators.results import (N_BOOT, accuracy_at_cost, bootstrap_indices, ci, frontier_point,
                                 generation_cost, interval, make_row, normalised_costs, paired_ci,
                                 per_episode_costs, summarize)
-from simulators.runner import METRICS, N_METRICS
+from simulators.kernels.samples import METRICS, N_METRICS
 
 
 def _metrics(rows):

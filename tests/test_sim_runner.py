@@ -6,13 +6,17 @@ import math
 import numpy as np
 import pytest
 
-from simulators.policies import POLICY_NAMES, Policy, PolicyError, beta_stop_probability, pandora_reservation
+from metamdp.policies import PolicyConfigError
+from metamdp.policies.kernels import beta_stop_prob
+from simulators.kernels.samples import (M_CORRECT, M_FINISHED, M_GEN, M_PRUNED, M_SERIAL, M_STARTED,
+                                        prediction_grid, record_sample)
+from simulators.policies import POLICY_NAMES, make
 from simulators.replay import REPLAYABLE, ReplayError, ReplayQuestion, record_world, replay_episode
-from simulators.runner import (M_CORRECT, M_FINISHED, M_GEN, M_PRUNED, M_SERIAL, M_STARTED,
-                               _beta_stop_prob, episode_seeds, prediction_grid, record_sample,
-                               run_policy)
+from simulators.runner import episode_seeds, run_policy
 from simulators.synthetic import Corruption, build_world
 from simulators.traces import read_traces
+
+from .oracles import beta_stop_probability, pandora_reservation
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -35,7 +39,7 @@ def _samples(world, q, seed, n):
 
 
 def test_reproducible_from_seed(world):
-    p = Policy.make("ziprc", beta=0.02)
+    p = make("ziprc", beta=0.02)
     a = run_policy(world, p, seed=5, episodes_per_question=2)
     b = run_policy(world, p, seed=5, episodes_per_question=2)
     c = run_policy(world, p, seed=6, episodes_per_question=2)
@@ -46,7 +50,7 @@ def test_reproducible_from_seed(world):
 def test_majority_vote_costs_and_answer_match_an_oracle(world):
     """MV's metrics from the closed form equal a direct computation on the same samples."""
     n = 5
-    m = run_policy(world, Policy.make("mv", n=n), seed=3)
+    m = run_policy(world, make("mv", n=n), seed=3)
     for q in range(world.n_questions):
         ss = _samples(world, q, 3, n)
         lengths = [s[1] for s in ss]
@@ -61,9 +65,9 @@ def test_majority_vote_costs_and_answer_match_an_oracle(world):
 
 
 def test_pass_at_n_is_an_upper_bound(world):
-    p8 = run_policy(world, Policy.make("pass_at_n", n=8), seed=1, episodes_per_question=3)
+    p8 = run_policy(world, make("pass_at_n", n=8), seed=1, episodes_per_question=3)
     for name in ("mv", "bon", "wbon", "wbon_rm"):
-        m = run_policy(world, Policy.make(name, n=8), seed=1, episodes_per_question=3)
+        m = run_policy(world, make(name, n=8), seed=1, episodes_per_question=3)
         assert np.all(m[:, M_CORRECT] <= p8[:, M_CORRECT])
 
 
@@ -90,7 +94,7 @@ REPLAY_CASES = [
 
 @pytest.mark.parametrize("name,params", REPLAY_CASES)
 def test_replay_reproduces_the_runner_exactly(world, recorded, name, params):
-    pol = Policy.make(name, **params)
+    pol = make(name, **params)
     m = run_policy(world, pol, seed=11)
     rep, upper, _ = prediction_grid(world, Corruption())
     for q, rq in enumerate(recorded):
@@ -105,9 +109,9 @@ def test_replay_reproduces_the_runner_exactly(world, recorded, name, params):
 def test_replay_refuses_what_it_cannot_do_exactly(world, recorded):
     rep, upper, _ = prediction_grid(world, Corruption())
     with pytest.raises(ReplayError, match="branching"):
-        replay_episode(recorded[0], Policy.make("ziprc", branching=True), world.values, rep, upper)
+        replay_episode(recorded[0], make("ziprc", branching=True), world.values, rep, upper)
     with pytest.raises(ReplayError, match="reward model"):
-        replay_episode(recorded[0], Policy.make("wbon_rm"), world.values, rep, upper)
+        replay_episode(recorded[0], make("wbon_rm"), world.values, rep, upper)
     assert set(REPLAYABLE) == set(POLICY_NAMES) - {"wbon_rm"}
 
 
@@ -117,14 +121,14 @@ def test_every_policy_runs_with_every_corruption(world):
                    Corruption(correlation=0.7)]
     for c in corruptions:
         for name in ("ziprc", "reward_prune", "spec_rejection", "mv"):
-            m = run_policy(world, Policy.make(name), seed=2, corruption=c)
+            m = run_policy(world, make(name), seed=2, corruption=c)
             assert np.all(m[:, M_STARTED] >= 1) and np.all(m[:, M_GEN] > 0)
     # a neutral corruption is the exact world
-    exact = run_policy(world, Policy.make("ziprc"), seed=2)
-    same = run_policy(world, Policy.make("ziprc"), seed=2,
+    exact = run_policy(world, make("ziprc"), seed=2)
+    same = run_policy(world, make("ziprc"), seed=2,
                       corruption=Corruption(temperature=1.0, noise=0.0, window_ticks=1))
     np.testing.assert_array_equal(exact, same)
-    branching = run_policy(world, Policy.make("ziprc", branching=True, beta=0.01), seed=2)
+    branching = run_policy(world, make("ziprc", branching=True, beta=0.01), seed=2)
     assert np.all(branching[:, M_STARTED] <= 8)
 
 
@@ -132,8 +136,8 @@ def test_correlated_samples_hurt_voting():
     """With every sample sharing its episode's class, 8 votes are worth far less (in the
     original world, where the class decides correctness; value_share weakens that link)."""
     w = build_world("aime24", n_questions=30, preset="original")
-    ind = run_policy(w, Policy.make("pass_at_n", n=8), seed=4, episodes_per_question=20)
-    cor = run_policy(w, Policy.make("pass_at_n", n=8), seed=4, episodes_per_question=20,
+    ind = run_policy(w, make("pass_at_n", n=8), seed=4, episodes_per_question=20)
+    cor = run_policy(w, make("pass_at_n", n=8), seed=4, episodes_per_question=20,
                      corruption=Corruption(correlation=1.0))
     n = ind.shape[0]
     diff = ind[:, M_CORRECT].mean() - cor[:, M_CORRECT].mean()
@@ -144,10 +148,10 @@ def test_value_noise_makes_best_of_n_blind():
     """With every reported value redrawn from the prior, best-of-8 by value picks a sample
     regardless of its outcome: its accuracy falls to pass@1's (paired, same samples)."""
     w = build_world("aime24", n_questions=30)
-    exact = run_policy(w, Policy.make("bon", n=8), seed=4, episodes_per_question=20)
-    blind = run_policy(w, Policy.make("bon", n=8), seed=4, episodes_per_question=20,
+    exact = run_policy(w, make("bon", n=8), seed=4, episodes_per_question=20)
+    blind = run_policy(w, make("bon", n=8), seed=4, episodes_per_question=20,
                        corruption=Corruption(value_noise=1.0))
-    one = run_policy(w, Policy.make("mv", n=1), seed=4, episodes_per_question=20)
+    one = run_policy(w, make("mv", n=1), seed=4, episodes_per_question=20)
     n = exact.shape[0]
     se = math.sqrt(0.25 / n)
     assert exact[:, M_CORRECT].mean() - blind[:, M_CORRECT].mean() > 5 * se
@@ -170,7 +174,7 @@ def test_adaptive_consistency_agrees_with_the_package():
             a, b = counts[0], counts[1]
             ours = beta_stop_probability(a, b)
             assert abs(ours - ref["prob"]) < 1e-7
-            assert abs(_beta_stop_prob(a, b) - ours) < 1e-12
+            assert abs(beta_stop_prob(a, b) - ours) < 1e-12
             if abs(ref["prob"] - 0.95) > 1e-7:  # the package integrates numerically
                 assert (ours >= 0.95) == ref["stop"]
             n_checked += 1
@@ -180,7 +184,7 @@ def test_adaptive_consistency_agrees_with_the_package():
 def test_adaptive_consistency_policy_stops_where_the_package_says(world):
     adaptive_consistency = pytest.importorskip("adaptive_consistency")
     crit = adaptive_consistency.BetaStoppingCriteria(conf_thresh=0.8)
-    m = run_policy(world, Policy.make("ac", threshold=0.8), seed=9)
+    m = run_policy(world, make("ac", threshold=0.8), seed=9)
     for q in range(world.n_questions):
         ss = _samples(world, q, 9, 8)
         stop = 8
@@ -203,11 +207,36 @@ def test_pandora_reservation_value():
 
 
 def test_policy_validation():
-    with pytest.raises(PolicyError, match="unknown policy"):
-        Policy.make("nope")
-    with pytest.raises(PolicyError, match="n must be"):
-        Policy.make("mv", n=9)
-    with pytest.raises(PolicyError, match="unknown parameter"):
-        Policy.make("mv", bogus=1)
-    with pytest.raises(PolicyError, match="search"):
-        Policy.make("ziprc", search="greedy")
+    with pytest.raises(PolicyConfigError, match="unknown policy"):
+        make("nope")
+    with pytest.raises(PolicyConfigError, match="n must be"):
+        make("mv", n=9)
+    with pytest.raises(PolicyConfigError, match="unknown knob"):
+        make("mv", bogus=1)
+    with pytest.raises(PolicyConfigError, match="search"):
+        make("ziprc", search="greedy")
+
+
+def test_rules_where_the_two_validators_disagreed(world):
+    """One rule each, the reference class's (CHANGELOG): the ESC window is bounded by n (not
+    the cap); the cap has no 1..16 bound (ZIP-RC's is the planner's 53-bit keep mask);
+    exhaustive search up to the planner's limit; SpecRejection's first checkpoint reaches
+    the kernel."""
+    from metamdp.planner import MAX_EXHAUSTIVE_SAMPLES, MAX_PLANNED_SAMPLES
+
+    with pytest.raises(PolicyConfigError, match="window"):
+        make("esc", n=3, window=4)
+    assert make("esc", n=3, window=3).window == 3
+    big = make("mv", n=20, cap=20)
+    assert run_policy(world, big, seed=0)[:, M_STARTED].max() == 20
+    assert make("ziprc", cap=MAX_PLANNED_SAMPLES).cap == MAX_PLANNED_SAMPLES
+    with pytest.raises(PolicyConfigError, match="cap"):
+        make("ziprc", cap=MAX_PLANNED_SAMPLES + 1)
+    assert make("ziprc", search="exhaustive", cap=MAX_EXHAUSTIVE_SAMPLES).cap == MAX_EXHAUSTIVE_SAMPLES
+    with pytest.raises(PolicyConfigError, match="exhaustive"):
+        make("ziprc", search="exhaustive", cap=MAX_EXHAUSTIVE_SAMPLES + 1)
+    early, late = (run_policy(world, make("spec_rejection", first_checkpoint=c), seed=3)
+                   for c in (1, 64))
+    assert (early != late).any()   # the kernel reads the knob, and agrees with the class:
+    assert early.tolist() == run_policy(world, make("spec_rejection", first_checkpoint=1), seed=3,
+                                        engine="python").tolist()

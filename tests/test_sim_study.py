@@ -148,12 +148,12 @@ def test_bench_report_shape():
 
 
 def _fake_cell(name, knob, correct, cost):
-    from simulators.policies import PolicySpec
+    from simulators.policies import make
     from simulators.results import Cell
 
     correct = np.asarray(correct, dtype=float)
     q = correct.size
-    pol = PolicySpec.make(name, **{PolicySpec.make(name).knob_name: knob})
+    pol = make(name, **{make(name).knob_name: knob})
     # alpha = 0 below: generation cost = latency
     return Cell(policy=pol, variant="", correct=correct, compute=np.full(q, cost),
                 latency=np.full(q, cost), samples=np.ones(q), pruned=np.zeros(q),
@@ -249,7 +249,8 @@ def test_fitted_preset_reproduces_the_majority_vote_row():
 def test_head_metrics_match_sampled_values():
     """head_metrics is exact; the sampler's final value states and correctness agree with it
     (binomial 5 sigma)."""
-    from simulators.runner import episode_seeds, record_sample
+    from simulators.kernels.samples import record_sample
+    from simulators.runner import episode_seeds
     from simulators.synthetic import build_world
     from simulators.worldfit import head_metrics
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from scipy import special
 
-from simulators.runner import episode_seeds, record_sample
+from simulators.kernels.samples import record_sample
+from simulators.runner import episode_seeds
 from simulators.synthetic import (SUITES, Corruption, WorldError, build_world, exact_joint,
                                   exact_joint_reference, ndtri, survival_table,
                                   survival_tables_reference)

@@ -10,6 +10,13 @@ from .planner_option import add_planner_option
 
 
 def register(subparsers) -> None:
+    import inspect
+
+    from metamdp.policies import ZipRC
+    from simulators.policies import TABLE
+
+    zd = {k: v.default for k, v in inspect.signature(ZipRC).parameters.items()}  # ZIP-RC's defaults
+    policies = ", ".join(f"{n} ({e.cls.knob_name})" for n, e in TABLE.items())
     p = subparsers.add_parser(
         "study", help="policy study on a synthetic suite (matched-cost table, frontier)",
         description="Run ZIP-RC and the baselines over their knobs on a synthetic benchmark "
@@ -18,9 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--suite", default="mixed", help="gsm8k, math500, amc23, aime24 or mixed (default)")
     p.add_argument("--alpha", type=float, default=0.1, help="compute weight of the generation cost (default 0.1)")
     p.add_argument("--policies", default=None,
-                   help="comma-separated policy names (default: all): ziprc,mv,bon,wbon,wbon_rm,"
-                        "pass_at_n,length_prune,half_finished,reward_prune,ac,esc,deepconf,"
-                        "short_m_at_k,spec_rejection,pandora")
+                   help=f"comma-separated policy names (default: all; each swept over its knob): {policies}")
     p.add_argument("--policy-module", action="append", default=None, metavar="PATH.py:ClassName",
                    help="also run your own metamdp.policies.Policy subclass (repeatable or "
                         "comma-separated); it runs on the Python episode driver, on the same episodes")
@@ -36,12 +41,12 @@ def register(subparsers) -> None:
                    help="override suite parameters, e.g. gamma=0,info=1,distractor_spread=0.2 "
                         "(see simulators.synthetic.SuiteSpec)")
     p.add_argument("--reward-states", type=int, default=7, choices=(2, 7), help="reward grid (default 7)")
-    p.add_argument("--search", default=None, help="ZIP-RC search: exhaustive, two-prefix (default), top-k")
-    p.add_argument("--normalizer", default=None, help="ZIP-RC normaliser: fixed (default), raw, state")
+    p.add_argument("--search", default=None, help=f"ZIP-RC search: exhaustive, two-prefix, top-k (default {zd['search']})")
+    p.add_argument("--normalizer", default=None, help=f"ZIP-RC normaliser: fixed, raw, state (default {zd['normalizer']})")
     p.add_argument("--branching", action="store_true", help="let ZIP-RC branch from prefixes")
     p.add_argument("--init-k", type=int, default=None, help="ZIP-RC: start exactly K samples at t = 0 (default: planned)")
-    p.add_argument("--interval", type=int, default=None, help="ZIP-RC: re-plan every this many ticks (default 1)")
-    p.add_argument("--selection", default=None, help="ZIP-RC answer: value (default), weighted, plurality")
+    p.add_argument("--interval", type=int, default=None, help=f"ZIP-RC: re-plan every this many ticks (default {zd['interval']})")
+    p.add_argument("--selection", default=None, help=f"ZIP-RC answer: value, weighted, plurality (default {zd['selection']})")
     add_planner_option(p)
     p.add_argument("--json", dest="json_out", default=None, help="write rows + provenance to this JSON file")
     p.add_argument("--plot", default=None,

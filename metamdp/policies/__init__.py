@@ -26,7 +26,7 @@ name               class                   rule
 =================  ======================  ================================================
 """
 
-from .base import (ENDED, FLOORS, SELECTIONS, Action, Policy, PolicyConfigError, PolicyRunError,
+from .base import (BUILTIN, ENDED, FLOORS, SELECTIONS, Action, Policy, PolicyConfigError, PolicyRunError,
                    SampleView, View, call_policy, dprime_from_auroc, expected_value, floor_index,
                    select, validate_action)
 from .loading import PolicyModuleError, load_policies, load_policy
@@ -36,29 +36,36 @@ from .pruning import SIGNALS, DeepConf, RewardPrune, SpecRejection
 from .sequential import AdaptiveConsistency, EarlyStoppingSC, Pandora
 from .ziprc import ZipRC
 
-#: the built-in policies by name
-BUILTIN = {
-    "ziprc": ZipRC, "mv": MajorityVote, "bon": BestOfN, "wbon": WeightedBestOfN,
-    "wbon_rm": RewardModelVote, "pass_at_n": PassAtN, "length_prune": LengthPrune,
-    "half_finished": HalfFinished, "reward_prune": RewardPrune, "ac": AdaptiveConsistency,
-    "esc": EarlyStoppingSC, "deepconf": DeepConf, "short_m_at_k": ShortMAtK,
-    "spec_rejection": SpecRejection, "pandora": Pandora,
-}
+# BUILTIN (name -> class) holds every class above with its own name (Policy.__init_subclass__)
 POLICY_NAMES = tuple(BUILTIN)
 
 
+def knob_names(cls) -> tuple:
+    """The constructor keywords of a policy class (its knobs), in signature order."""
+    import inspect
+
+    return tuple(p for p in inspect.signature(cls).parameters if p != "config")
+
+
 def make(name: str, **knobs) -> Policy:
-    """The built-in policy ``name`` with ``knobs`` over its constructor's defaults."""
+    """The built-in policy ``name`` with ``knobs`` over its constructor's defaults.
+
+    A default ``n`` larger than a given ``cap`` shrinks to the cap (``make("mv", cap=2)`` is
+    majority voting over 2 samples); an explicit ``n`` above the cap is an error.
+    """
     import inspect
 
     if name not in BUILTIN:
         raise PolicyConfigError(f"unknown policy {name!r}; choose from {', '.join(POLICY_NAMES)}")
     cls = BUILTIN[name]
-    allowed = [p for p in inspect.signature(cls).parameters if p != "config"]
+    allowed = knob_names(cls)
     unknown = set(knobs) - set(allowed)
     if unknown:
         raise PolicyConfigError(f"policy {name}: unknown knob(s) {', '.join(sorted(unknown))}; "
                                 f"its knobs are {', '.join(allowed)}")
+    n_default = inspect.signature(cls).parameters["n"].default if "n" in allowed else None
+    if "n" not in knobs and "cap" in knobs and isinstance(n_default, int) and n_default > knobs["cap"]:
+        knobs = {**knobs, "n": knobs["cap"]}
     return cls(**knobs)
 
 
@@ -66,7 +73,7 @@ __all__ = [
     "ENDED", "FLOORS", "SELECTIONS", "SIGNALS", "Action", "Policy", "PolicyConfigError",
     "PolicyRunError", "PolicyModuleError", "SampleView", "View", "call_policy",
     "dprime_from_auroc", "expected_value", "floor_index", "select", "validate_action",
-    "load_policy", "load_policies", "BUILTIN", "POLICY_NAMES", "make",
+    "load_policy", "load_policies", "BUILTIN", "POLICY_NAMES", "make", "knob_names",
     "ZipRC", "MajorityVote", "BestOfN", "WeightedBestOfN", "RewardModelVote", "PassAtN",
     "LengthPrune", "HalfFinished", "RewardPrune", "AdaptiveConsistency", "EarlyStoppingSC",
     "DeepConf", "ShortMAtK", "SpecRejection", "Pandora",

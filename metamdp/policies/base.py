@@ -28,6 +28,12 @@ FLOORS = ("down", "nearest")
 ENDED = ("finished", "truncated", "pruned")
 
 
+#: the built-in policies by name: every class of this package with its own ``name``, in the
+#: order they are defined (filled by :meth:`Policy.__init_subclass__`, so that a new
+#: built-in is one class and nothing else here)
+BUILTIN: dict = {}
+
+
 class PolicyConfigError(ValueError):
     """Unknown policy name, unknown knob, or a knob out of range."""
 
@@ -189,6 +195,13 @@ class Policy:
     knob_name: str | None = None
     knobs: tuple = ()
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith(__package__ + ".") and "name" in vars(cls):
+            if cls.name in BUILTIN:
+                raise TypeError(f"two built-in policies are named {cls.name!r}")
+            BUILTIN[cls.name] = cls
+
     def reset(self) -> None:
         """Forget the previous question's state."""
 
@@ -216,18 +229,36 @@ class Policy:
     def knob(self):
         return getattr(self, self.knob_name) if self.knob_name else None
 
-    def with_knob(self, value) -> "Policy":
-        """A copy with the knob set to ``value`` (the constructor must accept the knob)."""
+    def constructor_knobs(self) -> dict:
+        """This object's values of its constructor's keywords (:meth:`describe_knobs`
+        restricted to what the constructor accepts)."""
         import inspect
 
+        accepted: set = set()
+        open_ended = False
+        for cls in type(self).__mro__:   # a constructor passing **knobs on accepts its base's
+            if "__init__" not in vars(cls) or cls is object:
+                continue
+            params = inspect.signature(cls.__init__).parameters
+            accepted |= {k for k, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+            open_ended = any(p.kind is p.VAR_KEYWORD for p in params.values())
+            if not open_ended:
+                break
+        if open_ended:
+            return self.describe_knobs()
+        return {k: v for k, v in self.describe_knobs().items() if k in accepted}
+
+    def with_knob(self, value) -> "Policy":
+        """A copy with the knob set to ``value`` (the constructor must accept the knob)."""
         if not self.knob_name:
             raise PolicyConfigError(f"policy {self.name} has no knob")
-        accepted = inspect.signature(type(self)).parameters
-        if any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
-            kw = self.describe_knobs()
-        else:   # the constructor's own keywords, with this object's values
-            kw = {k: v for k, v in self.describe_knobs().items() if k in accepted}
-        return type(self)(**{**kw, self.knob_name: value})
+        return type(self)(**{**self.constructor_knobs(), self.knob_name: value})
+
+    def revalidated(self) -> "Policy":
+        """A fresh copy built by the constructor from this object's knobs: the constructor's
+        :class:`PolicyConfigError` if an attribute was set out of range after construction
+        (the simulators' kernels pack only what the constructor accepts)."""
+        return type(self)(**self.constructor_knobs())
 
     def describe_knobs(self) -> dict:
         """Constructor keywords that rebuild this policy (public scalar attributes)."""

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-from .._numba_cache import drop_stale
+from .._numba_cache import cache_dir, drop_stale
 
 # ziprc_plan's compiled code contains the planner's kernels: recompile when they changed
 _HERE = Path(__file__).resolve().parent
-drop_stale([_HERE / "__pycache__"], [_HERE / "kernels.py", _HERE.parent / "planner.py",
+drop_stale([cache_dir(_HERE / "kernels.py")], [_HERE / "kernels.py", _HERE.parent / "planner.py",
                                     _HERE.parent / "order_stats.py", _HERE.parent / "joints.py"])
 
 from ..planner import TIE_TOL, plan_kernel, plan_kernel_dist  # noqa: E402

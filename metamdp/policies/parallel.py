@@ -41,6 +41,7 @@ class MajorityVote(Policy):
     name = "mv"
     selection = "plurality"
     knob_name = "n"
+    knobs = (1, 2, 3, 4, 5, 6, 8)
 
     def __init__(self, n: int = 4, selection: str = "plurality", cap: int = 8):
         self.n, self.cap = _check_n(self.name, n, cap)
@@ -56,6 +57,8 @@ class BestOfN(MajorityVote):
     """``bon``: ``n`` samples to completion, the answer with the highest final value."""
 
     name = "bon"
+    selection = "value"
+    knobs = (1, 2, 3, 4, 6, 8)
 
     def __init__(self, n: int = 4, cap: int = 8):
         super().__init__(n, "value", cap)
@@ -68,6 +71,7 @@ class WeightedBestOfN(BestOfN):
     """``wbon``: ``n`` samples to completion, value-weighted vote."""
 
     name = "wbon"
+    selection = "weighted"
 
     def __init__(self, n: int = 4, cap: int = 8):
         MajorityVote.__init__(self, n, "weighted", cap)
@@ -77,6 +81,8 @@ class PassAtN(BestOfN):
     """``pass_at_n``: ``n`` samples to completion, correct if any is (oracle upper bound)."""
 
     name = "pass_at_n"
+    selection = "oracle"
+    knobs = (1, 2, 4, 8)
 
     def __init__(self, n: int = 8, cap: int = 8):
         MajorityVote.__init__(self, n, "oracle", cap)
@@ -94,6 +100,7 @@ class RewardModelVote(Policy):
     name = "wbon_rm"
     selection = "weighted"
     knob_name = "n"
+    knobs = (1, 2, 3, 4, 6, 8)
 
     def __init__(self, n: int = 4, strength: float = 0.85, rm_cost: float = 1.0, cap: int = 8):
         self.n, self.cap = _check_n(self.name, n, cap)
@@ -136,6 +143,7 @@ class LengthPrune(Policy):
 
     name = "length_prune"
     knob_name = "budget_tokens"
+    knobs = (1024, 2048, 4096, 8192, 16384)
 
     def __init__(self, n: int = 8, budget_tokens: float = 4096, selection: str = "plurality",
                  cap: int = 8):
@@ -157,6 +165,7 @@ class HalfFinished(Policy):
 
     name = "half_finished"
     knob_name = "n"
+    knobs = (2, 3, 4, 6, 8)
 
     def __init__(self, n: int = 8, selection: str = "plurality", cap: int = 8):
         self.n, self.cap = _check_n(self.name, n, cap)
@@ -177,6 +186,7 @@ class ShortMAtK(Policy):
 
     name = "short_m_at_k"
     knob_name = "n"
+    knobs = (2, 3, 4, 6, 8)
 
     def __init__(self, n: int = 8, m: int = 3, cap: int = 8):
         self.n, self.cap = _check_n(self.name, n, cap)

@@ -28,6 +28,7 @@ class RewardPrune(Policy):
 
     name = "reward_prune"
     knob_name = "n"
+    knobs = (1, 2, 3, 4, 6, 8)
 
     def __init__(self, n: int = 8, threshold: float = 0.4, selection: str = "plurality", cap: int = 8):
         self.n, self.cap = _check_n(self.name, n, cap)
@@ -58,6 +59,7 @@ class SpecRejection(Policy):
     name = "spec_rejection"
     selection = "value"
     knob_name = "n"
+    knobs = (2, 3, 4, 6, 8)
 
     def __init__(self, n: int = 8, keep_frac: float = 0.5, first_checkpoint: int = 4, cap: int = 8):
         self.n, self.cap = _check_n(self.name, n, cap)
@@ -106,6 +108,7 @@ class DeepConf(Policy):
     name = "deepconf"
     selection = "weighted"
     knob_name = "n"
+    knobs = (3, 4, 6, 8)
 
     def __init__(self, n: int = 8, warmup: int = 2, percentile: float = 10.0,
                  threshold: float = 0.95, window: int = 8, signal: str = "trace",

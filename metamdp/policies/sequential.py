@@ -21,6 +21,7 @@ class AdaptiveConsistency(Policy):
 
     name = "ac"
     knob_name = "threshold"
+    knobs = (0.6, 0.75, 0.85, 0.95, 0.99)
 
     def __init__(self, n: int = 8, threshold: float = 0.95, cap: int = 8):
         self.n, self.cap = _check_n(self.name, n, cap)
@@ -50,6 +51,7 @@ class EarlyStoppingSC(Policy):
 
     name = "esc"
     knob_name = "window"
+    knobs = (1, 2, 3, 4)
 
     def __init__(self, n: int = 8, window: int = 2, cap: int = 8):
         self.n, self.cap = _check_n(self.name, n, cap)
@@ -79,6 +81,7 @@ class Pandora(Policy):
     name = "pandora"
     selection = "value"
     knob_name = "beta"
+    knobs = (0.003, 0.01, 0.03, 0.1, 0.2, 0.3, 0.4, 0.5)
 
     def __init__(self, n: int = 8, beta: float = 0.01, cap: int = 8):
         self.n, self.cap = _check_n(self.name, n, cap)

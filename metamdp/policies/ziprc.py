@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from ..planner import _SEARCH_CODE, NORMALIZERS, PLANNERS, SEARCHES, PlannerConfig, floor_cdf
+from ..planner import (_SEARCH_CODE, MAX_EXHAUSTIVE_SAMPLES, MAX_PLANNED_SAMPLES, NORMALIZERS,
+                       PLANNERS, SEARCHES, PlannerConfig, floor_cdf)
 from .base import FLOORS, SELECTIONS, Action, Policy, PolicyConfigError, floor_index
 from .kernels import joint_remaining, midpoint_prune_points, ziprc_plan_dist
 
@@ -40,6 +41,7 @@ class ZipRC(Policy):
     name = "ziprc"
     selection = "value"
     knob_name = "beta"
+    knobs = (0.001, 0.003, 0.01, 0.03, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8)
 
     def __init__(self, beta: float = 0.01, alpha: float = 0.1, cap: int = 8,
                  search: str = "two-prefix", normalizer: str = "fixed", branching: bool = False,
@@ -65,14 +67,16 @@ class ZipRC(Policy):
             raise PolicyConfigError(f"policy ziprc: normalizer must be one of {', '.join(NORMALIZERS)}, got {normalizer!r}")
         if not (float(beta) >= 0 and math.isfinite(float(beta))) or not 0 <= float(alpha) <= 1:
             raise PolicyConfigError(f"policy ziprc: need beta >= 0 and alpha in [0, 1], got {beta!r}, {alpha!r}")
-        if int(cap) != cap or not 1 <= int(cap):
-            raise PolicyConfigError(f"policy ziprc: cap must be an integer >= 1, got {cap!r}")
+        if isinstance(cap, bool) or int(cap) != cap or not 1 <= int(cap) <= MAX_PLANNED_SAMPLES:
+            raise PolicyConfigError(f"policy ziprc: cap must be an integer in 1..{MAX_PLANNED_SAMPLES}, "
+                                    f"got {cap!r}")
         if int(interval) != interval or interval < 1:
             raise PolicyConfigError(f"policy ziprc: interval must be an integer >= 1 tick, got {interval!r}")
         if int(init_k) != init_k or not 0 <= int(init_k) <= int(cap):
             raise PolicyConfigError(f"policy ziprc: init_k must be in 0..cap, got {init_k!r}")
-        if search == "exhaustive" and int(cap) > 20:
-            raise PolicyConfigError("policy ziprc: exhaustive search is limited to cap <= 20")
+        if search == "exhaustive" and int(cap) > MAX_EXHAUSTIVE_SAMPLES:
+            raise PolicyConfigError(f"policy ziprc: exhaustive search is limited to cap <= "
+                                    f"{MAX_EXHAUSTIVE_SAMPLES}")
         self.beta, self.alpha, self.cap = float(beta), float(alpha), int(cap)
         self.search, self.normalizer, self.branching = search, normalizer, bool(branching)
         self.init_k, self.interval = int(init_k), int(interval)

@@ -1,17 +1,23 @@
-"""The Numba episode kernels: one small jitted function per policy, a file per family.
+"""The Numba episode kernels: one small jitted function per policy (or per family), a file
+per family, and the batch loops that run them.
 
 Each kernel re-implements one reference policy of :mod:`metamdp.policies` on the synthetic
-world's samples (``simulators.runner``'s sample helpers) with the same arithmetic, so that
-it takes the same decisions; ``tests/test_policy_conformance.py`` runs every policy through
-both and requires identical metrics. Kernel signature:
-``(prm, corr_prm, seed, q, W, t_max, out)`` (parameters packed by
-``simulators.policies.PolicySpec.to_array``, corruption, episode seed, question, world
-tuple, length cap in ticks, metrics row).
+world's samples (:mod:`simulators.kernels.samples`) with the same arithmetic, so that it
+takes the same decisions; ``tests/test_policy_conformance.py`` runs every policy through
+both and requires identical metrics. Kernel signature: ``(p, corr, seed, q, W, t_max,
+out)``: ``p`` the policy's parameter record (a named tuple packed from the reference object
+by the packer next to the kernel), ``corr`` the corruption, the episode seed, the question,
+the world's arrays, the length cap in ticks, the metrics row.
+
+:func:`run_batch` (threads) and :func:`run_batch_serial` run one kernel over many episodes.
+They find the kernel by the *type* of ``p`` (:func:`bind` registers it; the table of
+``simulators.policies`` does so for every built-in policy), so each batch loop compiles
+only for the kernels a run uses, and a parameter record no kernel is bound to fails to
+compile instead of running another policy.
 
 Numba's on-disk cache keys a function on its own source file only, not on the kernels it
-calls: the caches of these kernels are dropped automatically whenever any source they
-depend on (this package, ``runner.py``, ``synthetic.py``, the planner and
-``metamdp.policies.kernels``) changed (``metamdp._numba_cache``).
+calls: the caches here are dropped automatically whenever any source their compiled code
+contains changed (``metamdp._numba_cache``).
 """
 
 from __future__ import annotations
@@ -19,67 +25,74 @@ from __future__ import annotations
 from pathlib import Path
 
 from numba import njit, prange
+from numba.core import types
+from numba.extending import overload
 
-from metamdp._numba_cache import drop_stale
+from metamdp._numba_cache import cache_dir, drop_stale
 
 _HERE = Path(__file__).resolve().parent
-# the kernels' compiled code contains the sample mechanics (runner.py, synthetic.py) and
-# the shared arithmetic and planner of metamdp: recompile them when any of those changed
-drop_stale([_HERE / "__pycache__"],
-           sorted(_HERE.glob("*.py")) + [_HERE.parent / "runner.py", _HERE.parent / "synthetic.py",
-                                         _HERE.parent.parent / "metamdp" / "planner.py",
-                                         _HERE.parent.parent / "metamdp" / "policies" / "kernels.py"])
-
-from .parallel import (bon_episode, half_finished_episode, length_prune_episode,  # noqa: E402
-                       mv_episode, pass_at_n_episode, short_m_at_k_episode, wbon_episode,
-                       wbon_rm_episode)
-from .pruning import deepconf_episode, reward_prune_episode, spec_rejection_episode  # noqa: E402
-from .sequential import ac_episode, esc_episode, pandora_episode  # noqa: E402
-from .ziprc import ziprc_episode  # noqa: E402
+_ROOT = _HERE.parent.parent
 
 
-@njit(cache=True)
-def episode(code, prm, corr_prm, seed, q, W, t_max, out):
-    """Run policy ``code`` (``simulators.policies.CODES``) on one episode."""
-    if code == 0:
-        ziprc_episode(prm, corr_prm, seed, q, W, t_max, out)
-    elif code == 1:
-        mv_episode(prm, corr_prm, seed, q, W, t_max, out)
-    elif code == 2:
-        bon_episode(prm, corr_prm, seed, q, W, t_max, out)
-    elif code == 3:
-        wbon_episode(prm, corr_prm, seed, q, W, t_max, out)
-    elif code == 4:
-        wbon_rm_episode(prm, corr_prm, seed, q, W, t_max, out)
-    elif code == 5:
-        pass_at_n_episode(prm, corr_prm, seed, q, W, t_max, out)
-    elif code == 6:
-        length_prune_episode(prm, corr_prm, seed, q, W, t_max, out)
-    elif code == 7:
-        half_finished_episode(prm, corr_prm, seed, q, W, t_max, out)
-    elif code == 8:
-        reward_prune_episode(prm, corr_prm, seed, q, W, t_max, out)
-    elif code == 9:
-        ac_episode(prm, corr_prm, seed, q, W, t_max, out)
-    elif code == 10:
-        esc_episode(prm, corr_prm, seed, q, W, t_max, out)
-    elif code == 11:
-        deepconf_episode(prm, corr_prm, seed, q, W, t_max, out)
-    elif code == 12:
-        short_m_at_k_episode(prm, corr_prm, seed, q, W, t_max, out)
-    elif code == 13:
-        spec_rejection_episode(prm, corr_prm, seed, q, W, t_max, out)
-    else:
-        pandora_episode(prm, corr_prm, seed, q, W, t_max, out)
+def _jitted_sources() -> list:
+    """Every file whose code the compiled kernels and batch loops may contain: this folder,
+    the table that binds kernels to parameter records (../policies.py), and every file of
+    simulators/ and metamdp/ with jitted code (found by its decorator, so that a new one is
+    never missed)."""
+    files = set(_HERE.glob("*.py")) | {_HERE.parent / "policies.py"}
+    for pkg in (_HERE.parent, _ROOT / "metamdp"):
+        files |= {f for f in pkg.rglob("*.py") if "@njit" in f.read_text(encoding="utf-8")}
+    return sorted(files)
+
+
+# This folder's cache is the one of simulators/ whose jitted code calls other files' jitted
+# code (synthetic.py's calls only its own), so it is dropped when any of those files changed;
+# metamdp.policies.kernels guards its own cache (it calls the planner).
+GUARDED_SOURCES = _jitted_sources()
+drop_stale([cache_dir(_HERE / "__init__.py")], GUARDED_SOURCES)
+
+#: parameter-record class -> kernel (filled by :func:`bind`)
+KERNELS: dict = {}
+
+
+class KernelError(TypeError):
+    """A parameter record bound to two kernels, or to none."""
+
+
+def bind(record_type: type, kernel) -> None:
+    """Let the batch loops run ``kernel`` for parameter records of ``record_type``."""
+    known = KERNELS.get(record_type)
+    if known is not None and known is not kernel:
+        raise KernelError(f"parameter record {record_type.__name__} is already bound to "
+                          f"{known.py_func.__name__}; give {kernel.py_func.__name__} its own record")
+    KERNELS[record_type] = kernel
+
+
+def episode(p, corr, seed, q, W, t_max, out):  # pragma: no cover - replaced in jitted code
+    """Run the kernel bound to ``type(p)`` on one episode (jitted callers only)."""
+    raise NotImplementedError("episode() runs inside jitted code only")
+
+
+@overload(episode, jit_options={"cache": True})
+def _episode(p, corr, seed, q, W, t_max, out):
+    if not isinstance(p, types.BaseNamedTuple):
+        raise KernelError(f"a kernel's parameters must be a named tuple, got {p}")
+    kernel = KERNELS.get(p.instance_class)
+    if kernel is None:
+        raise KernelError(f"no kernel is bound to parameter record {p.instance_class.__name__}")
+
+    def impl(p, corr, seed, q, W, t_max, out):
+        kernel(p, corr, seed, q, W, t_max, out)
+    return impl
 
 
 @njit(cache=True, parallel=True)
-def run_batch(code, prm, corr_prm, seeds, qidx, W, t_max, out):
+def run_batch(p, corr, seeds, qidx, W, t_max, out):
     for e in prange(seeds.size):
-        episode(code, prm, corr_prm, seeds[e], qidx[e], W, t_max, out[e])
+        episode(p, corr, seeds[e], qidx[e], W, t_max, out[e])
 
 
 @njit(cache=True)
-def run_batch_serial(code, prm, corr_prm, seeds, qidx, W, t_max, out):
+def run_batch_serial(p, corr, seeds, qidx, W, t_max, out):
     for e in range(seeds.size):
-        episode(code, prm, corr_prm, seeds[e], qidx[e], W, t_max, out[e])
+        episode(p, corr, seeds[e], qidx[e], W, t_max, out[e])

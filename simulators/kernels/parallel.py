@@ -1,44 +1,84 @@
-"""Kernels of the fully parallel baselines (``metamdp.policies.parallel``).
+"""Kernel of the fully parallel baselines (``metamdp.policies.parallel``): ``mv``, ``bon``,
+``wbon``, ``pass_at_n``, ``wbon_rm``, ``length_prune``, ``half_finished``, ``short_m_at_k``.
 
 All ``n`` samples start at once and run until they finish or the policy's stopping tick,
-so an episode has a closed form in the samples' lengths: no tick loop.
+so an episode has a closed form in the samples' lengths: no tick loop. One kernel serves
+the family; its :class:`ParallelParams` say which stopping tick and answer rule.
 """
 
 from __future__ import annotations
 
+import math
+from collections import namedtuple
+
 import numpy as np
 from numba import njit
 
+from metamdp.policies import SELECTIONS, dprime_from_auroc
 from metamdp.policies.kernels import reward_model_weight
 
-from ..runner import S_BUDGET, S_CAP, S_M, S_N, S_RMCOST, S_SEL, S_STRENGTH, ST_DONE
 from ..synthetic import P_RM1, P_RM2, hash_normal, stream_id
-from .common import account, new_state, select_answer, shared_class, start_roots
+from .common import account, select_answer, shared_class, start_roots
+from .samples import ST_DONE, new_state
+
+#: stopping ticks: none (run to completion), the token budget, once ``need`` have finished
+STOP_NONE, STOP_BUDGET, STOP_FINISHED = 0, 1, 2
+
+ParallelParams = namedtuple("ParallelParams", (
+    "n", "cap", "sel", "stop_rule", "budget_ticks", "m", "rm", "dprime", "rm_cost"))
+
+
+def _pack(policy, stop_rule=STOP_NONE, budget_ticks=0, m=0, rm=False, dprime=0.0, rm_cost=0.0):
+    # fixed Python types per field: one Numba signature for the whole family
+    return ParallelParams(int(policy.n), int(policy.cap), SELECTIONS.index(policy.selection),
+                          stop_rule, int(budget_ticks), int(m), bool(rm), float(dprime),
+                          float(rm_cost))
+
+
+def pack_parallel(policy, delta: int) -> ParallelParams:
+    """``mv``, ``bon``, ``wbon``, ``pass_at_n``: all ``n`` to completion, its answer rule."""
+    return _pack(policy)
+
+
+def pack_length_prune(policy, delta: int) -> ParallelParams:
+    # the reference checks its own ticks against the budget rounded up to a tick
+    return _pack(policy, STOP_BUDGET, math.ceil(float(policy.budget_tokens) / delta))
+
+
+def pack_half_finished(policy, delta: int) -> ParallelParams:
+    return _pack(policy, STOP_FINISHED)
+
+
+def pack_short_m_at_k(policy, delta: int) -> ParallelParams:
+    return _pack(policy, STOP_FINISHED, m=policy.m)
+
+
+def pack_wbon_rm(policy, delta: int) -> ParallelParams:
+    # the reward model's AUROC as the separation d' of its Gaussian scores
+    return _pack(policy, rm=True, dprime=dprime_from_auroc(policy.strength), rm_cost=policy.rm_cost)
 
 
 @njit(cache=True, inline="always")
-def _stop_tick(prm, S, n, t_max, stop_rule, m):
-    """The tick at which every sample still running stops: ``stop_rule`` 0 none (``t_max``),
-    1 the token budget, 2 once ``need`` have finished (``ceil(n/2)``, or ``min(m, n)`` with
-    ``m > 0``)."""
-    if stop_rule == 1:
-        return int(prm[S_BUDGET])
-    if stop_rule == 2:
-        need = (n + 1) // 2 if m <= 0 else min(m, n)
-        return np.sort(S[1][:n])[need - 1]
+def _stop_tick(p, S, n, t_max):
+    """The tick at which every sample still running stops: none (``t_max``), the token
+    budget, or once ``need`` have finished (``ceil(n/2)``, or ``min(m, n)`` with ``m > 0``)."""
+    if p.stop_rule == STOP_BUDGET:
+        return p.budget_ticks
+    if p.stop_rule == STOP_FINISHED:
+        need = (n + 1) // 2 if p.m <= 0 else min(p.m, n)
+        return np.sort(S.ntot[:n])[need - 1]
     return t_max
 
 
 @njit(cache=True, inline="always")
-def _run_all(prm, corr_prm, seed, q, W, t_max, S, stop_rule, m):
+def _run_all(p, corr, seed, q, W, t_max, S):
     """Start ``n`` samples and run each until it finishes or the stopping tick
     (:func:`_stop_tick`). Returns (n, ticks generated, serial ticks)."""
-    cap = int(prm[S_CAP])
-    n = int(prm[S_N])
+    n = p.n
     # no prediction is read: the samples' signal histories are not needed
-    start_roots(0, n, seed, q, W, t_max, S, corr_prm, shared_class(W, q, seed, cap), False)
-    stop_at = _stop_tick(prm, S, n, t_max, stop_rule, m)
-    ntot, age, status = S[1], S[2], S[6]
+    start_roots(0, n, seed, q, W, t_max, S, corr, shared_class(W, q, seed, p.cap), False)
+    stop_at = _stop_tick(p, S, n, t_max)
+    ntot, age, status = S.ntot, S.age, S.status
     gen = 0
     longest = 0
     for i in range(n):
@@ -53,73 +93,18 @@ def _run_all(prm, corr_prm, seed, q, W, t_max, S, stop_rule, m):
 
 
 @njit(cache=True)
-def mv_episode(prm, corr_prm, seed, q, W, t_max, out):
-    S = new_state(int(prm[S_CAP]), t_max, False)
-    n, gen, serial = _run_all(prm, corr_prm, seed, q, W, t_max, S, 0, 0)
-    chosen = select_answer(int(prm[S_SEL]), n, S, W[0], np.zeros(0), np.zeros(W[6].shape[1] + 1))
-    account(S, n, chosen, gen, serial, 0.0, W[7][q], out)
-
-
-@njit(cache=True)
-def bon_episode(prm, corr_prm, seed, q, W, t_max, out):
-    S = new_state(int(prm[S_CAP]), t_max, False)
-    n, gen, serial = _run_all(prm, corr_prm, seed, q, W, t_max, S, 0, 0)
-    chosen = select_answer(0, n, S, W[0], np.zeros(0), np.zeros(W[6].shape[1] + 1))
-    account(S, n, chosen, gen, serial, 0.0, W[7][q], out)
-
-
-@njit(cache=True)
-def wbon_episode(prm, corr_prm, seed, q, W, t_max, out):
-    S = new_state(int(prm[S_CAP]), t_max, False)
-    n, gen, serial = _run_all(prm, corr_prm, seed, q, W, t_max, S, 0, 0)
-    chosen = select_answer(1, n, S, W[0], np.zeros(0), np.zeros(W[6].shape[1] + 1))
-    account(S, n, chosen, gen, serial, 0.0, W[7][q], out)
-
-
-@njit(cache=True)
-def pass_at_n_episode(prm, corr_prm, seed, q, W, t_max, out):
-    S = new_state(int(prm[S_CAP]), t_max, False)
-    n, gen, serial = _run_all(prm, corr_prm, seed, q, W, t_max, S, 0, 0)
-    chosen = select_answer(3, n, S, W[0], np.zeros(0), np.zeros(W[6].shape[1] + 1))
-    account(S, n, chosen, gen, serial, 0.0, W[7][q], out)
-
-
-@njit(cache=True)
-def wbon_rm_episode(prm, corr_prm, seed, q, W, t_max, out):
-    S = new_state(int(prm[S_CAP]), t_max, False)
-    n, gen, serial = _run_all(prm, corr_prm, seed, q, W, t_max, S, 0, 0)
-    ntot, status, correct = S[1], S[6], S[7]
-    dprime = prm[S_STRENGTH]
-    wts = np.zeros(n)
+def parallel_episode(p, corr, seed, q, W, t_max, out):
+    S = new_state(p.cap, t_max, False)
+    n, gen, serial = _run_all(p, corr, seed, q, W, t_max, S)
     extra = 0.0
-    for i in range(n):
-        if status[i] == ST_DONE:
-            noise = hash_normal(seed, stream_id(i, P_RM1), stream_id(i, P_RM2), 0)
-            wts[i] = reward_model_weight(dprime, correct[i], noise)
-            extra += prm[S_RMCOST] * ntot[i]
-    chosen = select_answer(1, n, S, W[0], wts, np.zeros(W[6].shape[1] + 1))
-    account(S, n, chosen, gen, serial, extra, W[7][q], out)
-
-
-@njit(cache=True)
-def length_prune_episode(prm, corr_prm, seed, q, W, t_max, out):
-    S = new_state(int(prm[S_CAP]), t_max, False)
-    n, gen, serial = _run_all(prm, corr_prm, seed, q, W, t_max, S, 1, 0)
-    chosen = select_answer(int(prm[S_SEL]), n, S, W[0], np.zeros(0), np.zeros(W[6].shape[1] + 1))
-    account(S, n, chosen, gen, serial, 0.0, W[7][q], out)
-
-
-@njit(cache=True)
-def half_finished_episode(prm, corr_prm, seed, q, W, t_max, out):
-    S = new_state(int(prm[S_CAP]), t_max, False)
-    n, gen, serial = _run_all(prm, corr_prm, seed, q, W, t_max, S, 2, 0)
-    chosen = select_answer(int(prm[S_SEL]), n, S, W[0], np.zeros(0), np.zeros(W[6].shape[1] + 1))
-    account(S, n, chosen, gen, serial, 0.0, W[7][q], out)
-
-
-@njit(cache=True)
-def short_m_at_k_episode(prm, corr_prm, seed, q, W, t_max, out):
-    S = new_state(int(prm[S_CAP]), t_max, False)
-    n, gen, serial = _run_all(prm, corr_prm, seed, q, W, t_max, S, 2, int(prm[S_M]))
-    chosen = select_answer(2, n, S, W[0], np.zeros(0), np.zeros(W[6].shape[1] + 1))
-    account(S, n, chosen, gen, serial, 0.0, W[7][q], out)
+    wts = np.zeros(0)
+    if p.rm:
+        ntot, status, correct = S.ntot, S.status, S.correct
+        wts = np.zeros(n)
+        for i in range(n):
+            if status[i] == ST_DONE:
+                noise = hash_normal(seed, stream_id(i, P_RM1), stream_id(i, P_RM2), 0)
+                wts[i] = reward_model_weight(p.dprime, correct[i], noise)
+                extra += p.rm_cost * ntot[i]
+    chosen = select_answer(p.sel, n, S, W.values, wts, np.zeros(W.distractor_cdf.shape[1] + 1))
+    account(S, n, chosen, gen, serial, extra, W.mean_ticks[q], out)

@@ -4,32 +4,56 @@
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numpy as np
 from numba import njit
 
+from metamdp.policies import SELECTIONS
 from metamdp.policies.kernels import joint_value, percentile, trace_confidence, window_mean
 
-from ..runner import (S_CAP, S_KEEP, S_N, S_PCT, S_SEL, S_SIGNAL, S_STRENGTH, S_THR, S_WARMUP,
-                      S_WINDOW, ST_DONE, ST_OPEN, ST_PRUNED)
 from ..synthetic import P_CONF1, P_CONF2, hash_normal, stream_id
-from .common import (account, any_open, new_state, predict, predict_many, prediction_scratch,
-                     select_answer, shared_class, start_roots, step, step_all, track_history)
+from .common import (SEL_VALUE, SEL_WEIGHTED, account, any_open, predict, predict_many,
+                     prediction_scratch, select_answer, shared_class, start_roots, step, step_all,
+                     track_history)
+from .samples import ST_DONE, ST_OPEN, ST_PRUNED, new_state
+
+RewardPruneParams = namedtuple("RewardPruneParams", ("n", "cap", "threshold", "sel"))
+SpecRejectionParams = namedtuple("SpecRejectionParams", ("n", "cap", "keep_frac", "first_checkpoint"))
+DeepConfParams = namedtuple("DeepConfParams", ("n", "cap", "warmup", "window", "percentile",
+                                               "threshold", "use_pred", "strength"))
+
+
+def pack_reward_prune(policy, delta: int) -> RewardPruneParams:
+    return RewardPruneParams(int(policy.n), int(policy.cap), float(policy.threshold),
+                             SELECTIONS.index(policy.selection))
+
+
+def pack_spec_rejection(policy, delta: int) -> SpecRejectionParams:
+    return SpecRejectionParams(int(policy.n), int(policy.cap), float(policy.keep_frac),
+                               int(policy.first_checkpoint))
+
+
+def pack_deepconf(policy, delta: int) -> DeepConfParams:
+    # use_pred: the confidence is ZIP-RC's predicted E[value], not a simulated trace
+    return DeepConfParams(int(policy.n), int(policy.cap), int(policy.warmup), int(policy.window),
+                          float(policy.percentile), float(policy.threshold),
+                          policy.signal == "ziprc", float(policy.strength))
 
 
 @njit(cache=True)
-def reward_prune_episode(prm, corr_prm, seed, q, W, t_max, out):
-    cap = int(prm[S_CAP])
-    n = int(prm[S_N])
-    thr = prm[S_THR]
-    track = track_history(corr_prm)
+def reward_prune_episode(p, corr, seed, q, W, t_max, out):
+    cap = p.cap
+    n = p.n
+    thr = p.threshold
+    track = track_history(corr)
     S = new_state(cap, t_max, track)
     shared = shared_class(W, q, seed, cap)
     P = prediction_scratch(W, q, t_max)
-    values, status = W[0], S[6]
-    pj = np.empty((cap, values.size, W[10].size))
+    values, status = W.values, S.status
+    pj = np.empty((cap, values.size, W.rep.size))
     ids = np.empty(cap, dtype=np.int64)
-    start_roots(0, n, seed, q, W, t_max, S, corr_prm, shared, track)
+    start_roots(0, n, seed, q, W, t_max, S, corr, shared, track)
     everyone = np.zeros(0, dtype=np.bool_)
     ended = np.zeros(cap, dtype=np.bool_)
     gen = 0
@@ -44,34 +68,34 @@ def reward_prune_episode(prm, corr_prm, seed, q, W, t_max, out):
             if status[i] == ST_OPEN:
                 ids[k] = i
                 k += 1
-        predict_many(ids, k, seed, q, W, S, track, corr_prm, P, pj)
+        predict_many(ids, k, seed, q, W, S, track, corr, P, pj)
         for j in range(k):
             if joint_value(pj[j], values) < thr:
                 status[ids[j]] = ST_PRUNED
         if not any_open(S, n):
             break
-    chosen = select_answer(int(prm[S_SEL]), n, S, values, np.zeros(0), np.zeros(W[6].shape[1] + 1))
-    account(S, n, chosen, gen, serial, 0.0, W[7][q], out)
+    chosen = select_answer(p.sel, n, S, values, np.zeros(0), np.zeros(W.distractor_cdf.shape[1] + 1))
+    account(S, n, chosen, gen, serial, 0.0, W.mean_ticks[q], out)
 
 
 @njit(cache=True)
-def spec_rejection_episode(prm, corr_prm, seed, q, W, t_max, out):
-    cap = int(prm[S_CAP])
-    n = int(prm[S_N])
-    track = track_history(corr_prm)
+def spec_rejection_episode(p, corr, seed, q, W, t_max, out):
+    cap = p.cap
+    n = p.n
+    track = track_history(corr)
     S = new_state(cap, t_max, track)
     shared = shared_class(W, q, seed, cap)
     P = prediction_scratch(W, q, t_max)
-    values, status = W[0], S[6]
-    pjs = np.empty((cap, values.size, W[10].size))
+    values, status = W.values, S.status
+    pjs = np.empty((cap, values.size, W.rep.size))
     ids = np.empty(cap, dtype=np.int64)
     wts = np.zeros(cap)
-    start_roots(0, n, seed, q, W, t_max, S, corr_prm, shared, track)
+    start_roots(0, n, seed, q, W, t_max, S, corr, shared, track)
     everyone = np.zeros(0, dtype=np.bool_)
     ended = np.zeros(cap, dtype=np.bool_)
     gen = 0
     serial = 0
-    checkpoint = 4
+    checkpoint = p.first_checkpoint
     while True:
         g = step_all(everyone, n, seed, q, W, S, track, ended)
         gen += g
@@ -89,10 +113,10 @@ def spec_rejection_episode(prm, corr_prm, seed, q, W, t_max, out):
                 if status[i] == ST_OPEN:
                     ids[k] = i
                     k += 1
-            predict_many(ids, k, seed, q, W, S, track, corr_prm, P, pjs)
+            predict_many(ids, k, seed, q, W, S, track, corr, P, pjs)
             for j in range(k):
                 wts[ids[j]] = joint_value(pjs[j], values)
-            keep = int(math.ceil(prm[S_KEEP] * n_open))
+            keep = int(math.ceil(p.keep_frac * n_open))
             if keep < 1:
                 keep = 1
             # drop the worst open sample until `keep` remain (ties: the higher id goes first)
@@ -104,13 +128,13 @@ def spec_rejection_episode(prm, corr_prm, seed, q, W, t_max, out):
                 status[worst] = ST_PRUNED
         if not any_open(S, n):
             break
-    chosen = select_answer(0, n, S, values, np.zeros(0), np.zeros(1))
-    account(S, n, chosen, gen, serial, 0.0, W[7][q], out)
+    chosen = select_answer(SEL_VALUE, n, S, values, np.zeros(0), np.zeros(1))
+    account(S, n, chosen, gen, serial, 0.0, W.mean_ticks[q], out)
 
 
 @njit(cache=True)
 def _consensus(S, created, minconf, scores, thr):
-    status, answer = S[6], S[8]
+    status, answer = S.status, S.answer
     for a in range(scores.size):
         scores[a] = 0.0
     tot = 0.0
@@ -128,28 +152,28 @@ def _consensus(S, created, minconf, scores, thr):
 
 
 @njit(cache=True)
-def deepconf_episode(prm, corr_prm, seed, q, W, t_max, out):
-    cap = int(prm[S_CAP])
-    n = int(prm[S_N])
-    warm = int(prm[S_WARMUP])
+def deepconf_episode(p, corr, seed, q, W, t_max, out):
+    cap = p.cap
+    n = p.n
+    warm = p.warmup
     if warm > n:
         warm = n
-    win = int(prm[S_WINDOW])
-    strength = prm[S_STRENGTH]
-    use_pred = int(prm[S_SIGNAL]) == 1
-    thr = prm[S_THR]
-    track = track_history(corr_prm)
+    win = p.window
+    strength = p.strength
+    use_pred = p.use_pred
+    thr = p.threshold
+    track = track_history(corr)
     S = new_state(cap, t_max, track)
     shared = shared_class(W, q, seed, cap)
-    values, age, start, status, correct, rcls = W[0], S[2], S[3], S[6], S[7], S[9]
+    values, age, start, status, correct, rcls = W.values, S.age, S.start, S.status, S.correct, S.rcls
     P = prediction_scratch(W, q, t_max) if use_pred else (np.empty((1, 1)), np.empty(1),
                                                           np.empty((1, 1)), np.empty((1, 1)))
-    pj = np.empty((values.size, W[10].size))
-    scores = np.zeros(W[6].shape[1] + 1)
+    pj = np.empty((values.size, W.rep.size))
+    scores = np.zeros(W.distractor_cdf.shape[1] + 1)
     cum = np.zeros((cap, t_max + 2))   # running sums of each sample's per-tick confidence
     minconf = np.full(cap, np.inf)     # its lowest window confidence
     cutoff = -np.inf
-    start_roots(0, warm, seed, q, W, t_max, S, corr_prm, shared, track)
+    start_roots(0, warm, seed, q, W, t_max, S, corr, shared, track)
     created = warm
     gen = 0
     serial = 0
@@ -164,7 +188,7 @@ def deepconf_episode(prm, corr_prm, seed, q, W, t_max, out):
             if use_pred and done:
                 c = values[rcls[i]]
             elif use_pred:
-                predict(i, seed, q, W, S, track, corr_prm, P, pj)
+                predict(i, seed, q, W, S, track, corr, P, pj)
                 c = joint_value(pj, values)
             else:
                 c = trace_confidence(strength, correct[i],
@@ -189,10 +213,10 @@ def deepconf_episode(prm, corr_prm, seed, q, W, t_max, out):
                 if minconf[i] < np.inf:
                     vals[k] = minconf[i]
                     k += 1
-            cutoff = percentile(vals[:k], prm[S_PCT]) if k > 0 else -np.inf
+            cutoff = percentile(vals[:k], p.percentile) if k > 0 else -np.inf
             if _consensus(S, created, minconf, scores, thr):
                 break
-            start_roots(created, n, seed, q, W, t_max, S, corr_prm, shared, track)
+            start_roots(created, n, seed, q, W, t_max, S, corr, shared, track)
             created = n
             continue
         if _consensus(S, created, minconf, scores, thr) or not open_:
@@ -200,5 +224,5 @@ def deepconf_episode(prm, corr_prm, seed, q, W, t_max, out):
     wts = np.zeros(created)
     for i in range(created):
         wts[i] = minconf[i] if minconf[i] < np.inf else 0.0
-    chosen = select_answer(1, created, S, values, wts, scores)
-    account(S, created, chosen, gen, serial, 0.0, W[7][q], out)
+    chosen = select_answer(SEL_WEIGHTED, created, S, values, wts, scores)
+    account(S, created, chosen, gen, serial, 0.0, W.mean_ticks[q], out)

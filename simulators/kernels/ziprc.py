@@ -2,47 +2,60 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 from numba import njit
 
-from metamdp.planner import floor_cdf
+from metamdp.planner import _SEARCH_CODE, NORMALIZERS, floor_cdf
+from metamdp.policies import SELECTIONS
 from metamdp.policies.kernels import joint_remaining, midpoint_prune_points, ziprc_plan_dist
 
-from ..policies import SLOTS
+from .common import (account, predict, predict_many, prediction_scratch, select_answer, shared_class,
+                     start_branch, start_root, step_all, track_history)
+from .samples import ST_DONE, ST_OPEN, new_state
 
-from ..runner import (S_ALPHA, S_BETA, S_BRANCH, S_CAP, S_INITK, S_INTERVAL, S_NORM, S_SEARCH,
-                      S_SEL, ST_DONE, ST_OPEN)
-from .common import (account, new_state, predict, predict_many, prediction_scratch, select_answer,
-                     shared_class, start_branch, start_root, step_all, track_history)
+ZipRCParams = namedtuple("ZipRCParams", ("cap", "alpha", "beta", "search", "normalizer", "branching",
+                                         "init_k", "interval", "sel", "midpoint", "order_code"))
+# normalisers by name (codes: positions in metamdp.planner.NORMALIZERS)
+NORM_FIXED, NORM_RAW, NORM_STATE = (NORMALIZERS.index(k) for k in ("fixed", "raw", "state"))
 
 
-S_PLANNER = SLOTS["planner"]
+def pack_ziprc(policy, delta: int) -> ZipRCParams:
+    """The knobs :func:`ziprc_episode` reads; ``midpoint`` (the prune charge) and
+    ``order_code`` (re-add and tie order) as the reference holds them (``planner`` or a
+    :class:`metamdp.PlannerConfig` set both)."""
+    return ZipRCParams(int(policy.cap), float(policy.alpha), float(policy.beta),
+                       _SEARCH_CODE[policy.search], NORMALIZERS.index(policy.normalizer),
+                       bool(policy.branching), int(policy.init_k), int(policy.interval),
+                       SELECTIONS.index(policy.selection), bool(policy.midpoint),
+                       int(policy.order_code))
 
 
 @njit(cache=True)
-def ziprc_episode(prm, corr_prm, seed, q, W, t_max, out):
-    cap = int(prm[S_CAP])
-    alpha = prm[S_ALPHA]
-    beta = prm[S_BETA]
-    search = int(prm[S_SEARCH])
-    norm = int(prm[S_NORM])
-    branching = prm[S_BRANCH] > 0
-    init_k = int(prm[S_INITK])
-    interval = int(prm[S_INTERVAL])
-    values, rep, upper = W[0], W[10], W[11]
-    order_code = int(prm[S_PLANNER])  # 1: the authors' planner (re-add order, ties)
-    if order_code == 1:
-        upper = midpoint_prune_points(rep, upper)  # and their prune charge
+def ziprc_episode(p, corr, seed, q, W, t_max, out):
+    cap = p.cap
+    alpha = p.alpha
+    beta = p.beta
+    search = p.search
+    norm = p.normalizer
+    branching = p.branching
+    init_k = p.init_k
+    interval = p.interval
+    values, rep, upper = W.values, W.rep, W.upper
+    order_code = p.order_code
+    if p.midpoint:
+        upper = midpoint_prune_points(rep, upper)  # the authors' prune charge
     B = values.size
     Lp = rep.size
-    track = track_history(corr_prm)
+    track = track_history(corr)
     S = new_state(cap, t_max, track)
     shared = shared_class(W, q, seed, cap)
     P = prediction_scratch(W, q, t_max)
-    ntot, age, status, rcls = S[1], S[2], S[6], S[9]
+    age, status, rcls = S.age, S.status, S.rcls
     stacked = np.empty((cap + 1, B, Lp))
     root = np.empty((B, Lp))
-    predict(-1, seed, q, W, S, track, corr_prm, P, root)
+    predict(-1, seed, q, W, S, track, corr, P, root)
     unf = np.empty(cap, dtype=np.int64)
     adv = np.zeros(cap, dtype=np.bool_)
     ended = np.zeros(cap, dtype=np.bool_)
@@ -66,16 +79,16 @@ def ziprc_episode(prm, corr_prm, seed, q, W, t_max, out):
                 if status[i] == ST_OPEN:
                     unf[n] = i
                     n += 1
-            predict_many(unf, n, seed, q, W, S, track, corr_prm, P, stacked)
+            predict_many(unf, n, seed, q, W, S, track, corr, P, stacked)
             stacked[n, :, :] = root
             max_new = cap - created
             if init_k > 0 and created == 0:
                 mask, m, src = 0, init_k if init_k < max_new else max_new, -1
             else:
                 d_fixed = joint_remaining(stacked[n], rep)
-                if norm == 1:
+                if norm == NORM_RAW:
                     d = 1.0
-                elif norm == 2:
+                elif norm == NORM_STATE:
                     tot = 0.0
                     cnt = 0
                     for j in range(n):
@@ -103,9 +116,9 @@ def ziprc_episode(prm, corr_prm, seed, q, W, t_max, out):
             for _ in range(m):
                 i = created
                 if src < 0:
-                    start_root(i, seed, q, W, t_max, S, corr_prm, shared, track)
+                    start_root(i, seed, q, W, t_max, S, corr, shared, track)
                 else:
-                    start_branch(i, unf[src], seed, q, W, t_max, S, corr_prm, shared, track, P[0], cw)
+                    start_branch(i, unf[src], seed, q, W, t_max, S, corr, shared, track, P[0], cw)
                 adv[i] = True
                 created += 1
             since = 1
@@ -119,6 +132,6 @@ def ziprc_episode(prm, corr_prm, seed, q, W, t_max, out):
         epoch += 1
         if epoch > cap * (t_max + 1):  # cannot happen: every epoch advances a sample
             break
-    chosen = select_answer(int(prm[S_SEL]), created, S, values, np.zeros(0),
-                           np.zeros(W[6].shape[1] + 1))
-    account(S, created, chosen, gen, serial, 0.0, W[7][q], out)
+    chosen = select_answer(p.sel, created, S, values, np.zeros(0),
+                           np.zeros(W.distractor_cdf.shape[1] + 1))
+    account(S, created, chosen, gen, serial, 0.0, W.mean_ticks[q], out)
