@@ -8,7 +8,7 @@ A figure writes ``NAME.png``, ``NAME.pdf`` and ``NAME.json``. The JSON holds
 * ``data``: further numbers the figure is made from; ``provenance``: command, seed, version,
   parameters.
 
-``tests/test_paper_figures.py`` checks that ``series`` and ``plotted`` agree, so the JSON holds
+``tests/figures/test_paper_figures.py`` checks that ``series`` and ``plotted`` agree, so the JSON holds
 what the PNG shows. A table writes ``NAME.md`` and ``NAME.json`` (its rows, every cell as a
 number, and the paper's numbers beside ours).
 """

@@ -3,7 +3,7 @@ per family, and the batch loops that run them.
 
 Each kernel re-implements one reference policy of :mod:`metamdp.policies` on the synthetic
 world's samples (:mod:`simulators.kernels.samples`) with the same arithmetic, so that it
-takes the same decisions; ``tests/test_policy_conformance.py`` runs every policy through
+takes the same decisions; ``tests/simulators/test_policy_conformance.py`` runs every policy through
 both and requires identical metrics. Kernel signature: ``(p, corr, seed, q, W, t_max,
 out)``: ``p`` the policy's parameter record (a named tuple packed from the reference object
 by the packer next to the kernel), ``corr`` the corruption, the episode seed, the question,

@@ -17,7 +17,7 @@ from simulators.theorem_check import best_strategy, exact_problem, instance_from
 
 from .world_strategies import theorem_instances
 
-REGRESSIONS = Path(__file__).parent / "regressions"
+REGRESSIONS = Path(__file__).parents[1] / "regressions"
 
 
 @given(theorem_instances(nondegenerate=True, max_depth=3, max_samples=2))

@@ -18,12 +18,12 @@ from llm_backend.policies import ONLINE_POLICY_NAMES, make_policy, parse_policy_
 from llm_backend.rollouts import prompt_ids  # noqa: E402
 from llm_backend.sampler import OnlineSampler, Sample  # noqa: E402
 
-from .oracles import pandora_reservation  # noqa: E402
+from ..oracles import pandora_reservation  # noqa: E402
 from llm_backend.task import make_problems  # noqa: E402
 from llm_backend.train import length_grid  # noqa: E402
 
 torch.set_num_threads(1)
-from .llm_tiny import GRID, tiny_model  # noqa: E402
+from .tiny import GRID, tiny_model  # noqa: E402
 BIN = RewardGrid.official(2)
 LEN = length_grid(GRID)
 

@@ -17,7 +17,7 @@ from metamdp.grids import RewardGrid  # noqa: E402
 from metamdp.planner import PlannerConfig  # noqa: E402
 
 torch.set_num_threads(1)
-from .llm_tiny import GRID  # noqa: E402
+from .tiny import GRID  # noqa: E402
 
 
 @pytest.fixture(scope="module")

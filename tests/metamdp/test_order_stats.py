@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from metamdp.order_stats import (expected_max, expected_max_iid, expected_max_iid_reference,
                                  expected_max_reference, expected_sum, expected_sum_reference)
 
-from .oracles import expected_max_brute_force
+from ..oracles import expected_max_brute_force
 
 
 @st.composite

@@ -7,7 +7,7 @@ import pytest
 
 from ziprc_cli.main import main
 
-EXAMPLE = Path(__file__).parents[1] / "examples" / "two_paths.json"
+EXAMPLE = Path(__file__).parents[2] / "examples" / "two_paths.json"
 
 
 def test_exact_json_fields(tmp_path, capsys):

@@ -148,6 +148,7 @@ def test_the_differences_decide_actions():
     assert all(v > 0 for v in changed.values()), changed
 
 
+@pytest.mark.slow
 def test_runner_kernel_and_reference_agree_with_the_authors_planner():
     """--planner authors in ziprc study: the Numba kernel and the reference object
     (metamdp.policies.ZipRC) take the same decisions, and the preset changes some episodes."""

@@ -8,7 +8,7 @@ from llm_backend.decode import KVPool, PoolError, Sampler, generate  # noqa: E40
 from llm_backend.config import GridSpec  # noqa: E402
 from llm_backend.model import build_model  # noqa: E402
 
-from .oracles import slot_state  # noqa: E402
+from ..oracles import slot_state  # noqa: E402
 
 torch.set_num_threads(1)  # <= 2; one thread is far faster when the cores are shared
 

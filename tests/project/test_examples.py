@@ -9,9 +9,10 @@ import pytest
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["plan_one_decision", "evaluate_world", "run_study",
                                   "replay_traces", "my_policy"])
 def test_example_runs(name, tmp_path, monkeypatch, capsys):

@@ -9,7 +9,7 @@ import pytest
 
 from simulators.theorem_check import VARIANTS, evaluate, instance_from_dict, random_instance
 
-REGRESSIONS = Path(__file__).parent / "regressions"
+REGRESSIONS = Path(__file__).parents[1] / "regressions"
 BROKEN = [v for v in VARIANTS if v != "exact"]
 
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from metamdp import LengthGrid, PlannerConfig, PlannerError, PlanningState, RewardGrid, plan
 from metamdp.exact import executed_strategy_value, planning_state
-from .oracles import expected_max_brute_force
+from ..oracles import expected_max_brute_force
 from metamdp.planner import enumerate_strategies, finished_cdf, strategy_value, strategy_value_reference
 from metamdp.planner_numpy import plan_numpy
 from simulators.chain_world import WorldShape, random_world

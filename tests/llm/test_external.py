@@ -18,7 +18,7 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="module")
 def qwen3(tmp_path_factory):
-    from .llm_tiny import save_tiny_qwen3
+    from .tiny import save_tiny_qwen3
 
     d = tmp_path_factory.mktemp("qwen3_official")
     ntok, rows = save_tiny_qwen3(d)
@@ -101,7 +101,7 @@ def test_cli_sample_prompts_traces_replay(qwen3, prompts, tmp_path):
     rc = main(["llm", "sample", "--model", str(d), "--prompts", str(prompts), "--reward-states", "2",
                "--out", str(out), "--cap", "3", "--betas", "0.1", "--max-new-tokens", "10", "--delta", "4",
                "--quiet", "--seed", "1", "--concurrent", "2",
-               "--policy-module", str(Path(__file__).parents[1] / "examples" / "my_policy.py") + ":ThreeVotes"])
+               "--policy-module", str(Path(__file__).parents[2] / "examples" / "my_policy.py") + ":ThreeVotes"])
     assert rc == 0
     s = json.loads((out / "sampling.json").read_text())
     assert s["questions"] == 3 and len(s["matched"]) == 2

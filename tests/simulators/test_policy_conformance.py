@@ -171,7 +171,7 @@ def test_metamdp_imports_no_other_package():
     from pathlib import Path
 
     ours = {"simulators", "llm_backend", "paper_figures", "ziprc_cli"}
-    root = Path(__file__).resolve().parent.parent / "metamdp"
+    root = Path(__file__).resolve().parents[2] / "metamdp"
     for f in root.rglob("*.py"):
         for node in ast.walk(ast.parse(f.read_text())):
             names = []

@@ -18,6 +18,7 @@ def _micro(**kw):
                        sample_questions=2, max_new_tokens=40, cap=3, **kw)
 
 
+@pytest.mark.slow
 def test_micro_demo_writes_every_artifact(tmp_path, capsys):
     from simulators.traces import validate_traces
 

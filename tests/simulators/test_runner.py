@@ -16,7 +16,7 @@ from simulators.runner import episode_seeds, run_policy
 from simulators.synthetic import Corruption, build_world
 from simulators.traces import read_traces
 
-from .oracles import beta_stop_probability, pandora_reservation
+from ..oracles import beta_stop_probability, pandora_reservation
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -12,7 +12,7 @@ from ziprc_cli.main import main
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 THREE = f"{ROOT / 'examples' / 'my_policy.py'}:ThreeVotes"
 SAME = ("accuracy", "accuracy_ci", "gen_cost", "gen_cost_ci", "compute", "latency", "samples",
         "pruned", "answered")

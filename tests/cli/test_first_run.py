@@ -21,7 +21,7 @@ from metamdp import (GridError, LengthGrid, PlannerConfig, PlannerError, Plannin
 from simulators.io import check_image_path, default_file_mode, write_json_atomic
 from ziprc_cli.main import build_parser, main
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 
 
@@ -94,7 +94,7 @@ def _mode(path) -> int:
 
 def test_atomic_writes_honour_the_umask(tmp_path, umask022):
     from simulators.traces import write_traces
-    from tests.test_traces import make_rows
+    from tests.simulators.test_traces import make_rows
 
     assert default_file_mode() == 0o644
     write_json_atomic(tmp_path / "a.json", {"x": 1})

@@ -12,6 +12,7 @@ pytest.importorskip("pyarrow")
 torch.set_num_threads(1)
 
 
+@pytest.mark.slow
 def test_micro_demo_headline_json(tmp_path, capsys):
     from llm_backend.config import make_config
     from llm_backend.pipeline import run_demo

@@ -31,6 +31,7 @@ def _load(out, name):
     return json.loads((out / f"{name}.json").read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_every_name_is_written_with_provenance(fast_run, name):
     if name in TABLES:

@@ -17,7 +17,7 @@ from llm_backend.train import length_grid  # noqa: E402
 from metamdp.grids import RewardGrid  # noqa: E402
 
 torch.set_num_threads(1)  # <= 2; one thread is far faster when the cores are shared
-from .llm_tiny import GRID, tiny_model  # noqa: E402
+from .tiny import GRID, tiny_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
