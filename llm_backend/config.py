@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
+from .policies import ONLINE_POLICY_NAMES
+
 
 @dataclass
 class GridSpec:
@@ -20,9 +22,6 @@ class GridSpec:
         return len(self.length_edges) - 1
 
 
-#: the online policies of the demo's table (all of ``llm_backend.policies.ONLINE_POLICY_NAMES``)
-DEMO_POLICIES = ("ziprc", "mv", "bon", "wbon", "pass_at_n", "length_prune", "half_finished",
-                 "reward_prune", "ac", "esc", "deepconf", "short_m_at_k", "spec_rejection", "pandora")
 
 
 @dataclass
@@ -52,7 +51,7 @@ class Config:
     betas: tuple = (0.01, 0.1)
     alpha: float = 0.1
     search: str = "exhaustive"
-    policies: tuple = DEMO_POLICIES
+    policies: tuple = ONLINE_POLICY_NAMES  # the demo's table: every online policy
     policy_modules: tuple = ()     # users' policies, "PATH.py:ClassName"
     smooth_tokens: int = 0
     concurrent: int = 16           # questions decoded together by the online sampler

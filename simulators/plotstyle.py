@@ -124,7 +124,7 @@ def draw_frontiers(ax, rows: list, reference: dict | None = None, matched: list 
     """Draw every policy's Pareto frontier of accuracy vs generation cost on ``ax``.
 
     Frontier points are joined (the best accuracy reachable at or below each cost, as
-    :func:`simulators.study.frontier_at` reads it); dominated knob values are faint dots.
+    :func:`simulators.sweeps.frontier_at` reads it); dominated knob values are faint dots.
     Confidence intervals are drawn for the policies named in ``ci`` (all of them would hide
     the frontiers; the JSON of a figure keeps every policy's). ``reference`` (a study's
     matched-cost reference) adds the labelled budget line and marks

@@ -720,22 +720,3 @@ def draw_answer(correct_prob_q, k, distractor_cdf_q, seed, sample):
         if v < distractor_cdf_q[j]:
             return False, j + 1
     return False, A
-
-
-def exact_joint_reference(world: World, q: int, t: int, X: float) -> np.ndarray:
-    """Exact posterior joint by brute-force Bayes over (class, total length) (tests)."""
-    surv = survival_tables_reference(world.log_median[q:q + 1], world.sigma[q:q + 1], world.t_max)[0]
-    B = world.values.size
-    n = np.arange(1, world.t_max + 1)
-    pmf = surv[:, :-1] - surv[:, 1:]  # P(N = n | k), n = 1..t_max
-    mu = world.signal_mean[q]
-    loglik = mu * X - 0.5 * t * mu ** 2
-    post = world.class_prior[q][:, None] * pmf * (n[None, :] > t) * np.exp(loglik - loglik.max())[:, None]
-    post /= post.sum()
-    remaining = n - t
-    edges = np.asarray(world.length_edges)
-    bins = np.searchsorted(edges[1:-1], np.maximum(remaining, 1) * world.delta, side="right")
-    out = np.zeros((B, edges.size - 1))
-    for k in range(B):
-        np.add.at(out[k], bins[n > t], post[k, n > t])
-    return out

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 
+from simulators.synthetic import survival_tables_reference
+
 
 def expected_max_brute_force(x, pmfs, mult=None, floor: float | None = None) -> float:
     """E[max] by enumerating every joint outcome (exponential: small cases only)."""
@@ -71,3 +73,23 @@ def pandora_reservation(values, pmf, cost: float) -> float:
     tail = 1.0
     g0 = float(np.sum(p * (v - v[0])))
     return float(v[0] - (cost - g0) / tail)
+
+
+def exact_joint_reference(world, q: int, t: int, X: float) -> np.ndarray:
+    """A synthetic world's exact posterior joint by brute-force Bayes over (class, total
+    length), from the NumPy survival tables."""
+    surv = survival_tables_reference(world.log_median[q:q + 1], world.sigma[q:q + 1], world.t_max)[0]
+    B = world.values.size
+    n = np.arange(1, world.t_max + 1)
+    pmf = surv[:, :-1] - surv[:, 1:]  # P(N = n | k), n = 1..t_max
+    mu = world.signal_mean[q]
+    loglik = mu * X - 0.5 * t * mu ** 2
+    post = world.class_prior[q][:, None] * pmf * (n[None, :] > t) * np.exp(loglik - loglik.max())[:, None]
+    post /= post.sum()
+    remaining = n - t
+    edges = np.asarray(world.length_edges)
+    bins = np.searchsorted(edges[1:-1], np.maximum(remaining, 1) * world.delta, side="right")
+    out = np.zeros((B, edges.size - 1))
+    for k in range(B):
+        np.add.at(out[k], bins[n > t], post[k, n > t])
+    return out

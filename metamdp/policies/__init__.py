@@ -30,11 +30,11 @@ from .base import (BUILTIN, ENDED, FLOORS, SELECTIONS, Action, Policy, PolicyCon
                    SampleView, View, call_policy, dprime_from_auroc, expected_value, floor_index,
                    select, validate_action)
 from .loading import PolicyModuleError, load_policies, load_policy
+from .ziprc import ZipRC  # first: BUILTIN (and so every list of names) starts with ZIP-RC
 from .parallel import (BestOfN, HalfFinished, LengthPrune, MajorityVote, PassAtN, RewardModelVote,
                        ShortMAtK, WeightedBestOfN)
 from .pruning import SIGNALS, DeepConf, RewardPrune, SpecRejection
 from .sequential import AdaptiveConsistency, EarlyStoppingSC, Pandora
-from .ziprc import ZipRC
 
 # BUILTIN (name -> class) holds every class above with its own name (Policy.__init_subclass__)
 POLICY_NAMES = tuple(BUILTIN)

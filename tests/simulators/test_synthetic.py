@@ -7,9 +7,10 @@ from scipy import special
 
 from simulators.kernels.samples import record_sample
 from simulators.runner import episode_seeds
-from simulators.synthetic import (SUITES, Corruption, WorldError, build_world, exact_joint,
-                                  exact_joint_reference, ndtri, survival_table,
-                                  survival_tables_reference)
+from simulators.synthetic import (SUITES, Corruption, WorldError, build_world, exact_joint, ndtri,
+                                  survival_table, survival_tables_reference)
+
+from ..oracles import exact_joint_reference
 
 
 @pytest.fixture(scope="module")
