@@ -503,6 +503,52 @@ class Strategy:
                 "branch_from": self.branch_from}
 
 
+class TrustedPlanner:
+    """One decision from arrays that are already valid: the path after validation.
+
+    :func:`plan` validates a :class:`PlanningState` and then calls this; the project's hot
+    callers (:class:`metamdp.policies.ZipRC` at every epoch, hence the Python driver,
+    replay and the online sampler) call it directly with the arrays they hold, so that
+    grids, kernel constants and the search codes are resolved once per configuration
+    (``PlannerConfig.trusted``), not once per decision. Nothing is checked here: a wrong
+    shape or an unnormalised joint gives a wrong decision, not an error.
+    """
+
+    __slots__ = ("_values", "_rep", "_upper", "_alpha", "_beta", "_branching", "_search",
+                 "_order")
+
+    def __init__(self, config: "PlannerConfig"):
+        self._values, self._rep, self._upper = config._kernel_grids
+        self._alpha, self._beta = float(config.alpha), float(config.beta)
+        self._branching = bool(config.branching)
+        self._search, self._order = _SEARCH_CODE[config.search], config.order_code
+
+    def best(self, stacked: np.ndarray, n: int, max_new: int, fin: np.ndarray,
+             d: float) -> np.ndarray:
+        """The kernel's ``[q, size, mask, m, src, horizon_index]`` (see
+        :func:`plan_kernel_dist`) for ``stacked`` ``(n + 1, B, L)`` float64 C-contiguous (the
+        unfinished samples' joints, then the root: :func:`stack_joints`), ``max_new`` samples
+        still allowed to start, the finished samples' reward-CDF factor ``fin`` ``(B,)`` and
+        the normaliser ``d > 0``."""
+        return plan_kernel_dist(self._values, self._rep, self._upper, stacked, n, max_new,
+                                self._branching, fin, self._alpha, self._beta / d,
+                                self._search, self._order, TIE_TOL)
+
+
+def stack_joints(joints, root: np.ndarray) -> np.ndarray:
+    """The kernels' layout ``(n + 1, B, L)``: the ``n`` unfinished samples' joints (an
+    ``(n, B, L)`` array or a sequence of ``(B, L)`` arrays), then the root joint."""
+    n = len(joints)
+    stacked = np.empty((n + 1, *root.shape))
+    if isinstance(joints, np.ndarray):
+        stacked[:n] = joints
+    else:
+        for j, p in enumerate(joints):
+            stacked[j] = p
+    stacked[n] = root
+    return stacked
+
+
 @dataclass(frozen=True)
 class PlannerConfig:
     """Everything that defines ZIP-RC's objective and search.
@@ -516,7 +562,7 @@ class PlannerConfig:
     re-adds dropped samples by descending expected value and visits horizons ascending;
     ``authors`` re-adds in sample order and visits "never prune" first (this decides exact
     ties). :meth:`authors` builds the authors' whole preset; docs/theory.md lists every
-    difference.
+    difference. ``trusted`` is this configuration's :class:`TrustedPlanner` (built once).
     """
 
     rewards: RewardGrid
@@ -616,6 +662,7 @@ class PlannerConfig:
         # contiguous copies for the kernels, made once (plan() is on the hot path)
         object.__setattr__(self, "_kernel_grids", (
             np.ascontiguousarray(self.rewards.values, dtype=np.float64), rep, upper))
+        object.__setattr__(self, "trusted", TrustedPlanner(self))
 
     def __eq__(self, other):
         if not isinstance(other, PlannerConfig):
@@ -771,10 +818,7 @@ def _as_state_arrays(config: PlannerConfig, state: PlanningState):
     if config.search == "exhaustive" and n > MAX_EXHAUSTIVE_SAMPLES:
         raise PlannerError(f"exhaustive search over {n} unfinished samples is infeasible "
                            f"(limit {MAX_EXHAUSTIVE_SAMPLES}); use two-prefix or top-k")
-    stacked = np.empty((n + 1, B, L))
-    stacked[:n] = joints
-    stacked[n] = root
-    return stacked, n
+    return stack_joints(joints, root), n
 
 
 def _orders(config: PlannerConfig, stacked: np.ndarray, n: int):
@@ -815,11 +859,7 @@ def plan(state: PlanningState, config: PlannerConfig, normalizer: float | None =
     d = normalizer_value(config, state) if normalizer is None else float(normalizer)
     if not d > 0:
         raise PlannerError(f"normaliser D must be > 0, got {d!r}")
-    max_new = max(0, int(config.cap) - int(state.n_created))
-    values, rep, upper = config._kernel_grids
-    best = plan_kernel_dist(values, rep, upper, stacked, n, max_new, bool(config.branching), fin,
-                            float(config.alpha), config.beta / d, _SEARCH_CODE[config.search],
-                            config.order_code, TIE_TOL)
+    best = config.trusted.best(stacked, n, max(0, config.cap - state.n_created), fin, d)
     return Decision(strategy=_strategy_from_best(best, n, config.lengths.size), q=float(best[0]),
                     normalizer=d)
 

@@ -6,8 +6,9 @@ value, DeepConf's cut-off) is computed here, by one jitted function that both th
 policies (:mod:`metamdp.policies`) and the fast episode kernels (``simulators.kernels``)
 call. Floating-point sums are order dependent, so two implementations of "the same"
 formula can disagree in the last bit and flip a decision at a tie; one implementation
-cannot. :func:`ziprc_plan` and :func:`ziprc_plan_dist` are the only places where a policy
-calls the planner.
+cannot. The episode kernels call the planner through :func:`ziprc_plan_dist`, the reference
+:class:`~metamdp.policies.ZipRC` through :class:`metamdp.planner.TrustedPlanner`: both run
+the same :func:`metamdp.planner.plan_kernel_dist`.
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 
-from ..planner import (_SEARCH_CODE, MAX_EXHAUSTIVE_SAMPLES, MAX_PLANNED_SAMPLES, NORMALIZERS,
-                       PLANNERS, SEARCHES, PlannerConfig, floor_cdf)
+from ..planner import (MAX_EXHAUSTIVE_SAMPLES, MAX_PLANNED_SAMPLES, NORMALIZERS, PLANNERS,
+                       SEARCHES, PlannerConfig, floor_cdf, stack_joints)
 from .base import FLOORS, SELECTIONS, Action, Policy, PolicyConfigError, floor_index
-from .kernels import joint_remaining, midpoint_prune_points, ziprc_plan_dist
+from .kernels import joint_remaining
 
 
 class ZipRC(Policy):
@@ -82,21 +82,38 @@ class ZipRC(Policy):
         self.init_k, self.interval = int(init_k), int(interval)
         self.floor, self.selection = floor, selection
         self.planner, self.midpoint, self.order_code = planner, bool(midpoint), int(order_code)
+        self._bound = None       # (rewards, lengths, trusted planner) of the last grids seen
         self.reset()
 
     def reset(self):
         self._adv = set()        # samples the last plan advances
         self._since = 0          # ticks since that plan
+        # per question: what does not change between epochs (see _finished, _fixed_d)
+        self._fin_done, self._fin = None, None
+        self._root, self._root_d = None, 0.0
+
+    def planner_config(self, rewards, lengths) -> PlannerConfig:
+        """This policy's planner on the grids ``rewards``, ``lengths``."""
+        return PlannerConfig(rewards, lengths, alpha=self.alpha, beta=self.beta, cap=self.cap,
+                             search=self.search, normalizer=self.normalizer,
+                             branching=self.branching,
+                             prune_charge="midpoint" if self.midpoint else "edge",
+                             ordering="authors" if self.order_code else "ours")
+
+    def _planner(self, rewards, lengths):
+        """The trusted planner on these grids, built once per pair of grid objects (held, so
+        that the identity test cannot see a recycled id)."""
+        bound = self._bound
+        if bound is None or bound[0] is not rewards or bound[1] is not lengths:
+            bound = (rewards, lengths, self.planner_config(rewards, lengths).trusted)
+            self._bound = bound
+        return bound[2]
 
     def prepare(self, rewards, lengths):
         """Load (or compile) the planner now, so that decisions are timed warm."""
         B, L = rewards.size, lengths.size
         flat = np.full((1, B, L), 1.0 / (B * L))
-        ziprc_plan_dist(np.ascontiguousarray(rewards.values, dtype=np.float64),
-                        np.ascontiguousarray(lengths.representative, dtype=np.float64),
-                        np.ascontiguousarray(lengths.upper, dtype=np.float64), flat, 0, 1, True,
-                        np.ones(B), self.alpha, self.beta, 1.0, _SEARCH_CODE[self.search],
-                        self.order_code)
+        self._planner(rewards, lengths).best(flat, 0, 1, np.ones(B), 1.0)
 
     def finished_factor(self, view, B: int) -> np.ndarray:
         """Product of the finished samples' reward CDFs: a predicted distribution where a
@@ -113,12 +130,27 @@ class ZipRC(Policy):
                 fin *= np.minimum(np.cumsum(np.asarray(dist, dtype=np.float64)), 1.0)
         return fin * floor_cdf(B, floor)
 
+    def _finished(self, view, B: int) -> np.ndarray:
+        """:meth:`finished_factor`, computed again only when the finished samples changed:
+        a finished sample's value and prediction no longer change (:meth:`reset` clears it)."""
+        done = [s for s in view.finished if s.status == "finished"]
+        last = self._fin_done
+        if last is None or len(done) != len(last) or any(a is not b for a, b in zip(done, last)):
+            self._fin_done, self._fin = done, self.finished_factor(view, B)
+        return self._fin
+
+    def _fixed_d(self, view, stacked, rep) -> float:
+        """``D`` of a fresh sample under the root prediction, once per question's root joint
+        (held, so that the identity test cannot see a recycled id)."""
+        if self._root is not view.root_joint:
+            self._root, self._root_d = view.root_joint, joint_remaining(stacked[-1], rep)
+        return self._root_d
+
     def normalizer_value(self, view, stacked, rep) -> float:
         """``D`` at this epoch (the same arithmetic as the simulators' kernel)."""
-        n = len(view.unfinished)
-        d_fixed = joint_remaining(stacked[n], rep)
         if self.normalizer == "raw":
             return 1.0
+        d_fixed = self._fixed_d(view, stacked, rep)
         if self.normalizer == "fixed":
             return d_fixed
         tot = 0.0
@@ -144,21 +176,13 @@ class ZipRC(Policy):
         if self.init_k > 0 and view.n_created == 0:
             mask, m, src = 0, min(self.init_k, max_new), -1
         else:
-            values = np.ascontiguousarray(view.rewards.values, dtype=np.float64)
-            rep = np.ascontiguousarray(view.lengths.representative, dtype=np.float64)
-            upper = np.ascontiguousarray(view.lengths.upper, dtype=np.float64)
-            B, L = values.size, rep.size
-            stacked = np.empty((n + 1, B, L))
-            for j, s in enumerate(unf):
-                stacked[j] = s.joint
-            stacked[n] = view.root_joint
-            if self.midpoint:
-                upper = midpoint_prune_points(rep, upper)
-            d = self.normalizer_value(view, stacked, rep)
-            mask, m, src = ziprc_plan_dist(values, rep, upper, stacked, n, max_new,
-                                           self.branching, self.finished_factor(view, B),
-                                           self.alpha, self.beta, d, _SEARCH_CODE[self.search],
-                                           self.order_code)
+            # the trusted path: the driver's joints are valid, the grids' kernel arrays and
+            # the finished factor are reused, so a decision costs about its kernel
+            planner = self._planner(view.rewards, view.lengths)
+            stacked = stack_joints([s.joint for s in unf], view.root_joint)
+            d = self.normalizer_value(view, stacked, view.lengths.representative)
+            best = planner.best(stacked, n, max_new, self._finished(view, view.rewards.size), d)
+            mask, m, src = int(best[2]), int(best[3]), int(best[4])
         if mask == 0 and m == 0:
             return Action(keep=[])
         keep = [unf[j].sid for j in range(n) if (mask >> j) & 1]
