@@ -1,6 +1,7 @@
 """``ziprc bench``: speed measured as medians and ratios within one run.
 
-Sections: ``planner`` (one ZIP-RC decision, Numba vs the vectorised NumPy reference),
+Sections: ``planner`` (one ZIP-RC decision through ``plan()``, through the hot callers'
+trusted path and the kernel alone, and the vectorised NumPy reference),
 ``episodes`` (the simulators' episode runner, when installed) and ``zero_overhead``
 (decoding with predictions vs plain decoding, when the ``[llm]`` extra is installed).
 """
@@ -21,7 +22,8 @@ OPTIONAL_SECTIONS = {
 
 def register(sub) -> None:
     p = sub.add_parser("bench", help="benchmarks: planner, episode runner, zero overhead",
-                       description="Time the planner (Numba vs NumPy reference, same run), the "
+                       description="Time the planner (plan(), the trusted path, the kernel "
+                                   "alone and the NumPy reference, same run), the "
                                    "episode runner and ZIP-RC decoding vs plain decoding. "
                                    "Reports medians and ratios measured in one run.")
     p.add_argument("--sections", nargs="+", default=None,
@@ -34,7 +36,8 @@ def register(sub) -> None:
 
 
 def planner_bench(repeats: int = 200, seed: int = 0, counts=SAMPLE_COUNTS) -> dict:
-    """Median time of one decision, Numba vs NumPy (see :func:`metamdp.bench.planner_timing`)."""
+    """Median time of one decision: plan(), trusted path, kernel, NumPy reference (see
+    :func:`metamdp.bench.planner_timing`)."""
     from metamdp.bench import planner_timing
 
     return planner_timing(repeats, seed, counts, SEARCHES)
@@ -69,13 +72,18 @@ def run(args: argparse.Namespace) -> int:
     out: dict = {}
     if "planner" in sections:
         print("planner: one decision on the 7 x 8 layout (median of "
-              f"{args.repeats}; NumPy reference alternated in the same loop)")
+              f"{args.repeats}; plan(), trusted path, kernel and NumPy reference alternated "
+              "in the same loop)")
         res = planner_bench(args.repeats, args.seed)
         out.update(res)
-        print(f"  {'search':<11} {'samples':>7} {'numba us':>9} {'numpy us':>9} {'speedup':>8}")
+        print(f"  {'search':<11} {'samples':>7} {'plan us':>8} {'trusted':>8} {'kernel':>8} "
+              f"{'plan/k':>7} {'trust/k':>7} {'numpy us':>9} {'speedup':>8}")
         for s in SEARCHES:
             for n in res["decision_us"][s]:
-                print(f"  {s:<11} {n:>7} {res['decision_us'][s][n]:>9.1f} "
+                print(f"  {s:<11} {n:>7} {res['decision_us'][s][n]:>8.1f} "
+                      f"{res['trusted_us'][s][n]:>8.1f} {res['kernel_us'][s][n]:>8.1f} "
+                      f"{res['decision_over_kernel'][s][n]:>6.2f}x "
+                      f"{res['trusted_over_kernel'][s][n]:>6.2f}x "
                       f"{res['reference_us'][s][n]:>9.1f} {res['numba_speedup'][s][n]:>7.1f}x")
     for name, (module, func) in OPTIONAL_SECTIONS.items():
         if name not in sections:

@@ -67,6 +67,11 @@ def test_bench_planner_json(tmp_path):
     for search in ("exhaustive", "two-prefix"):
         assert set(d["decision_us"][search]) == {"2", "4", "8", "12"}
         assert all(v > 0 for v in d["numba_speedup"][search].values())
+        # the three Numba timings and their ratios, per search and size (no timing claims:
+        # machines are noisy)
+        for key in ("trusted_us", "kernel_us", "decision_over_kernel", "trusted_over_kernel"):
+            assert set(d[key][search]) == {"2", "4", "8", "12"}
+            assert all(v > 0 for v in d[key][search].values())
 
 
 def test_saved_violation_replays_with_exact_alone(tmp_path, capsys):
