@@ -149,3 +149,33 @@ def test_initial_k_equals_exhaustive_search_at_the_start(case):
     b = plan(state, cfg, normalizer=d_norm)
     assert a.q == pytest.approx(b.q, abs=1e-12)
     assert a.strategy.new == b.strategy.new
+
+
+def test_ziprc_reuses_per_question_only_what_did_not_change():
+    """ZipRC keeps the finished factor and the fixed normaliser between epochs: a sample
+    that finishes, or a new question's root (no reset), must give what a fresh policy gives."""
+    from metamdp.policies import Action, ZipRC
+    from metamdp.policies.base import SampleView, View
+
+    rewards, lengths = LAYOUTS["official7x8"]
+    B, L = rewards.size, lengths.size
+    g = np.random.default_rng(5)
+    joints = [g.dirichlet(np.full(B * L, 0.3)).reshape(B, L) for _ in range(4)]
+    roots = [g.dirichlet(np.ones(B * L)).reshape(B, L), np.zeros((B, L))]
+    roots[1][:, 1] = 1.0 / B  # a short fresh sample: a much smaller fixed normaliser
+    for normalizer in ("fixed", "state"):
+        kw = dict(search="exhaustive", branching=True, cap=6, beta=0.05, normalizer=normalizer)
+        pol = ZipRC(**kw)
+        samples = [SampleView(sid=i, joint=joints[i], elapsed_ticks=i) for i in range(4)]
+        seen = set()
+        for step, (n_done, root) in enumerate([(0, roots[0]), (0, roots[0]), (1, roots[0]),
+                                               (2, roots[0]), (2, roots[1])]):
+            for s in samples[:n_done]:
+                s.status, s.value = "finished", float(rewards.values[s.sid + 3])
+            view = View(unfinished=samples[n_done:], finished=samples[:n_done], root_joint=root,
+                        n_created=4, epoch=step, rewards=rewards, lengths=lengths)
+            pol._since = pol.interval  # plan at every call
+            got, want = pol(view), ZipRC(**kw)(view)
+            assert isinstance(got, Action) and got == want
+            seen.add((tuple(got.keep), got.new, got.branch_from))
+        assert len(seen) > 1  # the views differ enough to change the decision
