@@ -144,6 +144,31 @@ def test_bench_report_shape():
     assert [s["questions"] for s in r["scaling"]] == [8, 16]
 
 
+def test_warm_up_splits_record_types_by_compile_weight():
+    """Policies sharing a record type compile together; ZIP-RC's kernel (the planner) gets
+    a process of its own."""
+    from simulators.kernels.parallel import ParallelParams
+    from simulators.kernels.sequential import ACParams, ESCParams
+    from simulators.kernels.ziprc import ZipRCParams
+    from simulators.study import _split
+
+    groups = [(ParallelParams, ["mv", "bon"]), (ZipRCParams, ["ziprc"]), (ACParams, ["ac"]),
+              (ESCParams, ["esc"])]
+    assert _split(groups, 2) == [["ziprc"], ["mv", "bon", "ac", "esc"]]
+    assert _split(groups, 1) == [["ziprc", "mv", "bon", "ac", "esc"]]
+    assert len(_split(groups, 16)) == 4
+
+
+def test_warm_up_child_fills_the_cache(tmp_path, monkeypatch):
+    """A child process started by the warm-up compiles its policies into the cache it shares."""
+    from simulators.study import _compile_in_children
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    (child,) = _compile_in_children([["esc"]])
+    assert child.wait(timeout=300) == 0
+    assert any(tmp_path.rglob("*run_batch*.nbc"))
+
+
 # --------------------------------------------------------------------------- matched cost
 
 
