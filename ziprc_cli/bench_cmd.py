@@ -1,7 +1,8 @@
 """``ziprc bench``: speed measured as medians and ratios within one run.
 
 Sections: ``planner`` (one ZIP-RC decision, Numba vs the vectorised NumPy reference),
-``episodes`` (the simulators' episode runner, when installed) and ``zero_overhead``
+``episodes`` (the simulators' episode runner, when installed), ``compile`` (cold compile
+seconds of the simulators' kernels, in a temporary cache) and ``zero_overhead``
 (decoding with predictions vs plain decoding, when the ``[llm]`` extra is installed).
 """
 
@@ -15,6 +16,7 @@ from metamdp.bench import SAMPLE_COUNTS, SEARCHES
 
 OPTIONAL_SECTIONS = {
     "episodes": ("simulators.bench", "run_episode_bench"),
+    "compile": ("simulators.bench", "run_compile_bench"),
     "zero_overhead": ("llm_backend.bench", "run_zero_overhead_bench"),
 }
 
@@ -98,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}:")
         res = fn()
         out.update(res)
-        _print_section(res)
+        _print_section(res[name] if set(res) == {name} else res)
     if args.json:
         write_json_atomic(args.json, {"provenance": provenance("ziprc bench", args.seed,
                                                                {"repeats": args.repeats,
