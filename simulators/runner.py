@@ -23,10 +23,11 @@ compute for ``wbon_rm``, recorded in ``extra``).
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from .driver import run_episodes
-from .kernels import run_batch, run_batch_serial
+from .kernels import run_threads
 from .kernels.samples import N_METRICS, pack_corruption, prediction_grid, world_arrays
 from .policies import entry_for, pack
 from .synthetic import Corruption, World
@@ -73,16 +74,14 @@ def run_policy(world: World, policy, seed: int = 0, episodes_per_question: int =
     _, record = pack(policy, world.delta)
     rep, upper, bin_map = prediction_grid(world, corruption)
     out = np.zeros((qidx.size, N_METRICS))
-    fn = run_batch if parallel else run_batch_serial
-    fn(record, pack_corruption(corruption), seeds, qidx, world_arrays(world, rep, upper, bin_map),
-       int(world.t_max), out)
+    run_threads(record, pack_corruption(corruption), seeds, qidx,
+                world_arrays(world, rep, upper, bin_map), int(world.t_max), out,
+                numba.get_num_threads() if parallel else 1)
     return out
 
 
 def set_threads(n: int | None) -> None:
     """Limit Numba's threads (the study's ``--workers``)."""
-    import numba
-
     if n is None:
         return
     numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))

@@ -8,14 +8,17 @@ sweeps of studies are in :mod:`simulators.sweeps`.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import threading
 import time
 from dataclasses import asdict
+from pathlib import Path
 
+import numba
 import numpy as np
 
-from .policies import POLICY_NAMES, make, parse_policies, sweep
+from .policies import POLICY_NAMES, make, pack, parse_policies, sweep
 from .report import summarize_cells
 from .results import MATCH_COST, N_BOOT, Cell, per_episode_costs
 from .kernels.samples import M_ANSWERED, M_LBAR, M_PRUNED, M_STARTED
@@ -47,27 +50,66 @@ def run_cell(world: World, policy, seed: int, episodes: int,
                 pruned=per_q(m[:, M_PRUNED] / lbar), answered=per_q(m[:, M_ANSWERED]))
 
 
-def _kernel_cached():
-    """True if Numba's on-disk cache holds the episode kernel for the current source, False if
-    it must compile, None if that cannot be told (Numba's cache layout is not public API)."""
+def _cached_records():
+    """The parameter-record classes whose batch loop Numba's on-disk cache holds for the
+    current source (None if that cannot be told: Numba's cache layout is not public API)."""
     from .kernels import run_batch
 
     try:
-        return bool(run_batch._cache._cache_file._load_index())
+        return {key[0][0].instance_class for key in run_batch._cache._cache_file._load_index()}
     except Exception:  # pragma: no cover - depends on Numba internals
         return None
 
 
-def warm_up_kernels(announce: bool = True, names=POLICY_NAMES) -> float:
+def _kernel_cached():
+    """True if Numba's on-disk cache holds an episode kernel for the current source, False if
+    it must compile, None if that cannot be told."""
+    records = _cached_records()
+    return None if records is None else bool(records)
+
+
+# relative compile time of a record type's kernel: ZIP-RC's links the planner, and takes
+# about as long as the seven others together (`ziprc bench --sections compile`)
+COMPILE_WEIGHT = {"ZipRCParams": 7}
+
+
+def _split(groups: list, parts: int) -> list:
+    """``groups`` (lists of policy names, one per record type) in ``parts`` bins of about
+    equal compile time (largest first, each to the lightest bin)."""
+    bins = [[] for _ in range(max(1, min(parts, len(groups))))]
+    load = [0] * len(bins)
+    for rec, names in sorted(groups, key=lambda g: -COMPILE_WEIGHT.get(g[0].__name__, 1)):
+        i = load.index(min(load))
+        bins[i] += names
+        load[i] += COMPILE_WEIGHT.get(rec.__name__, 1)
+    return bins
+
+
+def _compile_in_children(bins: list) -> list:
+    """Start one process per bin that compiles its policies' kernels into the on-disk cache
+    (Numba's cache is safe to fill from several processes); returns the processes."""
+    root = str(Path(__file__).resolve().parent.parent)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+            "from simulators.study import warm_up_kernels; "
+            "warm_up_kernels(False, sys.argv[2].split(','), processes=1)")
+    return [subprocess.Popen([sys.executable, "-c", code, root, ",".join(names)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for names in bins]
+
+
+def warm_up_kernels(announce: bool = True, names=POLICY_NAMES, processes: int | None = None) -> float:
     """Compile the kernels of the built-in policies ``names`` (or load them from the cache)
     before a study's progress bar starts, and say so when it compiles: a cold first run
     otherwise sits silently at 0% with an absurd time estimate. Returns the seconds it took.
 
     One tiny run per policy compiles its kernel; the others are not compiled (a run that uses
-    a few policies does not wait for all fifteen).
+    a few policies does not wait for all fifteen). Kernels not in the cache are compiled in
+    ``processes`` processes at once (default: Numba's thread count, i.e. the cores or the
+    study's ``--workers``), each filling the on-disk cache with its share; this process then
+    loads theirs.
     """
     cached = _kernel_cached()
-    msg = ("compiling kernels (first run only: about 1.5 minutes on 2 idle cores, longer on a "
+    msg = ("compiling kernels (first run only: about 25 s on 2 idle cores, longer on a "
            "busy machine; cached afterwards) ...")
     timer = None
     if announce and cached is False:
@@ -78,8 +120,24 @@ def warm_up_kernels(announce: bool = True, names=POLICY_NAMES) -> float:
     t0 = time.perf_counter()
     try:
         world = build_world("mixed", n_questions=4)
-        with KERNEL_LOCK:
-            for name in dict.fromkeys(names):
+        names = list(dict.fromkeys(names))
+        groups: dict = {}   # record type -> its policies (one kernel compile per record type)
+        for name in names:
+            groups.setdefault(type(pack(make(name), world.delta)[1]), []).append(name)
+        have = _cached_records() or set()
+        todo = [(rec, g) for rec, g in groups.items() if rec not in have]
+        processes = numba.get_num_threads() if processes is None else int(processes)
+        bins = _split(todo, processes) if todo else [[]]
+        children = _compile_in_children(bins[1:])
+        try:
+            with KERNEL_LOCK:
+                for name in bins[0]:
+                    run_policy(world, make(name), seed=0, questions=[0])
+        finally:
+            for child in children:
+                child.wait()
+        with KERNEL_LOCK:  # loads what the children compiled (compiles what one failed to)
+            for name in names:
                 run_policy(world, make(name), seed=0, questions=[0])
     finally:
         if timer is not None:

@@ -2,7 +2,8 @@
 
 Sections: ``planner`` (one ZIP-RC decision through ``plan()``, through the hot callers'
 trusted path and the kernel alone, and the vectorised NumPy reference),
-``episodes`` (the simulators' episode runner, when installed) and ``zero_overhead``
+``episodes`` (the simulators' episode runner, when installed), ``compile`` (cold compile
+seconds of the simulators' kernels, in a temporary cache) and ``zero_overhead``
 (decoding with predictions vs plain decoding, when the ``[llm]`` extra is installed).
 """
 
@@ -16,6 +17,7 @@ from metamdp.bench import SAMPLE_COUNTS, SEARCHES
 
 OPTIONAL_SECTIONS = {
     "episodes": ("simulators.bench", "run_episode_bench"),
+    "compile": ("simulators.bench", "run_compile_bench"),
     "zero_overhead": ("llm_backend.bench", "run_zero_overhead_bench"),
 }
 
@@ -106,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}:")
         res = fn()
         out.update(res)
-        _print_section(res)
+        _print_section(res[name] if set(res) == {name} else res)
     if args.json:
         write_json_atomic(args.json, {"provenance": provenance("ziprc bench", args.seed,
                                                                {"repeats": args.repeats,

@@ -9,11 +9,15 @@ out)``: ``p`` the policy's parameter record (a named tuple packed from the refer
 by the packer next to the kernel), ``corr`` the corruption, the episode seed, the question,
 the world's arrays, the length cap in ticks, the metrics row.
 
-:func:`run_batch` (threads) and :func:`run_batch_serial` run one kernel over many episodes.
-They find the kernel by the *type* of ``p`` (:func:`bind` registers it; the table of
-``simulators.policies`` does so for every built-in policy), so each batch loop compiles
-only for the kernels a run uses, and a parameter record no kernel is bound to fails to
-compile instead of running another policy.
+:func:`run_batch` runs one kernel over many episodes, :func:`run_threads` splits them
+over threads. The batch loop finds the kernel by the *type* of ``p`` (:func:`bind`
+registers it; the table of ``simulators.policies`` does so for every built-in policy), so
+it compiles only for the kernels a run uses, and a parameter record no kernel is bound to
+fails to compile instead of running another policy.
+
+The loop is serial and releases the GIL; threads run slices of the episodes. A ``prange``
+loop did the same but tripled the cold compile (the parfor and its gufunc re-optimise the
+whole kernel once more per parameter record: ``ziprc bench --sections compile``).
 
 Numba's on-disk cache keys a function on its own source file only, not on the kernels it
 calls: the caches here are dropped automatically whenever any source their compiled code
@@ -22,11 +26,13 @@ contains changed (``metamdp._numba_cache``).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from numba import njit, prange
+import numpy as np
+from numba import njit
 from numba.core import types
-from numba.extending import overload
+from numba.extending import intrinsic
 
 from metamdp._numba_cache import cache_dir, drop_stale
 
@@ -68,31 +74,47 @@ def bind(record_type: type, kernel) -> None:
     KERNELS[record_type] = kernel
 
 
-def episode(p, corr, seed, q, W, t_max, out):  # pragma: no cover - replaced in jitted code
-    """Run the kernel bound to ``type(p)`` on one episode (jitted callers only)."""
-    raise NotImplementedError("episode() runs inside jitted code only")
+@intrinsic
+def episode(typingctx, p, corr, seed, q, W, t_max, out):
+    """Run the kernel bound to ``type(p)`` on one episode (jitted callers only).
 
-
-@overload(episode, jit_options={"cache": True})
-def _episode(p, corr, seed, q, W, t_max, out):
+    An intrinsic, not an ``@overload``: an overload's implementation is compiled as a
+    function of its own, one more layer that re-optimises and re-emits the whole kernel it
+    links, for every parameter record; this emits the call to the kernel in place."""
     if not isinstance(p, types.BaseNamedTuple):
         raise KernelError(f"a kernel's parameters must be a named tuple, got {p}")
     kernel = KERNELS.get(p.instance_class)
     if kernel is None:
         raise KernelError(f"no kernel is bound to parameter record {p.instance_class.__name__}")
+    kernel_type = types.Dispatcher(kernel)
+    sig = kernel_type.get_call_type(typingctx, (p, corr, seed, q, W, t_max, out), {})
 
-    def impl(p, corr, seed, q, W, t_max, out):
-        kernel(p, corr, seed, q, W, t_max, out)
-    return impl
+    def codegen(context, builder, signature, args):
+        return context.get_function(kernel_type, sig)(builder, args)
+    return sig, codegen
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def run_batch(p, corr, seeds, qidx, W, t_max, out):
-    for e in prange(seeds.size):
-        episode(p, corr, seeds[e], qidx[e], W, t_max, out[e])
-
-
-@njit(cache=True)
-def run_batch_serial(p, corr, seeds, qidx, W, t_max, out):
     for e in range(seeds.size):
         episode(p, corr, seeds[e], qidx[e], W, t_max, out[e])
+
+
+def run_threads(p, corr, seeds, qidx, W, t_max, out, threads: int) -> None:
+    """:func:`run_batch` over ``threads`` threads, each taking the next slice of episodes.
+
+    An episode depends only on its seed and question, so the rows are the same whatever
+    the split."""
+    n = seeds.size
+    if threads <= 1 or n < 2:
+        run_batch(p, corr, seeds, qidx, W, t_max, out)
+        return
+    # several slices per thread: episodes differ in length, the last slices even out
+    bounds = np.linspace(0, n, min(n, 4 * threads) + 1).astype(np.int64)
+
+    def part(k):
+        a, b = bounds[k], bounds[k + 1]
+        run_batch(p, corr, seeds[a:b], qidx[a:b], W, t_max, out[a:b])
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(part, range(bounds.size - 1)))

@@ -74,6 +74,23 @@ def test_bench_planner_json(tmp_path):
             assert all(v > 0 for v in d[key][search].values())
 
 
+def test_bench_compile_section_json_and_report(tmp_path, monkeypatch, capsys):
+    """The compile section lands under "compile" in the JSON and is printed by family (its
+    measurement is replaced by fixed numbers: a cold compile takes a minute)."""
+    import simulators.bench as sim_bench
+
+    measured = {"compile": {"families_s": {"planner": 9.5, "samples": 4.25},
+                            "compilations": {"planner": 12, "samples": 30}, "total_s": 20.0,
+                            "warm_up_s": 12.5, "warm_up_processes": 2,
+                            "params": {"policies": ["ziprc"], "cache": "fresh"}}}
+    monkeypatch.setattr(sim_bench, "run_compile_bench", lambda: measured)
+    out = tmp_path / "b.json"
+    assert main(["bench", "--sections", "compile", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["compile"] == measured["compile"]
+    text = capsys.readouterr().out
+    assert "families_s: planner=9.5, samples=4.25" in text and "warm_up_s: 12.5" in text
+
+
 def test_saved_violation_replays_with_exact_alone(tmp_path, capsys):
     """A world saved by --save-violations is a flat world file carrying its objective: 'ziprc
     exact --world FILE' needs no other flag, and flags still override the file."""

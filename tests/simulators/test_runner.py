@@ -47,6 +47,26 @@ def test_reproducible_from_seed(world):
     assert not np.array_equal(a, c)
 
 
+def test_threads_give_the_rows_of_one_thread(world):
+    """Episodes split over threads (uneven slices) give the rows of the serial loop."""
+    from simulators.kernels import run_threads
+    from simulators.kernels.samples import N_METRICS, pack_corruption, world_arrays
+    from simulators.policies import pack
+
+    _, record = pack(make("ziprc", beta=0.02), world.delta)
+    seeds = episode_seeds(4, 3 * world.n_questions)
+    qidx = np.repeat(np.arange(world.n_questions), 3)
+    args = (record, pack_corruption(Corruption()), seeds, qidx,
+            world_arrays(world, *prediction_grid(world, Corruption())), int(world.t_max))
+    rows = {}
+    for threads in (1, 3):
+        rows[threads] = np.zeros((seeds.size, N_METRICS))
+        run_threads(*args, rows[threads], threads)
+    np.testing.assert_array_equal(rows[1], rows[3])
+    np.testing.assert_array_equal(rows[1], run_policy(world, make("ziprc", beta=0.02), seed=4,
+                                                      episodes_per_question=3, parallel=False))
+
+
 def test_majority_vote_costs_and_answer_match_an_oracle(world):
     """MV's metrics from the closed form equal a direct computation on the same samples."""
     n = 5

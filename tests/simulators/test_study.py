@@ -144,6 +144,56 @@ def test_bench_report_shape():
     assert [s["questions"] for s in r["scaling"]] == [8, 16]
 
 
+def test_compile_families_of_the_jitted_code():
+    from metamdp.order_stats import expected_max_kernel
+    from metamdp.policies.kernels import joint_value, ziprc_plan_dist
+    from simulators.bench import compile_family
+    from simulators.kernels import run_batch
+    from simulators.kernels.pruning import deepconf_episode
+    from simulators.kernels.samples import new_state
+
+    assert [compile_family(f.py_func) for f in (ziprc_plan_dist, expected_max_kernel, joint_value,
+                                                new_state, deepconf_episode, run_batch)] == [
+        "planner", "planner", "samples", "samples", "episodes_pruning", "batch_loop"]
+    assert compile_family(np.sort) == "other"
+
+
+@pytest.mark.slow
+def test_compile_bench_of_one_policy_in_a_fresh_cache():
+    from simulators.bench import COMPILE_FAMILIES, run_compile_bench
+
+    r = run_compile_bench(["esc"])["compile"]
+    assert set(r) == {"families_s", "compilations", "total_s", "warm_up_s", "warm_up_processes",
+                      "params"}
+    assert {"samples", "episodes_sequential", "batch_loop"} <= set(r["families_s"]) <= set(COMPILE_FAMILIES)
+    assert r["compilations"]["batch_loop"] == 1 and r["params"]["policies"] == ["esc"]
+
+
+def test_warm_up_splits_record_types_by_compile_weight():
+    """Policies sharing a record type compile together; ZIP-RC's kernel (the planner) gets
+    a process of its own."""
+    from simulators.kernels.parallel import ParallelParams
+    from simulators.kernels.sequential import ACParams, ESCParams
+    from simulators.kernels.ziprc import ZipRCParams
+    from simulators.study import _split
+
+    groups = [(ParallelParams, ["mv", "bon"]), (ZipRCParams, ["ziprc"]), (ACParams, ["ac"]),
+              (ESCParams, ["esc"])]
+    assert _split(groups, 2) == [["ziprc"], ["mv", "bon", "ac", "esc"]]
+    assert _split(groups, 1) == [["ziprc", "mv", "bon", "ac", "esc"]]
+    assert len(_split(groups, 16)) == 4
+
+
+def test_warm_up_child_fills_the_cache(tmp_path, monkeypatch):
+    """A child process started by the warm-up compiles its policies into the cache it shares."""
+    from simulators.study import _compile_in_children
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    (child,) = _compile_in_children([["esc"]])
+    assert child.wait(timeout=300) == 0
+    assert any(tmp_path.rglob("*run_batch*.nbc"))
+
+
 # --------------------------------------------------------------------------- matched cost
 
 
