@@ -21,12 +21,12 @@ from numba import njit
 
 from .._numba_cache import cache_dir, drop_stale
 
-# ziprc_plan's compiled code contains the planner's kernels: recompile when they changed
+# ziprc_plan_dist's compiled code contains the planner's kernels: recompile when they changed
 _HERE = Path(__file__).resolve().parent
 drop_stale([cache_dir(_HERE / "kernels.py")], [_HERE / "kernels.py", _HERE.parent / "planner.py",
                                     _HERE.parent / "order_stats.py", _HERE.parent / "joints.py"])
 
-from ..planner import TIE_TOL, plan_kernel, plan_kernel_dist  # noqa: E402
+from ..planner import TIE_TOL, plan_kernel_dist  # noqa: E402
 
 
 @njit(cache=True)
@@ -128,25 +128,17 @@ def reward_model_weight(dprime, correct, noise):
 
 
 @njit(cache=True)
-def ziprc_plan(values, rep, upper, stacked, n, max_new, branching, floor_idx, alpha, beta, d,
-               search_code):
-    """One ZIP-RC decision: ``plan_kernel`` with cost scale ``beta / d``.
+def ziprc_plan_dist(values, rep, upper, stacked, n, max_new, branching, fin, alpha, beta, d,
+                    search_code, order_code):
+    """One ZIP-RC decision of the episode kernels: :func:`metamdp.planner.plan_kernel_dist`
+    with cost scale ``beta / d``, the finished samples as a reward-CDF factor ``fin`` (a
+    floor or predicted distributions) and the re-add and tie order ``order_code`` (0 ours,
+    1 the authors'); ``upper`` holds the prune charge per horizon
+    (``PlannerConfig.prune_points``).
 
     Returns ``(mask, m, src)``: kept unfinished samples as a bit mask over the first ``n``
     rows of ``stacked``, new samples, and the row they branch from (-1: the root).
     """
-    best = plan_kernel(values, rep, upper, stacked, n, max_new, branching, floor_idx, alpha,
-                       beta / d, search_code, TIE_TOL)
-    return int(best[2]), int(best[3]), int(best[4])
-
-
-@njit(cache=True)
-def ziprc_plan_dist(values, rep, upper, stacked, n, max_new, branching, fin, alpha, beta, d,
-                    search_code, order_code):
-    """:func:`ziprc_plan` with the finished samples as a reward-CDF factor ``fin`` (a floor
-    or predicted distributions: :func:`metamdp.planner.plan_kernel_dist`) and the re-add
-    and tie order ``order_code`` (0 ours, 1 the authors'); ``upper`` holds the prune charge
-    per horizon (``PlannerConfig.prune_points``)."""
     best = plan_kernel_dist(values, rep, upper, stacked, n, max_new, branching, fin, alpha,
                             beta / d, search_code, order_code, TIE_TOL)
     return int(best[2]), int(best[3]), int(best[4])
