@@ -66,12 +66,15 @@ def _build_tables(values, rep, upper, joints):
     LC = np.empty((S, L, L + 1))
     EL = np.empty((S, L))
     lm = np.empty(L)
+    kept = np.empty(B)
     for s in range(S):
         for l in range(L):
             acc = 0.0
             for b in range(B):
                 acc += joints[s, b, l]
             lm[l] = acc
+        for b in range(B):
+            kept[b] = 0.0
         for j in range(L):
             # reward pmf with the pruned tail moved to reward index 0
             tail = 0.0
@@ -79,10 +82,8 @@ def _build_tables(values, rep, upper, joints):
                 tail += lm[l]
             c = 0.0
             for b in range(B):
-                kept = 0.0
-                for l in range(j + 1):
-                    kept += joints[s, b, l]
-                c += kept
+                kept[b] += joints[s, b, j]  # running sum over l <= j: same order as a fresh sum
+                c += kept[b]
                 if b == 0:
                     c += tail
                 RC[s, j, b] = c if c < 1.0 else 1.0
@@ -254,47 +255,100 @@ def _best_over_new(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new, 
 @njit(cache=True)
 def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, fin, alpha,
                        cost_scale, tol):
-    """All kept subsets by a subset DP over CDF products (O(1) products per subset)."""
+    """All kept subsets by a subset DP over CDF products (O(1) products per subset).
+
+    Products live in bit-reversed subset order, transposed (``[b, r]``): the subsets whose
+    highest reversed bit is ``t`` are one contiguous block built from the block below, so
+    every loop runs over contiguous subsets (SIMD) with the same multiplication order as
+    the scalar DP (highest sample first), hence bit-identical Q. Offers are then made in
+    plain mask order, so ties resolve as before."""
     B = values.size
     L = XL.shape[0]
     nm = 1 << n
-    PR = np.empty((nm, B))
-    PL = np.empty((nm, L + 1))
+    PR = np.empty((B, nm))
+    PL = np.empty((L + 1, nm))
     SL = np.empty(nm)
-    NK = np.zeros(nm, dtype=np.int64)
-    LOW = np.zeros(nm, dtype=np.int64)
-    for mask in range(1, nm):
-        prev = mask & (mask - 1)
-        NK[mask] = NK[prev] + 1
-        i = 0
-        while ((mask >> i) & 1) == 0:
-            i += 1
-        LOW[mask] = i
+    EZ = np.empty(nm)
+    EM = np.empty(nm)
+    Q = np.empty(nm)
+    NK = np.empty(nm, dtype=np.int64)
+    REV = np.empty(nm, dtype=np.int64)
+    NK[0] = 0
+    REV[0] = 0
+    for i in range(n):
+        h = 1 << i
+        for x in range(h):
+            NK[h + x] = NK[x] + 1
+            REV[h + x] = REV[x] | (1 << (n - 1 - i))
     best = np.array([_stop_value(values, fin), 0.0, 0.0, 0.0, -1.0, float(L - 1)])
     c_sum = cost_scale * alpha
     c_max = cost_scale * (1.0 - alpha)
+    if max_new > 0:
+        tR = np.empty(B)
+        tL = np.empty(L + 1)
     for j in range(L):
         npts = j + 2
         xl = XL[j]
         for b in range(B):
-            PR[0, b] = fin[b]
+            PR[b, 0] = fin[b]
         for k in range(npts):
-            PL[0, k] = 1.0
+            PL[k, 0] = 1.0
         SL[0] = 0.0
-        for mask in range(1, nm):
-            prev = mask & (mask - 1)
-            i = LOW[mask]
+        for t in range(n):
+            i = n - 1 - t  # reversed bit t is sample i
+            h = 1 << t
             for b in range(B):
-                PR[mask, b] = PR[prev, b] * RC[i, j, b]
+                f = RC[i, j, b]
+                pb = PR[b]
+                for x in range(h):
+                    pb[h + x] = pb[x] * f
             for k in range(npts):
-                PL[mask, k] = PL[prev, k] * LC[i, j, k]
-            SL[mask] = SL[prev] + EL[i, j]
-            # m = 0: the hot path once the cap is reached
-            q = _q_kept_only(values, PR[mask], PL[mask], SL[mask], xl, npts, c_sum, c_max)
-            _offer(best, q, NK[mask], mask, 0, -1, j, tol)
+                f = LC[i, j, k]
+                pk = PL[k]
+                for x in range(h):
+                    pk[h + x] = pk[x] * f
+            e = EL[i, j]
+            for x in range(h):
+                SL[h + x] = SL[x] + e
+        # closed-form Q of every kept set (m = 0), same operation order as _q_kept_only
+        for b in range(B):
+            vb = values[b]
+            pb = PR[b]
+            if b == 0:
+                for r in range(nm):
+                    EZ[r] = 0.0 + vb * (pb[r] - 0.0)
+            else:
+                pa = PR[b - 1]
+                for r in range(nm):
+                    EZ[r] += vb * (pb[r] - pa[r])
+        for k in range(npts):
+            xk = xl[k]
+            pk = PL[k]
+            if k == 0:
+                for r in range(nm):
+                    EM[r] = 0.0 + xk * (pk[r] - 0.0)
+            else:
+                pa = PL[k - 1]
+                for r in range(nm):
+                    EM[r] += xk * (pk[r] - pa[r])
+        qmax = -np.inf
+        for r in range(nm):
+            q = EZ[r] - (c_sum * SL[r] + c_max * EM[r])
+            Q[r] = q
+            if q > qmax:  # a NaN never wins an offer either
+                qmax = q
+        # m = 0: the hot path once the cap is reached; no offer can win below best - tol
+        if qmax >= best[0] - tol:
+            for mask in range(1, nm):
+                _offer(best, Q[REV[mask]], NK[mask], mask, 0, -1, j, tol)
         if max_new > 0:
             for mask in range(nm):
-                _best_over_new(values, RC, LC, EL, XL, PR[mask], PL[mask], SL[mask], NK[mask],
+                r = REV[mask]
+                for b in range(B):
+                    tR[b] = PR[b, r]
+                for k in range(npts):
+                    tL[k] = PL[k, r]
+                _best_over_new(values, RC, LC, EL, XL, tR, tL, SL[r], NK[mask],
                                mask, n, j, max_new, branching, alpha, cost_scale, tol, best,
                                False)
     return best
