@@ -252,6 +252,22 @@ def _best_over_new(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new, 
             _offer(best, q, nk + m, mask, m, -1 if s == n else s, j, tol)
 
 
+@njit(cache=True, inline="always")
+def _expect_rows(points, P, npts, nm, out):
+    """``out[r] = sum_k points[k] (P[k, r] - P[k-1, r])`` for the first ``nm`` subsets ``r``:
+    E[max] from the CDF products ``P`` (one row per grid point), in _q_kept_only's order."""
+    for k in range(npts):
+        xk = points[k]
+        pk = P[k]
+        if k == 0:
+            for r in range(nm):
+                out[r] = 0.0 + xk * (pk[r] - 0.0)
+        else:
+            pa = P[k - 1]
+            for r in range(nm):
+                out[r] += xk * (pk[r] - pa[r])
+
+
 @njit(cache=True)
 def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, fin, alpha,
                        cost_scale, tol):
@@ -311,26 +327,8 @@ def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, fin, alpha
             for x in range(h):
                 SL[h + x] = SL[x] + e
         # closed-form Q of every kept set (m = 0), same operation order as _q_kept_only
-        for b in range(B):
-            vb = values[b]
-            pb = PR[b]
-            if b == 0:
-                for r in range(nm):
-                    EZ[r] = 0.0 + vb * (pb[r] - 0.0)
-            else:
-                pa = PR[b - 1]
-                for r in range(nm):
-                    EZ[r] += vb * (pb[r] - pa[r])
-        for k in range(npts):
-            xk = xl[k]
-            pk = PL[k]
-            if k == 0:
-                for r in range(nm):
-                    EM[r] = 0.0 + xk * (pk[r] - 0.0)
-            else:
-                pa = PL[k - 1]
-                for r in range(nm):
-                    EM[r] += xk * (pk[r] - pa[r])
+        _expect_rows(values, PR, B, nm, EZ)
+        _expect_rows(xl, PL, npts, nm, EM)
         qmax = -np.inf
         for r in range(nm):
             q = EZ[r] - (c_sum * SL[r] + c_max * EM[r])
