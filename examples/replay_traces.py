@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from metamdp.grids import OFFICIAL_LENGTH_EDGES
 from simulators.replay import replay_study
 from simulators.report import format_table
-from simulators.traces import OFFICIAL_LENGTH_EDGES, write_traces
+from simulators.traces import write_traces
 
 sys.path.insert(0, str(Path(__file__).parent))
 from my_policy import ThreeVotes  # noqa: E402  (the example's own policy)

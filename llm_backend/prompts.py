@@ -4,7 +4,10 @@ A prompt file has one JSON object per line with ``id`` (string or integer), ``pr
 (string) and ``answer`` (the reference answer, string or number); ``difficulty`` (a number)
 is optional and recorded in the traces. The extractor takes the *last* match of a regular
 expression in the response (default: the last number, as in most math benchmarks); when the
-expression has a capture group, group 1 is the answer. The checker compares the extracted
+expression has a capture group, group 1 is the answer. ``boxed`` instead takes the content of
+the last ``\\boxed{...}`` (balanced braces), the convention of the math benchmarks the authors
+evaluate on. A reasoning model's response is searched only after its last ``</think>``; a
+response whose ``<think>`` block never closes has no answer. The checker compares the extracted
 answer with the reference after normalisation: surrounding whitespace and a trailing period
 removed, thousands separators dropped from numbers, and numbers compared as numbers (so "3.0"
 matches "3" and "1,000" matches "1000"); anything else is compared as text.
@@ -24,6 +27,9 @@ from pathlib import Path
 #: the last number of a text: an optional sign, digits with optional thousands separators,
 #: an optional decimal part (also ".5"), an optional fraction ("3/4")
 LAST_NUMBER = r"-?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:/\d+)?"
+#: the name that selects the last ``\boxed{...}`` instead of a regular expression
+BOXED = "boxed"
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
 
 class PromptFileError(ValueError):
@@ -94,17 +100,49 @@ def normalize(answer: str) -> str:
     return answer.strip().rstrip(".").strip()
 
 
+def final_section(text: str) -> str | None:
+    """The part of a response that states the answer: after the last ``</think>`` when the
+    response has one, the whole text when it has no ``<think>``, None when a ``<think>``
+    block never closes (the model was still reasoning)."""
+    k = text.rfind(THINK_CLOSE)
+    if k >= 0:
+        return text[k + len(THINK_CLOSE):]
+    return None if THINK_OPEN in text else text
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` of ``text`` (braces balanced), or None."""
+    k = text.rfind("\\boxed{")
+    while k >= 0:
+        depth, i = 0, k + len("\\boxed")
+        for j in range(i, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[j], 0)
+            if depth == 0:
+                return text[i + 1:j]
+        k = text.rfind("\\boxed{", 0, k)      # unbalanced: try an earlier one
+    return None
+
+
 class AnswerExtractor:
-    """The last match of ``regex`` in a response (group 1 when the expression has groups)."""
+    """The last match of ``regex`` in a response's final section (group 1 when the
+    expression has groups), or with ``regex="boxed"`` the last ``\\boxed{...}``."""
 
     def __init__(self, regex: str | None = None):
         self.pattern = regex or LAST_NUMBER
-        try:
-            self.rx = re.compile(self.pattern)
-        except re.error as e:
-            raise PromptFileError(f"--answer-regex {self.pattern!r} is not a valid regular expression: {e}") from None
+        self.rx = None
+        if self.pattern != BOXED:
+            try:
+                self.rx = re.compile(self.pattern)
+            except re.error as e:
+                raise PromptFileError(f"--answer-regex {self.pattern!r} is not a valid regular expression: {e}") from None
 
     def __call__(self, text: str) -> str | None:
+        text = final_section(text)
+        if text is None:
+            return None
+        if self.rx is None:
+            ans = last_boxed(text)
+            return None if ans is None else normalize(ans)
         last = None
         for m in self.rx.finditer(text):
             last = m

@@ -41,7 +41,6 @@ import pyarrow.parquet as pq
 
 from .io import atomic_path, json_default
 
-OFFICIAL_LENGTH_EDGES = (0.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0, 32768.0)
 METADATA_KEY = b"ziprc"
 FORMAT_VERSION = 1
 SUM_TOLERANCE = 1e-6
@@ -108,13 +107,11 @@ class QuestionTraces:
 # --------------------------------------------------------------------------- writing
 
 
-def write_traces(path, rows: list, metadata: dict) -> None:
-    """Validate ``rows`` and write them to ``path`` atomically.
+def trace_table(rows: list, metadata: dict, extra_fields=()) -> pa.Table:
+    """Validate ``rows`` and return them as one Arrow table carrying the ``ziprc`` metadata.
 
     Parameters
     ----------
-    path : str or Path
-        Destination ``.parquet`` file; its directory is created if needed.
     rows : list of dict
         One dict per sample with the columns of :data:`SCHEMA` (``joints`` may be a list of
         flat lists or an array of shape ``(T, B*L)`` or ``(T, B, L)``). Rows of one question
@@ -122,6 +119,9 @@ def write_traces(path, rows: list, metadata: dict) -> None:
     metadata : dict
         File-level metadata (``seed``, ``params``, ...). ``version``, ``reward_values``,
         ``length_edges`` and ``delta`` default to the package version and the first row's.
+    extra_fields : sequence of pyarrow.Field
+        Types of extra columns (inferred from the values otherwise; give them when several
+        tables must share one schema, e.g. shards of one file, whose values may be all null).
 
     Raises
     ------
@@ -130,8 +130,9 @@ def write_traces(path, rows: list, metadata: dict) -> None:
     """
     if not rows:
         raise TraceError("no rows to write: a trace file needs at least one sample")
+    typed = {f.name: f for f in extra_fields}
     columns = {name: [] for name in REQUIRED_COLUMNS}
-    extra_names = sorted({k for r in rows for k in r} - set(REQUIRED_COLUMNS))
+    extra_names = sorted(({k for r in rows for k in r} | set(typed)) - set(REQUIRED_COLUMNS))
     for name in extra_names:
         columns[name] = []
     for i, r in enumerate(rows):
@@ -151,7 +152,7 @@ def write_traces(path, rows: list, metadata: dict) -> None:
     arrays = []
     fields = list(SCHEMA)
     for name in extra_names:
-        fields.append(pa.field(name, pa.infer_type(columns[name]) if columns[name] else pa.null()))
+        fields.append(typed.get(name) or pa.field(name, pa.infer_type(columns[name]) if columns[name] else pa.null()))
     try:
         for f in fields:
             arrays.append(pa.array(columns[f.name], type=f.type))
@@ -164,12 +165,57 @@ def write_traces(path, rows: list, metadata: dict) -> None:
             "length_edges": [float(x) for x in np.asarray(first["length_edges"]).ravel()],
             "delta": int(first["delta"])}
     meta.update(metadata or {})
+    _check_metadata(meta)
     schema = pa.schema(fields, metadata={METADATA_KEY: json.dumps(meta, default=json_default)})
     table = pa.Table.from_arrays(arrays, schema=schema)
-    _check_metadata(meta)
     _validate_batch(table, 0, meta, _GroupTracker())
+    return table
+
+
+def write_traces(path, rows: list, metadata: dict, extra_fields=()) -> None:
+    """Validate ``rows`` (see :func:`trace_table`) and write them to ``path`` atomically."""
+    table = trace_table(rows, metadata, extra_fields)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
+
+
+def write_trace_parts(parts, path, metadata: dict | None = None, order=None,
+                      batch_size: int = DEFAULT_BATCH_SIZE) -> dict:
+    """Concatenate trace files written as parts of one run (same schema) into ``path``,
+    streaming, validated batch by batch, atomically.
+
+    ``order``: row indices into the parts' concatenation (file order), for example to put
+    the rows of a question together; None keeps the parts' order. ``metadata`` replaces the
+    first part's ``ziprc`` metadata when given. Memory holds one batch of ``batch_size`` rows
+    (the parts are memory-mapped). Returns :func:`validate_traces`' summary of the result.
+    """
+    parts = [str(p) for p in parts]
+    if not parts:
+        raise TraceError("no parts to concatenate")
+    tables = [pq.read_table(p, memory_map=True) for p in parts]
+    schema = tables[0].schema
+    for p, t in zip(parts[1:], tables[1:]):
+        if t.schema.remove_metadata() != schema.remove_metadata():
+            raise TraceError(f"{p}: its columns differ from {parts[0]}'s; parts of one file must share a schema")
+    meta = dict(json.loads(schema.metadata[METADATA_KEY]))
+    meta.update(metadata or {})
+    _check_metadata(meta)
+    schema = schema.with_metadata({METADATA_KEY: json.dumps(meta, default=json_default)})
+    whole = pa.concat_tables([t.replace_schema_metadata(schema.metadata) for t in tables])
+    n = whole.num_rows
+    if n == 0:
+        raise TraceError("the parts have no rows")
+    index = np.arange(n) if order is None else np.asarray(order, dtype=np.int64)
+    if index.shape != (n,) or not np.array_equal(np.sort(index), np.arange(n)):
+        raise TraceError(f"order must be a permutation of the {n} rows of the parts")
+    tracker, ticks = _GroupTracker(), 0
+    with atomic_path(path) as tmp:
+        with pq.ParquetWriter(tmp, schema) as w:
+            for a in range(0, n, int(batch_size)):
+                batch = whole.take(pa.array(index[a:a + int(batch_size)]))
+                ticks += _validate_batch(batch, a, meta, tracker)
+                w.write_table(batch)
+    return {"rows": n, "questions": len(tracker.seen), "ticks": ticks}
 
 
 # --------------------------------------------------------------------------- reading

@@ -2,8 +2,9 @@
 remaining length; ZIP-RC sampling with it).
 
 Subcommands: ``demo`` (everything from nothing), the stages ``pretrain``, ``rollouts``,
-``train``, ``evaluate``, ``sample``, ``frontier`` (each reads and writes ``--out DIR``), and ``predict``
-(per-token predictions of any local checkpoint).
+``train``, ``evaluate``, ``sample``, ``frontier`` (each reads and writes ``--out DIR``), ``predict``
+(per-token predictions of any local checkpoint) and ``score`` (recorded rollouts, e.g. the
+authors' pipeline's, scored into replayable traces by any local checkpoint).
 """
 
 from __future__ import annotations
@@ -263,6 +264,27 @@ def cmd_predict(args):
     return 0
 
 
+def cmd_score(args):
+    _torch_setup(args)
+    from llm_backend.score import score_rollouts
+
+    d = Path(args.model)
+    if not d.is_dir():
+        raise LLMCommandError(f"--model {d} is not a directory (checkpoints load only from local directories)")
+    regex = None if args.answer_regex == "none" else args.answer_regex
+    s = score_rollouts(d, args.rollouts, args.out, delta=args.delta, batch_tokens=args.batch_tokens,
+                       shard_rows=args.shard_rows, dtype=args.dtype, device=args.device,
+                       reward_states=args.reward_states, distribution_token_id=args.distribution_token_id,
+                       length_bins=args.length_bins, answer_regex=regex, progress=not args.quiet)
+    rate = f"{s['tokens_per_s']:,.0f} tokens/s" if s["tokens_per_s"] else "every shard resumed"
+    print(f"scored {s['rows']} rollouts of {s['questions']} questions ({s['ticks']} decision points, one "
+          f"every {s['delta']} tokens) in {s['seconds']:.1f}s, {rate}"
+          + (f"; {s['resumed_shards']} shard(s) resumed" if s["resumed_shards"] else ""))
+    print(f"head shortcut vs the full forward pass: max |joint difference| {s['head_check']:.2g}")
+    print(f"wrote {s['out']} (replay: ziprc replay --traces {s['out']})")
+    return 0
+
+
 def format_predictions(r: dict) -> str:
     """``predict``'s table: one row per generated token, with a header that gives the units."""
     vals = r["reward_values"]
@@ -416,3 +438,31 @@ def register(subparsers):
     s.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     s.add_argument("--json", default=None, help="write the predictions to this JSON file")
     s.set_defaults(func=cmd_predict)
+
+    from llm_backend.score import DEFAULT_BATCH_TOKENS, DEFAULT_SHARD_ROWS
+
+    s = sub.add_parser("score", help="score recorded rollouts (the authors' Parquet layout) into replayable traces",
+                       description="Run every rollout of --rollouts teacher-forced through the checkpoint and "
+                                   "write the joint it predicts after 0, delta, 2 delta, ... output tokens "
+                                   "(the online sampler's decision points) as a trace file for `ziprc replay`. "
+                                   "Columns read: prompt_idx, prompt_token_ids + output_token_ids (or input_ids "
+                                   "+ label_positions), finished, correct, and when present value, response, "
+                                   "answer, length. An interrupted run resumes from OUT.parts/.")
+    s.add_argument("--model", required=True, help="local checkpoint directory")
+    s.add_argument("--rollouts", required=True, metavar="FILE.parquet", help="rollouts, one row per sample")
+    s.add_argument("--out", required=True, metavar="TRACES.parquet", help="trace file to write")
+    s.add_argument("--delta", type=int, default=None, metavar="TOKENS",
+                   help="tokens between decision points (default: ziprc.json's, else 64)")
+    s.add_argument("--batch-tokens", type=int, default=DEFAULT_BATCH_TOKENS, metavar="N",
+                   help=f"tokens per forward pass, padding included; longer rollouts are fed in chunks "
+                        f"of N (default {DEFAULT_BATCH_TOKENS})")
+    s.add_argument("--shard-rows", type=int, default=DEFAULT_SHARD_ROWS, metavar="N",
+                   help=f"rollouts per resumable shard (default {DEFAULT_SHARD_ROWS})")
+    s.add_argument("--answer-regex", default="boxed",
+                   help="how the answer is read from response (after the last </think>): boxed (the last "
+                        "\\boxed{...}, default), a regular expression (its last match), or none")
+    _checkpoint_options(s)
+    s.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    s.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    s.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    s.set_defaults(func=cmd_score)

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from simulators.traces import (OFFICIAL_LENGTH_EDGES, REQUIRED_COLUMNS, TraceError, read_metadata,
-                               read_traces, validate_traces, write_traces)
+from metamdp.grids import OFFICIAL_LENGTH_EDGES
+from simulators.traces import REQUIRED_COLUMNS, TraceError, read_metadata, read_traces, validate_traces, write_traces
 
 VALUES = [0.0, 1.0]
 B, L = 2, 8
