@@ -190,3 +190,50 @@ def _planner_in_sampling(model, tok, reserved, grid, device, seed, questions, ma
             "decisions": int(sum(r.epochs for r in res)), "questions": len(res), "tokens": tokens,
             "tokens_per_s": tokens / max(1e-12, t_dec), "samples_started": float(np.mean([r.n_started for r in res])),
             "concurrent_questions": int(concurrent), "max_new_tokens": int(max_new_tokens)}
+
+
+def run_score_bench(size: str = "base", rollouts: int = 32, repeats: int = 5, device: str = "cpu",
+                    seed: int = 0, budgets=(512, 2048, 8192), chunk_tokens: int = 128, delta: int = 16) -> dict:
+    """``ziprc llm score``'s throughput: tokens fed per second one rollout at a time, batched
+    by each of ``budgets`` tokens, and fed in ``chunk_tokens`` chunks through the KV cache,
+    same rollouts, alternated in one loop (medians and ratios). Rollouts: the task's prompts
+    and random outputs of 64-512 tokens on a random model of the demo's ``size``."""
+    from .rollouts import prompt_ids
+    from .score import SliceReader, default_batch_tokens, score_joints
+    from .task import make_problems
+
+    grid = GridSpec()
+    model, tok, reserved = build_model(size, grid, seed=seed)
+    model = model.to(device).eval()
+    rng = np.random.default_rng(seed)
+    prompts = [np.asarray(prompt_ids(tok, p), dtype=np.int64) for p in make_problems(rollouts, seed=seed)]
+    outputs = [rng.integers(3, len(tok), size=int(n)) for n in rng.integers(64, 513, size=rollouts)]
+    reader = SliceReader(model, reserved)
+    default = default_batch_tokens(device)
+    budgets = sorted({*budgets, default})
+    modes = {"one_at_a_time": lambda: [score_joints(reader, [p], [o], delta, default)
+                                       for p, o in zip(prompts, outputs)],
+             f"chunked_{chunk_tokens}": lambda: score_joints(reader, prompts, outputs, delta, chunk_tokens)}
+    for b in budgets:
+        modes[f"batched_{b}"] = lambda b=b: score_joints(reader, prompts, outputs, delta, b)
+    fed: dict = {}
+    score_joints(reader, prompts, outputs, delta, default, fed)      # warm-up, and the tokens fed
+    tokens = fed["tokens_fed"]
+    rates = {m: [] for m in modes}
+    names = list(modes)
+    for r in range(repeats):
+        for m in (names if r % 2 == 0 else names[::-1]):
+            sync(device)
+            t0 = time.perf_counter()
+            modes[m]()
+            sync(device)
+            rates[m].append(tokens / (time.perf_counter() - t0))
+    med = {m: float(np.median(v)) for m, v in rates.items()}
+    one = med["one_at_a_time"]
+    return {"score": {
+        "tokens_per_s": med, "over_one_at_a_time": {m: v / one for m, v in med.items()},
+        "default_batch_tokens": default, "batched_over_one_at_a_time": med[f"batched_{default}"] / one,
+        "rollouts_per_s_default": rollouts * med[f"batched_{default}"] / tokens,
+        "rollouts": rollouts, "tokens": int(tokens), "chunk_tokens": chunk_tokens,
+        "delta": delta, "repeats": repeats, "model": size, "device": str(device),
+        "threads": torch.get_num_threads(), **peak_memory(device)}}

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,10 @@ import pyarrow.parquet as pq
 QUESTION_COLUMNS = ("prompt_idx", "question_id")
 ID_COLUMNS = ("prompt_token_ids", "output_token_ids")
 PACKED_ID_COLUMNS = ("input_ids", "label_positions")
-DEFAULT_BATCH_TOKENS = 8192
+#: tokens per forward pass by device: on CPU attention over padded batches costs more than it
+#: saves (``ziprc bench --sections score``: batches of 512 tokens ~1.1x one rollout at a time,
+#: of 8192 ~0.6x), on a GPU large batches are what fills it
+DEFAULT_BATCH_TOKENS = {"cpu": 512, "cuda": 16384}
 DEFAULT_SHARD_ROWS = 1024
 #: the scorer's head shortcut must reproduce the full forward pass's joints this closely
 HEAD_CHECK_TOLERANCE = 1e-4
@@ -258,7 +262,10 @@ class SliceReader:
         torch = self.torch
         cache = DynamicCache()
         out = []
-        with torch.inference_mode():
+        # ``past_key_values`` is the name every supported transformers version accepts (newer
+        # ones warn that it will be renamed)
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*past_key_values.*")
             for a in range(0, seq.size, chunk):
                 b = min(seq.size, a + chunk)
                 x = torch.from_numpy(seq[a:b]).unsqueeze(0).to(self.device)
@@ -294,6 +301,10 @@ class SliceReader:
         return diff
 
 
+def default_batch_tokens(device) -> int:
+    return DEFAULT_BATCH_TOKENS["cuda" if str(device).startswith("cuda") else "cpu"]
+
+
 def plan_batches(needed: list[int], batch_tokens: int) -> list[list[int]]:
     """Group rollouts (by the tokens each must feed) into batches whose padded size, rows x
     longest, stays within ``batch_tokens``; longest first, so neighbours have similar lengths
@@ -316,7 +327,7 @@ def plan_batches(needed: list[int], batch_tokens: int) -> list[list[int]]:
 
 
 def score_rollouts(model_dir, rollouts, out, *, delta: int | None = None,
-                   batch_tokens: int = DEFAULT_BATCH_TOKENS, shard_rows: int = DEFAULT_SHARD_ROWS,
+                   batch_tokens: int | None = None, shard_rows: int = DEFAULT_SHARD_ROWS,
                    dtype: str | None = None, device: str = "cpu", reward_states: int | None = None,
                    distribution_token_id: int | None = None, length_bins: int | None = None,
                    answer_regex: str | None = "boxed", progress: bool = True, stop_after_shards=None) -> dict:
@@ -329,7 +340,8 @@ def score_rollouts(model_dir, rollouts, out, *, delta: int | None = None,
 
     if delta is not None and int(delta) < 1:
         raise RolloutError(f"--delta must be >= 1, got {delta}")
-    if int(batch_tokens) < 2:
+    batch_tokens = default_batch_tokens(device) if batch_tokens is None else int(batch_tokens)
+    if batch_tokens < 2:
         raise RolloutError(f"--batch-tokens must be >= 2, got {batch_tokens}")
     if int(shard_rows) < 1:
         raise RolloutError(f"--shard-rows must be >= 1, got {shard_rows}")
@@ -407,30 +419,45 @@ def _prepare_parts(parts: Path, fingerprint: dict) -> None:
     write_json_atomic(run, fingerprint)
 
 
-def _score_chunk(reader: SliceReader, chunk: list[Rollout], delta: int, batch_tokens: int, rows_meta: dict,
-                 tok, extractor, stats: dict) -> list[dict]:
+def score_joints(reader: SliceReader, prompts: list, outputs: list, delta: int, batch_tokens: int,
+                 stats: dict | None = None) -> tuple[list, list]:
+    """``(ticks, joints)`` of each rollout (``prompts[i]``, ``outputs[i]``: token id arrays):
+    the decision points ``k = 0, delta, ... < len(output)`` and the ``(T, R, L)`` joints read
+    there, batched by ``batch_tokens`` (:func:`plan_batches`; longer rollouts in chunks).
+    ``stats`` (optional) accumulates ``tokens_fed``, ``seconds_model``, ``batched_rollouts``,
+    ``chunked_rollouts``."""
+    stats = {} if stats is None else stats
     seqs, positions, ticks = [], [], []
-    for r in chunk:
-        t, p = tick_positions(r.prompt_ids.size, r.output_ids.size, delta)
-        seqs.append(np.concatenate([r.prompt_ids, r.output_ids])[:int(p[-1]) + 1])
+    for pr, out in zip(prompts, outputs):
+        t, p = tick_positions(pr.size, out.size, delta)
+        seqs.append(np.concatenate([pr, out])[:int(p[-1]) + 1])
         positions.append(p)
         ticks.append(t)
-    if stats["head_check"] is None:
-        i = min(range(len(seqs)), key=lambda k: seqs[k].size)      # the cheapest full forward
-        stats["head_check"] = reader.check_against_full_forward(seqs[i], positions[i])
-    joints: list = [None] * len(chunk)
+    joints: list = [None] * len(seqs)
     t0 = time.perf_counter()
     for group in plan_batches([s.size for s in seqs], batch_tokens):
         if len(group) == 1 and seqs[group[0]].size > batch_tokens:
             i = group[0]
             joints[i] = reader.chunked(seqs[i], positions[i], batch_tokens)
-            stats["chunked_rollouts"] += 1
+            stats["chunked_rollouts"] = stats.get("chunked_rollouts", 0) + 1
         else:
-            stats["batched_rollouts"] += len(group)
             for i, j in zip(group, reader.batch([seqs[i] for i in group], [positions[i] for i in group])):
                 joints[i] = j
-        stats["tokens_fed"] += sum(seqs[i].size for i in group)
-    stats["seconds_model"] += time.perf_counter() - t0
+            stats["batched_rollouts"] = stats.get("batched_rollouts", 0) + len(group)
+        stats["tokens_fed"] = stats.get("tokens_fed", 0) + sum(seqs[i].size for i in group)
+    stats["seconds_model"] = stats.get("seconds_model", 0.0) + time.perf_counter() - t0
+    return ticks, joints
+
+
+def _score_chunk(reader: SliceReader, chunk: list[Rollout], delta: int, batch_tokens: int, rows_meta: dict,
+                 tok, extractor, stats: dict) -> list[dict]:
+    if stats["head_check"] is None:
+        r = min(chunk, key=lambda r: r.prompt_ids.size + r.output_ids.size)     # the cheapest full forward
+        t, p = tick_positions(r.prompt_ids.size, r.output_ids.size, delta)
+        stats["head_check"] = reader.check_against_full_forward(
+            np.concatenate([r.prompt_ids, r.output_ids])[:int(p[-1]) + 1], p)
+    ticks, joints = score_joints(reader, [r.prompt_ids for r in chunk], [r.output_ids for r in chunk], delta,
+                                 batch_tokens, stats)
     rows = []
     for k in sorted(range(len(chunk)), key=lambda k: (chunk[k].question_rank, chunk[k].row)):
         r, t, j = chunk[k], ticks[k], joints[k]

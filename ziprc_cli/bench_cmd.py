@@ -3,8 +3,9 @@
 Sections: ``planner`` (one ZIP-RC decision through ``plan()``, through the hot callers'
 trusted path and the kernel alone, and the vectorised NumPy reference),
 ``episodes`` (the simulators' episode runner, when installed), ``compile`` (cold compile
-seconds of the simulators' kernels, in a temporary cache) and ``zero_overhead``
-(decoding with predictions vs plain decoding, when the ``[llm]`` extra is installed).
+seconds of the simulators' kernels, in a temporary cache), ``zero_overhead``
+(decoding with predictions vs plain decoding) and ``score`` (``ziprc llm score``'s tokens/s,
+batched vs one rollout at a time), the last two when the ``[llm]`` extra is installed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ OPTIONAL_SECTIONS = {
     "episodes": ("simulators.bench", "run_episode_bench"),
     "compile": ("simulators.bench", "run_compile_bench"),
     "zero_overhead": ("llm_backend.bench", "run_zero_overhead_bench"),
+    "score": ("llm_backend.bench", "run_score_bench"),
 }
 
 

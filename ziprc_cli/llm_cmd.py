@@ -453,9 +453,9 @@ def register(subparsers):
     s.add_argument("--out", required=True, metavar="TRACES.parquet", help="trace file to write")
     s.add_argument("--delta", type=int, default=None, metavar="TOKENS",
                    help="tokens between decision points (default: ziprc.json's, else 64)")
-    s.add_argument("--batch-tokens", type=int, default=DEFAULT_BATCH_TOKENS, metavar="N",
-                   help=f"tokens per forward pass, padding included; longer rollouts are fed in chunks "
-                        f"of N (default {DEFAULT_BATCH_TOKENS})")
+    s.add_argument("--batch-tokens", type=int, default=None, metavar="N",
+                   help="tokens per forward pass, padding included; longer rollouts are fed in chunks "
+                        f"of N (default {DEFAULT_BATCH_TOKENS['cpu']} on CPU, {DEFAULT_BATCH_TOKENS['cuda']} on CUDA)")
     s.add_argument("--shard-rows", type=int, default=DEFAULT_SHARD_ROWS, metavar="N",
                    help=f"rollouts per resumable shard (default {DEFAULT_SHARD_ROWS})")
     s.add_argument("--answer-regex", default="boxed",
