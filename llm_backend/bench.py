@@ -193,21 +193,28 @@ def _planner_in_sampling(model, tok, reserved, grid, device, seed, questions, ma
 
 
 def run_score_bench(size: str = "base", rollouts: int = 32, repeats: int = 5, device: str = "cpu",
-                    seed: int = 0, budgets=(512, 2048, 8192), chunk_tokens: int = 128, delta: int = 16) -> dict:
+                    seed: int = 0, budgets=(512, 2048, 8192), chunk_tokens: int = 128, delta: int = 16,
+                    lengths=(64, 512), model=None, tok=None, reserved=None) -> dict:
     """``ziprc llm score``'s throughput: tokens fed per second one rollout at a time, batched
     by each of ``budgets`` tokens, and fed in ``chunk_tokens`` chunks through the KV cache,
     same rollouts, alternated in one loop (medians and ratios). Rollouts: the task's prompts
-    and random outputs of 64-512 tokens on a random model of the demo's ``size``."""
+    and random outputs of ``lengths`` tokens (uniform, capped by the model's positions) on
+    ``model`` (default: a random model of the demo's ``size``)."""
     from .rollouts import prompt_ids
     from .score import SliceReader, default_batch_tokens, score_joints
     from .task import make_problems
 
-    grid = GridSpec()
-    model, tok, reserved = build_model(size, grid, seed=seed)
+    label = size if model is None else f"{type(model).__name__} (given)"
+    if model is None:
+        model, tok, reserved = build_model(size, GridSpec(), seed=seed)
     model = model.to(device).eval()
+    if str(device).startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats(device)
     rng = np.random.default_rng(seed)
     prompts = [np.asarray(prompt_ids(tok, p), dtype=np.int64) for p in make_problems(rollouts, seed=seed)]
-    outputs = [rng.integers(3, len(tok), size=int(n)) for n in rng.integers(64, 513, size=rollouts)]
+    room = int(model.config.max_position_embeddings) - max(p.size for p in prompts)
+    lo, hi = min(lengths[0], room), min(lengths[1], room)
+    outputs = [rng.integers(3, len(tok), size=int(n)) for n in rng.integers(lo, hi + 1, size=rollouts)]
     reader = SliceReader(model, reserved)
     default = default_batch_tokens(device)
     budgets = sorted({*budgets, default})
@@ -235,5 +242,7 @@ def run_score_bench(size: str = "base", rollouts: int = 32, repeats: int = 5, de
         "default_batch_tokens": default, "batched_over_one_at_a_time": med[f"batched_{default}"] / one,
         "rollouts_per_s_default": rollouts * med[f"batched_{default}"] / tokens,
         "rollouts": rollouts, "tokens": int(tokens), "chunk_tokens": chunk_tokens,
-        "delta": delta, "repeats": repeats, "model": size, "device": str(device),
+        "output_lengths": [int(lo), int(hi)], "delta": delta, "repeats": repeats,
+        "model": label, "device": str(device),
+        "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
         "threads": torch.get_num_threads(), **peak_memory(device)}}

@@ -14,6 +14,8 @@ sequences decoding concurrently:
 * the planner's share of real ZIP-RC sampling runs (``concurrent`` questions x cap 8 samples
   in flight);
 * peak GPU memory;
+* ``ziprc llm score``'s teacher-forced scoring of long rollouts (up to the model's positions):
+  tokens/s batched vs one rollout at a time, and its peak memory;
 * ZIP-RC vs majority voting at matched cost (paired difference with a bootstrap 95% CI).
 
 Every timer is bracketed by ``torch.cuda.synchronize()``. It prints every number as it goes
@@ -37,10 +39,12 @@ def _plan(tiny: bool) -> dict:
     if tiny:
         return dict(size="tiny", pretrain_steps=4, pretrain_batch=8, lr=2e-3, train_steps=3, train_batch=16,
                     prompts=4, eval_q=2, eval_k=2, sample_q=4, concurrent=2, max_new=40, bench_batch=8,
-                    bench_steps=4, bench_repeats=2, sampling_q=2)
+                    bench_steps=4, bench_repeats=2, sampling_q=2,
+                    score_rollouts=8, score_repeats=2)
     return dict(size="gpu", pretrain_steps=300, pretrain_batch=128, lr=1e-3, train_steps=150, train_batch=64,
                 prompts=512, eval_q=32, eval_k=16, sample_q=64, concurrent=8, max_new=192, bench_batch=64,
-                bench_steps=64, bench_repeats=7, sampling_q=16)
+                bench_steps=64, bench_repeats=7, sampling_q=16,
+                score_rollouts=256, score_repeats=3)
 
 
 def _step_time(model, tok, reserved, batch, steps, device):
@@ -88,7 +92,7 @@ def main(argv=None) -> int:
 
     from metamdp.grids import RewardGrid
 
-    from .bench import peak_memory, run_zero_overhead_bench
+    from .bench import peak_memory, run_score_bench, run_zero_overhead_bench
     from .config import GridSpec
     from .evaluate import prediction_metrics
     from .external import compare_at_matched_cost
@@ -180,6 +184,14 @@ def main(argv=None) -> int:
           f"{b['planner_fraction']:.4f} in sampling runs ({b['planner_fraction_all_created']:.4f} all created); "
           f"step time x{t4 / t1:.2f} at 4x the batch; peak memory {res['peak_memory_bytes'] / 2**30:.2f} GiB "
           f"({res['peak_memory_kind']})")
+    # scoring recorded rollouts (ziprc llm score) in the decoding dtype: long rollouts, batched
+    sc = run_score_bench(model=model, tok=tok, reserved=rs, device=dev, rollouts=P["score_rollouts"],
+                         repeats=P["score_repeats"], lengths=(256, 512), budgets=(4096, 16384), seed=args.seed)["score"]
+    res["score"] = sc
+    print(f"scoring {sc['rollouts']} rollouts of {sc['output_lengths'][0]}-{sc['output_lengths'][1]} tokens in "
+          f"{sc['dtype']}: {sc['tokens_per_s']['batched_' + str(sc['default_batch_tokens'])]:,.0f} tokens/s batched, "
+          f"x{sc['batched_over_one_at_a_time']:.2f} one at a time; peak memory "
+          f"{sc['peak_memory_bytes'] / 2**30:.2f} GiB ({sc['peak_memory_kind']})")
     res["total_seconds"] = time.perf_counter() - t0
     print(f"total {res['total_seconds']:.1f}s")
     from simulators.io import json_default, provenance, write_json_atomic

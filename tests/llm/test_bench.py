@@ -40,3 +40,13 @@ def test_headline_planner_fraction_from_sampling_runs():
     assert s["decisions"] >= 2 and s["questions"] == 2 and s["tokens"] > 0
     assert r["planner_fraction"] == pytest.approx(s["planner_seconds"] / s["decode_seconds"])
     assert r["planner_fraction_all_created"] > 0
+
+
+def test_score_bench_reports_every_mode_against_one_at_a_time():
+    from llm_backend.bench import run_score_bench
+
+    r = run_score_bench(size="tiny", rollouts=4, repeats=1, budgets=(64,), chunk_tokens=16, lengths=(20, 40))["score"]
+    assert set(r["tokens_per_s"]) == {"one_at_a_time", "chunked_16", "batched_64", f"batched_{r['default_batch_tokens']}"}
+    assert r["over_one_at_a_time"]["one_at_a_time"] == 1.0
+    assert all(v > 0 for v in r["tokens_per_s"].values()) and r["tokens"] > 0
+    assert r["batched_over_one_at_a_time"] == r["over_one_at_a_time"][f"batched_{r['default_batch_tokens']}"]

@@ -81,6 +81,9 @@ def test_gpu_check_runs_on_cpu_tiny(tmp_path, capsys):
     assert data["zero_overhead"]["planner_fraction_source"] == "ZIP-RC sampling runs"
     assert data["peak_memory_bytes"] > 0 and data["launch_bound"]["ratio_4x"] > 0
     assert data["zero_overhead"]["dtype"] == "bfloat16"
+    sc = data["score"]
+    assert sc["dtype"] == "bfloat16" and sc["rollouts"] == 8 and sc["tokens"] > 0
+    assert sc["batched_over_one_at_a_time"] > 0 and sc["peak_memory_bytes"] > 0
 
 
 def test_cli_help_reads_the_pipelines_defaults_without_torch():
