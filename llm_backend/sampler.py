@@ -275,7 +275,7 @@ class OnlineSampler:
         """One question as a generator: it yields the samples to advance by one tick (the
         driver decodes them, batched with other questions'), and returns the result."""
         problem, policy, question_id = ep.problem, ep.policy, ep.qid
-        ids = self.task.prompt_ids(problem) if self.task is not None else prompt_ids(self.tok, problem)
+        ids = self._prompt_ids(problem)
         prefix = self.pool.prefill(ids)
         root_joint = self._joint(prefix.logits)
         if hasattr(policy, "prepare"):
@@ -379,7 +379,13 @@ class OnlineSampler:
             return bool(self.task.extract.same(answer, problem.answer))
         return answer == problem.answer
 
+    def _prompt_ids(self, problem) -> list[int]:
+        return self.task.prompt_ids(problem) if self.task is not None else prompt_ids(self.tok, problem)
+
     def trace_row(self, s: Sample, qid: str, problem: Problem) -> dict:
+        """The sample as a trace row; its token ids (``prompt_token_ids``: the question's prompt
+        and any prefix inherited by branching; ``output_token_ids``: its own tokens) let
+        ``ziprc llm score`` re-score it with another checkpoint."""
         return {"question_id": qid, "sample_id": int(s.sid), "difficulty": _difficulty(problem),
                 "delta": self.delta, "reward_values": [float(x) for x in self.rewards.values],
                 "length_edges": [float(x) for x in self.grid.length_edges],
@@ -389,7 +395,9 @@ class OnlineSampler:
                 "answer": s.answer, "correct": bool(s.correct),
                 "value": float(s.value) if s.status == "finished" else 0.0,
                 "branch_from": int(s.branch_from), "prefix_tokens": int(s.prefix_tokens),
-                "status": s.status}
+                "status": s.status,
+                "prompt_token_ids": [int(t) for t in self._prompt_ids(problem)] + [int(t) for t in s.tokens[:s.prefix_tokens]],
+                "output_token_ids": [int(t) for t in s.tokens[s.prefix_tokens:]]}
 
 
 def _difficulty(problem):

@@ -71,6 +71,7 @@ class Rollout:
     value: float | None
     response: str | None
     reference: str | None
+    recorded_answer: str | None = None      # a trace file's own extracted answer
 
 
 def tick_positions(prompt_len: int, output_len: int, delta: int) -> tuple[np.ndarray, np.ndarray]:
@@ -113,8 +114,11 @@ class RolloutFile:
             raise RolloutError(f"{self.path}: missing column correct (the grader's label of each rollout)")
         if "finished" not in names and eos_id is None:
             raise RolloutError(f"{self.path}: missing column finished, and the tokenizer has no end token to tell")
+        # a trace file of this project (``ziprc llm sample``'s, with token ids): its ``answer`` is
+        # the extracted answer, its reference is ``reference_answer``
+        self.recorded = "tick_tokens" in names
         self.columns = [c for c in (self.key, *self.ids, "finished", "correct", "value", "response", "answer",
-                                    "length") if c in names]
+                                    "reference_answer", "length") if c in names]
         self.vocab_rows = int(vocab_rows)
         self.eos_id = eos_id
         self.batch_rows = int(batch_rows)
@@ -200,10 +204,14 @@ class RolloutFile:
                 value = None
             elif not 0.0 <= value <= 1.0:
                 fail("value", f"{value!r} is outside [0, 1]")
-        return Rollout(row=row, question_id=str(key), question_rank=0, sample_id=0, prompt_ids=prompt, output_ids=output,
-                       finished=bool(finished), correct=bool(correct), value=value,
-                       response=cols["response"][i] if "response" in cols else None,
-                       reference=None if cols.get("answer", [None] * (i + 1))[i] is None else str(cols["answer"][i]))
+        def text(col):
+            v = cols[col][i] if col in cols else None
+            return None if v is None else str(v)
+
+        return Rollout(row=row, question_id=str(key), question_rank=0, sample_id=0, prompt_ids=prompt,
+                       output_ids=output, finished=bool(finished), correct=bool(correct), value=value,
+                       response=text("response"), reference=text("reference_answer" if self.recorded else "answer"),
+                       recorded_answer=text("answer") if self.recorded else None)
 
     def validate(self) -> dict:
         """Read every row once (no model); return ``{"rows", "questions", "output_tokens"}``."""
@@ -351,6 +359,8 @@ def score_rollouts(model_dir, rollouts, out, *, delta: int | None = None,
     delta = int(delta if delta is not None else lengths.delta)
     vocab_rows = model.get_input_embeddings().weight.shape[0]
     src = RolloutFile(rollouts, vocab_rows, eos_id=tok.eos_token_id)
+    if src.recorded:
+        extractor = None        # a trace file's samples keep the answers extracted when they were recorded
     out = Path(out)
     params = {"model": str(model_dir), "rollouts": str(rollouts), "delta": delta, "dtype": dtype or "float32",
               "device": str(device), "slice": reserved.to_json(), "answer_regex": extractor and extractor.pattern,
@@ -461,7 +471,7 @@ def _score_chunk(reader: SliceReader, chunk: list[Rollout], delta: int, batch_to
     rows = []
     for k in sorted(range(len(chunk)), key=lambda k: (chunk[k].question_rank, chunk[k].row)):
         r, t, j = chunk[k], ticks[k], joints[k]
-        answer = None
+        answer = r.recorded_answer if r.finished else None
         if r.finished and extractor is not None:
             text = r.response if r.response is not None else tok.decode(r.output_ids, skip_special_tokens=True)
             answer = extractor(text)

@@ -130,3 +130,16 @@ def test_cli_sample_prompts_traces_replay(qwen3, prompts, tmp_path):
     assert rc == 0
     rep = json.loads((tmp_path / "replay.json").read_text())
     assert rep
+    # the majority traces carry their token ids: re-scored teacher-forced by the same
+    # checkpoint, they give back the joints the online sampler read, and their answers
+    from llm_backend.score import score_rollouts
+
+    rescored = tmp_path / "rescored.parquet"
+    score_rollouts(d, out / "traces_majority.parquet", rescored, reward_states=2, delta=4, progress=False)
+    r2 = pq.read_table(rescored).to_pylist()
+    assert len(r2) == len(t) == 9
+    for a, b in zip(t, r2):
+        assert (a["question_id"], a["sample_id"], a["total_tokens"], a["answer"], a["correct"]) == \
+               (b["question_id"], b["sample_id"], b["total_tokens"], b["answer"], b["correct"])
+        assert a["tick_tokens"] == b["tick_tokens"]
+        assert np.max(np.abs(np.asarray(a["joints"]) - np.asarray(b["joints"]))) <= 1e-5
