@@ -228,3 +228,13 @@ def test_plan_batches_bounds_padding():
         longest = max(needed[i] for i in b)
         assert len(b) == 1 or len(b) * longest <= 48
     assert [5] in batches          # longer than the budget: alone (fed in chunks)
+
+
+def test_bfloat16_weights_score_close_to_float32(official, tmp_path):
+    a, b = tmp_path / "f32.parquet", tmp_path / "bf16.parquet"
+    _score(official, a)
+    _score(official, b, dtype="bfloat16")
+    ja = np.concatenate([np.asarray(x).ravel() for x in pq.read_table(a).column("joints").to_pylist()])
+    jb = np.concatenate([np.asarray(x).ravel() for x in pq.read_table(b).column("joints").to_pylist()])
+    assert ja.shape == jb.shape and 0 < np.max(np.abs(ja - jb)) < 0.05
+    assert pq.read_table(b).schema.metadata[b"ziprc"].decode().count('"dtype": "bfloat16"') >= 1
