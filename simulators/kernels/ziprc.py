@@ -67,8 +67,9 @@ def ziprc_episode(p, corr, seed, q, W, t_max, out):
     gen = 0
     serial = 0
     epoch = 0
-    plan_q = np.nan    # what the planner expected at t = 0 (METRICS plan_utility, plan_value)
-    plan_v = np.nan
+    planned = False    # what the planner expected at t = 0 (METRICS plan_utility, plan_value)
+    plan_q = 0.0
+    plan_v = 0.0
     while True:
         still = False
         for i in range(created):
@@ -107,6 +108,7 @@ def ziprc_episode(p, corr, seed, q, W, t_max, out):
                 # np.int64(n): n is typed as the literal 0 first, which would compile the
                 # whole planner a second time
                 if epoch == 0:
+                    planned = True
                     mask, m, src, plan_q, plan_v = ziprc_plan_terms(
                         values, rep, upper, stacked[:n + 1], np.int64(n), max_new, branching,
                         floor_cdf(B, floor_idx), alpha, beta, d, search, order_code)
@@ -143,4 +145,5 @@ def ziprc_episode(p, corr, seed, q, W, t_max, out):
     chosen = select_answer(p.sel, created, S, values, np.zeros(0),
                            np.zeros(W.distractor_cdf.shape[1] + 1))
     account(S, created, chosen, gen, serial, 0.0, W.mean_ticks[q], out)
-    record_plan(plan_q, plan_v, out)
+    if planned:
+        record_plan(plan_q, plan_v, out)

@@ -19,7 +19,7 @@ from simulators.runner import run_policy
 from simulators.study import run_study
 from simulators.synthetic import build_world
 
-COL = {k: METRICS.index(k) for k in ("correct", "best_state", "plan_utility", "plan_value")}
+COL = {k: METRICS.index(k) for k in ("correct", "best_state", "planned", "plan_utility", "plan_value")}
 
 
 class _Roots(ZipRC):
@@ -50,6 +50,7 @@ def test_first_plan_is_the_planners_objective_at_t0():
         dec = plan_reference(state, config, d)
         value = strategy_value_reference(state, replace(config, beta=0.0), dec.strategy, d)
         assert not dec.stop   # the comparison is not about stopping at once
+        assert fast[e, COL["planned"]] == 1
         assert fast[e, COL["plan_utility"]] == pytest.approx(dec.q, abs=1e-9)
         assert fast[e, COL["plan_value"]] == pytest.approx(value, abs=1e-9)
         assert fast[e, COL["plan_value"]] > fast[e, COL["plan_utility"]]   # a cost was charged
@@ -58,11 +59,11 @@ def test_first_plan_is_the_planners_objective_at_t0():
 def test_policies_that_do_not_plan_record_no_plan_but_their_best_value():
     world = build_world("gsm8k", n_questions=5)
     m = run_policy(world, make("bon", n=3), seed=0)
-    assert np.isnan(m[:, COL["plan_utility"]]).all() and np.isnan(m[:, COL["plan_value"]]).all()
+    assert not m[:, [COL["planned"], COL["plan_utility"], COL["plan_value"]]].any()
     # best of N by value: the chosen answer's value is the best value
     assert (m[:, COL["best_state"]] >= 1).any()
     k = run_policy(world, make("ziprc", init_k=2), seed=0)    # t = 0 not planned
-    assert np.isnan(k[:, COL["plan_utility"]]).all()
+    assert not k[:, COL["planned"]].any() and (k[:, COL["best_state"]] >= 1).any()
 
 
 def test_calibrated_world_best_value_is_accuracy_default_world_is_not():
