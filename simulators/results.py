@@ -240,9 +240,10 @@ def best_at_cost(arms: dict, boot: np.ndarray, cost: float) -> dict:
     less: "equal or lower cost"); an arm that cannot get that cheap is ``unreachable`` and
     out of the comparison. ``best`` is the most accurate arm; ``tied`` lists it and every arm
     whose paired 95% interval of ``best - arm`` (same questions, :func:`paired_ci`) contains
-    0 (an arm with the very same per-question results counts as tied), ``best`` first. Returns ``{"cost",
-    "best", "tied", "unreachable", "arms": {label: {"accuracy", "status", "gen_cost",
-    "delta_vs_best", "delta_vs_best_ci"}}}``; ``best`` is None when no arm is reachable.
+    0 (an arm with the very same per-question results counts as tied), ``best`` first.
+    Returns ``{"cost", "best", "tied", "unreachable", "arms": {label: {"accuracy",
+    "status", "gen_cost", "knob", "delta_vs_best", "delta_vs_best_ci"}}}``; ``best`` is None
+    when no arm is reachable.
     """
     reach = {k: fp for k, fp in arms.items() if fp is not None}
     out = {"cost": float(cost), "best": None, "tied": [],

@@ -16,8 +16,8 @@ from metamdp.policies import SELECTIONS
 
 from ..synthetic import P_SHARED_CLASS, class_posterior, draw_class, hash_uniform, stream_id, survival_table
 from .samples import (M_ANSWERED, M_BEST_STATE, M_CORRECT, M_EXTRA, M_FINISHED, M_GEN, M_LBAR,
-                      M_PLAN_UTILITY, M_PLAN_VALUE, M_PLANNED, M_PRUNED, M_SERIAL, M_STARTED, ST_DONE, ST_OPEN,
-                      _advance, _new_sample, _predict)
+                      M_PLAN_UTILITY, M_PLAN_VALUE, M_PLANNED, M_PRUNED, M_SERIAL, M_STARTED,
+                      ST_DONE, ST_OPEN, _advance, _new_sample, _predict)
 
 # answer rules by name (codes: positions in metamdp.policies.SELECTIONS)
 SEL_PLURALITY, SEL_VALUE, SEL_WEIGHTED, SEL_ORACLE = (

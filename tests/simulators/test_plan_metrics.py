@@ -11,7 +11,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from metamdp.planner import PlanningState, normalizer_value, plan_reference, strategy_value_reference
+from metamdp.planner import (
+    PlanningState,
+    normalizer_value,
+    plan_reference,
+    strategy_value_reference,
+)
 from metamdp.policies import ZipRC
 from simulators.kernels.samples import METRICS
 from simulators.policies import make
