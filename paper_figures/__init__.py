@@ -15,6 +15,7 @@ FIGURES = {
     "fig3_frontiers": ("fig3_frontiers", ("sweep", "llm")),
     "table2_matched_cost": ("table2_matched_cost", ("sweep", "llm")),
     "corruption": ("corruption", ("corruption",)),
+    "regimes": ("regimes", ("regimes",)),
     "fig4_kl": ("fig4_kl", ("llm",)),
     "table1_prediction_quality": ("table1_prediction_quality", ("llm",)),
     "fig1_reserved_logits": ("fig1_reserved_logits", ("llm", "initial")),

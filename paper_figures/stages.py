@@ -22,6 +22,9 @@ from simulators.io import provenance, write_json_atomic
 
 SUITES = ("gsm8k", "math500", "amc23", "aime24", "mixed")
 ALPHAS = (0.1, 1.0)
+#: the policies the regime map compares (``regimes``): the one list; a policy added here
+#: (e.g. ``ziprc_recourse``) is run, coloured and ranked with the others
+REGIME_POLICIES = ("ziprc", "mv", "pandora", "wbon")
 
 # The full run: every suite whole (AMC23 and AIME24 have 40 and 30 questions, so each gets 25
 # episodes per question to make their CIs useful; the others one or two).
@@ -34,6 +37,11 @@ FULL = {
                               "optimism": (1.0, 3.0), "lag_ticks": (4, 8, 16),
                               "coarse_factor": (2, 4), "correlation": (0.5,),
                               "value_noise": (0.5, 1.0)}},
+    # the two world knobs of the regime map (chosen by measuring which move ZIP-RC minus MV:
+    # docs/theory.md, "Where each policy wins"), on the fitted preset's other knobs
+    "regimes": {"suite": "mixed", "questions": 1000, "alphas": ALPHAS,
+                "x": ("value_share", (0.0, 0.25, 0.5, 0.75, 1.0)),
+                "y": ("distractor_spread", (0.0, 0.25, 0.5, 0.75, 1.0))},
     # the model and sampling of `ziprc llm demo` (its defaults, with the 7-state value head)
     "llm": {"fast": False, "betas": (0.01, 0.1), "denoise": True},
     "llm_threads": 2,
@@ -52,6 +60,8 @@ FAST = {
     "corruption": {"suite": "mixed", "questions": 200, "alphas": ALPHAS,
                    "levels": {"temperature": (2.0,), "noise": (1.0,), "lag_ticks": (8,),
                               "value_noise": (0.5,)}},
+    "regimes": {"suite": "mixed", "questions": 150, "alphas": ALPHAS,
+                "x": ("value_share", (0.0, 1.0)), "y": ("distractor_spread", (0.0, 1.0))},
     "llm": {"fast": True, "pretrain_steps": 80, "pretrain_batch": 16, "train_prompts": 48,
             "train_steps": 30, "train_batch": 16, "alpha0_steps": 15, "lite_steps": 30, "eval_questions": 10, "eval_k": 8,
             "sample_questions": 8, "betas": (0.01, 0.1),
@@ -204,6 +214,36 @@ class Stages:
         out = {"levels": {k: list(v) for k, v in c["levels"].items()}, "results": results,
                "suite": c["suite"]}
         self._memo["corruption"] = out
+        return out
+
+    def regimes(self) -> dict:
+        """:data:`REGIME_POLICIES` on one suite over a grid of two world knobs (every other knob
+        at the fitted preset's value), at each alpha: one study per cell.
+
+        Returns ``{"x": [knob, values], "y": [knob, values], "policies", "suite",
+        "questions", "results": {alpha: [[study at (x_i, y_j) for j] for i]}}``.
+        """
+        if "regimes" in self._memo:
+            return self._memo["regimes"]
+        from simulators.sweeps import SweepTask
+
+        c = self.cfg["regimes"]
+        (xk, xs), (yk, ys) = c["x"], c["y"]
+        tasks = {(a, i, j): SweepTask(c["suite"], float(a), "exact", self.seed, REGIME_POLICIES,
+                                      c["questions"], 1, (), ((xk, float(xv)), (yk, float(yv))))
+                 for a in c["alphas"] for i, xv in enumerate(xs) for j, yv in enumerate(ys)}
+        self.log(f"regime map: {len(tasks)} studies ({c['suite']}, {', '.join(REGIME_POLICIES)}; "
+                 f"{xk} x {yk})")
+        t0 = time.perf_counter()
+        paths = dict(zip(tasks, self._run_tasks(list(tasks.values()))))
+        seconds = round(time.perf_counter() - t0, 1)
+        self.log(f"regime map: done in {seconds:.0f}s")
+        results = {f"{a:g}": [[json.loads(Path(paths[(a, i, j)]).read_text()) for j in range(len(ys))]
+                              for i in range(len(xs))] for a in c["alphas"]}
+        out = {"x": [xk, list(xs)], "y": [yk, list(ys)], "policies": list(REGIME_POLICIES),
+               "suite": c["suite"], "questions": c["questions"], "results": results,
+               "seconds": seconds}
+        self._memo["regimes"] = out
         return out
 
     def theorem(self) -> dict:

@@ -15,8 +15,8 @@ import numpy as np
 from metamdp.grids import RewardGrid
 from metamdp.policies.episode import run_episode as episode_loop
 
-from .kernels.common import (account, predict, prediction_scratch, shared_class, start_branch,
-                             start_root, step, track_history)
+from .kernels.common import (account, predict, prediction_scratch, record_plan, shared_class,
+                             start_branch, start_root, step, track_history)
 from .kernels.samples import (N_METRICS, new_state, pack_corruption, prediction_lengths,
                               world_arrays)
 from .synthetic import P_CONF1, P_CONF2, P_RM1, P_RM2, hash_normal, stream_id
@@ -121,6 +121,9 @@ def run_episode(policy, W, t_max, seed, q, corr, cap, rewards, lengths, label) -
     out = np.zeros(N_METRICS)
     account(ep.S, len(res.samples), -1 if res.chosen is None else res.chosen.sid, res.gen_ticks,
             res.serial_ticks, res.extra_ticks, W.mean_ticks[q], out)
+    plan = getattr(policy, "first_plan", None)
+    if plan is not None:
+        record_plan(float(plan[0]), float(plan[1]), out)
     return out
 
 

@@ -14,8 +14,8 @@ import numpy as np
 from .io import provenance
 from .plotstyle import frontier_figure
 from .policies import POLICY_NAMES
-from .results import (MATCH_COST, MATCH_TOLERANCE, N_BOOT, bootstrap_indices, cell_row, ci,
-                      frontier_point, paired_ci, pooled_strata)
+from .results import (MATCH_COST, MATCH_TOLERANCE, N_BOOT, best_at_cost, bootstrap_indices,
+                      cell_row, ci, frontier_point, paired_ci, pooled_strata)
 from .synthetic import DEFAULT_PRESET
 
 
@@ -36,8 +36,9 @@ def summarize_cells(cells: list, alpha: float, strata, strata_names, seed: int =
     rows = [cell_row(c, alpha, boot) for c in cells]
     matched, reference = matched_table(cells, rows, alpha, boot, match_cost)
     per_source = {name: {"questions": int((strata == s).sum())} for s, name in enumerate(strata_names)}
-    return {"rows": rows, "matched": matched, "reference": reference, "sources": per_source,
-            "ci_note": note,
+    return {"rows": rows, "matched": matched, "reference": reference,
+            "best_at_cost": best_policy(cells, rows, boot, reference["match_cost"]),
+            "sources": per_source, "ci_note": note,
             "provenance": provenance("ziprc study", seed=seed, params=params or {})}
 
 
@@ -102,6 +103,20 @@ def matched_table(cells: list, rows: list, alpha: float, boot: np.ndarray,
                  "frontier_accuracy": (float(mv_front["correct"].mean()) if mv_front else None),
                  "frontier_knob": (mv_front["knob"] if mv_front else None)}
     return table, reference
+
+
+def best_policy(cells: list, rows: list, boot: np.ndarray, cost: float) -> dict:
+    """The study's most accurate policy at ``cost`` and those tied with it
+    (:func:`simulators.results.best_at_cost`), among its policies that choose an answer
+    without the oracle (``pass_at_n`` knows correctness and is left out). Arms are labelled
+    ``policy`` or ``policy (variant)``."""
+    groups: dict = {}
+    for c, r in zip(cells, rows):
+        if c.policy.selection == "oracle":
+            continue
+        label = r["policy"] + (f" ({r['variant']})" if r["variant"] else "")
+        groups.setdefault(label, []).append((c.correct, r))
+    return best_at_cost({k: frontier_point(m, cost) for k, m in groups.items()}, boot, cost)
 
 
 # --------------------------------------------------------------------------- presentation

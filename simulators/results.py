@@ -83,6 +83,11 @@ class Cell:
     samples: np.ndarray
     pruned: np.ndarray
     answered: np.ndarray
+    # a ZIP-RC-family policy (one that records its first plan): per question, the utility
+    # and the expected best value its planner expected at t = 0, and the realised best value
+    plan_utility: np.ndarray | None = None
+    plan_value: np.ndarray | None = None
+    best_value: np.ndarray | None = None
 
     def gen_cost(self, alpha: float) -> np.ndarray:
         return generation_cost(self.compute, self.latency, alpha)
@@ -226,6 +231,40 @@ def accuracy_at_cost(rows, cost: float):
     return None if fp is None else float(fp["correct"][0])
 
 
+def best_at_cost(arms: dict, boot: np.ndarray, cost: float) -> dict:
+    """Which of several policies is most accurate at one cost, and which are tied with it.
+
+    ``arms``: label -> that policy's :func:`frontier_point` at ``cost`` (None: it never gets
+    that cheap). The matched-cost rule decides each arm's accuracy: interpolated along its
+    frontier, or, when its frontier ends below ``cost``, its most accurate point (it spends
+    less: "equal or lower cost"); an arm that cannot get that cheap is ``unreachable`` and
+    out of the comparison. ``best`` is the most accurate arm; ``tied`` lists it and every arm
+    whose paired 95% interval of ``best - arm`` (same questions, :func:`paired_ci`) contains
+    0 (an arm with the very same per-question results counts as tied), ``best`` first.
+    Returns ``{"cost", "best", "tied", "unreachable", "arms": {label: {"accuracy",
+    "status", "gen_cost", "knob", "delta_vs_best", "delta_vs_best_ci"}}}``; ``best`` is None
+    when no arm is reachable.
+    """
+    reach = {k: fp for k, fp in arms.items() if fp is not None}
+    out = {"cost": float(cost), "best": None, "tied": [],
+           "unreachable": [k for k, fp in arms.items() if fp is None], "arms": {}}
+    if not reach:
+        return out
+    acc = {k: float(np.mean(fp["correct"])) for k, fp in reach.items()}
+    best = max(reach, key=lambda k: acc[k])   # first in ``arms`` order on an exact tie
+    for k, fp in reach.items():
+        d = acc[best] - acc[k]
+        d_ci = paired_ci(reach[best]["correct"], fp["correct"], boot)
+        tied = k == best or (d_ci[0] <= 0.0 if d_ci is not None else abs(d) <= 1e-12)
+        out["arms"][k] = {"accuracy": acc[k], "status": fp["status"], "gen_cost": fp["gen_cost"],
+                          "knob": fp["knob"], "delta_vs_best": d, "delta_vs_best_ci": d_ci}
+        if tied and k != best:
+            out["tied"].append(k)
+    out["best"] = best
+    out["tied"].insert(0, best)
+    return out
+
+
 # --------------------------------------------------------------------------- rows
 
 
@@ -256,9 +295,41 @@ def make_row(policy: str, correct, compute, latency, alpha: float, boot: np.ndar
     return row
 
 
+def plan_fields(plan_utility, plan_value, best_value, correct, boot: np.ndarray) -> dict:
+    """Utility versus accuracy of a ZIP-RC-family row (``docs/api.md``, "Result rows"): the
+    planner's objective at t = 0 for the strategy it chose (``plan_utility``: expected best
+    value minus the cost charge) and its expected-best-value term (``plan_value``), averaged
+    over questions, next to the realised mean best value (``best_value``) and accuracy;
+    ``value_gap`` = best value - accuracy (what the planner maximises minus what the table
+    reports) and ``plan_error`` = best value - planned value, with paired intervals. Questions
+    on which the first decision was not planned (``init_k``) are left out of the planned
+    means (``planned_questions``)."""
+    u = np.asarray(plan_utility, dtype=np.float64)
+    v = np.asarray(plan_value, dtype=np.float64)
+    b = np.asarray(best_value, dtype=np.float64)
+    c = np.asarray(correct, dtype=np.float64)
+    ok = np.isfinite(u)
+    out = {"planned_questions": int(ok.sum()), "best_value": float(b.mean()),
+           "best_value_ci": ci(b, boot), "value_gap": float((b - c).mean()),
+           "value_gap_ci": paired_ci(b, c, boot)}
+    if ok.all():
+        out.update(plan_utility=float(u.mean()), plan_utility_ci=ci(u, boot),
+                   plan_value=float(v.mean()), plan_value_ci=ci(v, boot),
+                   plan_error=float((b - v).mean()), plan_error_ci=paired_ci(b, v, boot))
+    else:   # intervals need every question; means over the planned ones
+        out.update(plan_utility=float(u[ok].mean()) if ok.any() else None, plan_utility_ci=None,
+                   plan_value=float(v[ok].mean()) if ok.any() else None, plan_value_ci=None,
+                   plan_error=float((b[ok] - v[ok]).mean()) if ok.any() else None,
+                   plan_error_ci=None)
+    return out
+
+
 def cell_row(cell: Cell, alpha: float, boot: np.ndarray) -> dict:
-    """The row of a :class:`Cell`."""
+    """The row of a :class:`Cell` (with :func:`plan_fields` when the policy planned)."""
     p = cell.policy
+    extra = {}
+    if cell.plan_utility is not None and np.isfinite(cell.plan_utility).any():
+        extra = plan_fields(cell.plan_utility, cell.plan_value, cell.best_value, cell.correct, boot)
     return make_row(p.name, cell.correct, cell.compute, cell.latency, alpha, boot,
                     variant=cell.variant, knob_name=p.knob_name, knob=p.knob, samples=cell.samples,
-                    pruned=cell.pruned, answered=cell.answered, params=p.params)
+                    pruned=cell.pruned, answered=cell.answered, params=p.params, **extra)

@@ -21,7 +21,8 @@ import numpy as np
 from .policies import POLICY_NAMES, make, pack, parse_policies, sweep
 from .report import summarize_cells
 from .results import MATCH_COST, N_BOOT, Cell, per_episode_costs
-from .kernels.samples import M_ANSWERED, M_LBAR, M_PRUNED, M_STARTED
+from .kernels.samples import (M_ANSWERED, M_BEST_STATE, M_LBAR, M_PLAN_UTILITY, M_PLAN_VALUE,
+                              M_PLANNED, M_PRUNED, M_STARTED)
 from .runner import run_policy
 from .synthetic import Corruption, World, build_world
 
@@ -45,9 +46,15 @@ def run_cell(world: World, policy, seed: int, episodes: int,
     def per_q(x):
         return x.reshape(Q, episodes).mean(axis=1)
 
+    plan = {}
+    if m[:, M_PLANNED].any():   # a ZIP-RC-family policy: utility vs accuracy (NaN: not planned)
+        planned = m[:, M_PLANNED] > 0
+        plan = {"plan_utility": per_q(np.where(planned, m[:, M_PLAN_UTILITY], np.nan)),
+                "plan_value": per_q(np.where(planned, m[:, M_PLAN_VALUE], np.nan)),
+                "best_value": per_q(world.values[m[:, M_BEST_STATE].astype(np.int64)])}
     return Cell(policy=policy, variant=variant, correct=per_q(correct), compute=per_q(compute),
                 latency=per_q(latency), samples=per_q(m[:, M_STARTED]),
-                pruned=per_q(m[:, M_PRUNED] / lbar), answered=per_q(m[:, M_ANSWERED]))
+                pruned=per_q(m[:, M_PRUNED] / lbar), answered=per_q(m[:, M_ANSWERED]), **plan)
 
 
 def _cached_records():

@@ -72,6 +72,7 @@ class SweepTask:
     questions: int | None
     episodes: int | None
     ziprc_params: tuple = ()
+    world_overrides: tuple = ()   # (SuiteSpec field, value) pairs for every benchmark
 
     def key(self) -> str:
         # the knob grids and the package version are part of the identity of a result file,
@@ -85,7 +86,8 @@ def run_task(task: SweepTask) -> dict:
     """Execute one sweep task (top-level so processes and Dask workers can import it)."""
     res = run_study(task.suite, task.alpha, list(task.policies), task.questions, task.seed,
                     task.episodes, parse_corruption(task.corruption), progress=False,
-                    ziprc_params=dict(task.ziprc_params))
+                    ziprc_params=dict(task.ziprc_params),
+                    world_overrides=dict(task.world_overrides))
     res["task"] = asdict(task)
     return res
 

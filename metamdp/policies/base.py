@@ -194,6 +194,11 @@ class Policy:
     cap: int | None = None
     knob_name: str | None = None
     knobs: tuple = ()
+    #: what a planning policy expected at its first decision of the question, ``(utility,
+    #: expected best value)`` (its objective for the strategy it chose, and that objective's
+    #: expected-best-value term alone); ``None`` for a policy that does not plan. Drivers
+    #: record it next to the realised outcome (``simulators.kernels.samples.METRICS``).
+    first_plan: tuple | None = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

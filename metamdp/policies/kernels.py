@@ -26,7 +26,7 @@ _HERE = Path(__file__).resolve().parent
 drop_stale([cache_dir(_HERE / "kernels.py")], [_HERE / "kernels.py", _HERE.parent / "planner.py",
                                     _HERE.parent / "order_stats.py", _HERE.parent / "joints.py"])
 
-from ..planner import TIE_TOL, plan_kernel_dist  # noqa: E402
+from ..planner import TIE_TOL, _build_tables, _q_direct, plan_kernel_dist  # noqa: E402
 
 
 @njit(cache=True)
@@ -142,6 +142,31 @@ def ziprc_plan_dist(values, rep, upper, stacked, n, max_new, branching, fin, alp
     best = plan_kernel_dist(values, rep, upper, stacked, n, max_new, branching, fin, alpha,
                             beta / d, search_code, order_code, TIE_TOL)
     return int(best[2]), int(best[3]), int(best[4])
+
+
+@njit(cache=True)
+def strategy_expected_best(values, rep, upper, stacked, n, fin, best):
+    """The expected-best-value term alone (``E[max value]``, no cost charge) of the strategy
+    ``best`` (:func:`metamdp.planner.plan_kernel_dist`'s ``[q, size, mask, m, src,
+    horizon_index]``) on the state ``stacked``, ``n``, ``fin``: the closed form with a zero
+    cost scale. For stopping it is the value of the finished samples alone."""
+    RC, LC, EL, XL = _build_tables(values, rep, upper, stacked)
+    return _q_direct(values, RC, LC, EL, XL, np.int64(best[2]), n, np.int64(best[4]),
+                     np.int64(best[3]), np.int64(best[5]), fin, 0.0, 0.0)
+
+
+@njit(cache=True)
+def ziprc_plan_terms(values, rep, upper, stacked, n, max_new, branching, fin, alpha, beta, d,
+                     search_code, order_code):
+    """:func:`ziprc_plan_dist` with what the planner expects of the strategy it chooses:
+    ``(mask, m, src, q, value)``, ``q`` its objective (expected best value minus the cost
+    charge) and ``value`` the expected-best-value term alone (:func:`strategy_expected_best`).
+    Called at the first decision only (the episode's "utility expected at the start"), so the
+    decisions after it pay nothing for it."""
+    best = plan_kernel_dist(values, rep, upper, stacked, n, max_new, branching, fin, alpha,
+                            beta / d, search_code, order_code, TIE_TOL)
+    value = strategy_expected_best(values, rep, upper, stacked, n, fin, best)
+    return int(best[2]), int(best[3]), int(best[4]), best[0], value
 
 
 @njit(cache=True)

@@ -9,7 +9,7 @@ import numpy as np
 from ..planner import (MAX_EXHAUSTIVE_SAMPLES, MAX_PLANNED_SAMPLES, NORMALIZERS, PLANNERS,
                        SEARCHES, PlannerConfig, floor_cdf, stack_joints)
 from .base import FLOORS, SELECTIONS, Action, Policy, PolicyConfigError, floor_index
-from .kernels import joint_remaining
+from .kernels import joint_remaining, strategy_expected_best
 
 
 class ZipRC(Policy):
@@ -91,6 +91,7 @@ class ZipRC(Policy):
         # per question: what does not change between epochs (see _finished, _fixed_d)
         self._fin_done, self._fin = None, None
         self._root, self._root_d = None, 0.0
+        self.first_plan = None   # (q, expected best value) of the plan at epoch 0
 
     def planner_config(self, rewards, lengths) -> PlannerConfig:
         """This policy's planner on the grids ``rewards``, ``lengths``."""
@@ -105,7 +106,8 @@ class ZipRC(Policy):
         that the identity test cannot see a recycled id)."""
         bound = self._bound
         if bound is None or bound[0] is not rewards or bound[1] is not lengths:
-            bound = (rewards, lengths, self.planner_config(rewards, lengths).trusted)
+            config = self.planner_config(rewards, lengths)
+            bound = (rewards, lengths, config.trusted, config._kernel_grids)
             self._bound = bound
         return bound[2]
 
@@ -181,8 +183,13 @@ class ZipRC(Policy):
             planner = self._planner(view.rewards, view.lengths)
             stacked = stack_joints([s.joint for s in unf], view.root_joint)
             d = self.normalizer_value(view, stacked, view.lengths.representative)
-            best = planner.best(stacked, n, max_new, self._finished(view, view.rewards.size), d)
+            fin = self._finished(view, view.rewards.size)
+            best = planner.best(stacked, n, max_new, fin, d)
             mask, m, src = int(best[2]), int(best[3]), int(best[4])
+            if view.epoch == 0:   # what the planner expects at the start (first_plan)
+                values, rep, upper = self._bound[3]
+                self.first_plan = (float(best[0]), float(strategy_expected_best(
+                    values, rep, upper, stacked, np.int64(n), fin, best)))
         if mask == 0 and m == 0:
             return Action(keep=[])
         keep = [unf[j].sid for j in range(n) if (mask >> j) & 1]

@@ -15,8 +15,9 @@ from numba import njit
 from metamdp.policies import SELECTIONS
 
 from ..synthetic import P_SHARED_CLASS, class_posterior, draw_class, hash_uniform, stream_id, survival_table
-from .samples import (M_ANSWERED, M_CORRECT, M_EXTRA, M_FINISHED, M_GEN, M_LBAR, M_PRUNED, M_SERIAL,
-                      M_STARTED, ST_DONE, ST_OPEN, _advance, _new_sample, _predict)
+from .samples import (M_ANSWERED, M_BEST_STATE, M_CORRECT, M_EXTRA, M_FINISHED, M_GEN, M_LBAR,
+                      M_PLAN_UTILITY, M_PLAN_VALUE, M_PLANNED, M_PRUNED, M_SERIAL, M_STARTED,
+                      ST_DONE, ST_OPEN, _advance, _new_sample, _predict)
 
 # answer rules by name (codes: positions in metamdp.policies.SELECTIONS)
 SEL_PLURALITY, SEL_VALUE, SEL_WEIGHTED, SEL_ORACLE = (
@@ -205,3 +206,18 @@ def account(S, created, chosen, gen, serial, extra, lbar, out):
     out[M_FINISHED] = fin
     out[M_LBAR] = lbar
     out[M_EXTRA] = extra
+    best = 0
+    for i in range(created):
+        if status[i] == ST_DONE and S.rcls[i] > best:
+            best = S.rcls[i]
+    out[M_BEST_STATE] = best
+
+
+@njit(cache=True)
+def record_plan(utility, value, out):
+    """Write what a ZIP-RC-family planner expected at its first decision (after
+    :func:`account`): ``utility`` its objective for the chosen strategy, ``value`` the
+    expected-best-value term of it alone."""
+    out[M_PLANNED] = 1.0
+    out[M_PLAN_UTILITY] = utility
+    out[M_PLAN_VALUE] = value

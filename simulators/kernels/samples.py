@@ -32,8 +32,15 @@ from ..synthetic import (P_CLASS, P_NOISE, P_SHARE, P_SIG1, P_SIG2, P_VALUE, P_V
                          stream_id, survival_table)
 
 METRICS = ("correct", "answered", "gen_ticks", "serial_ticks", "started", "pruned_ticks",
-           "finished", "lbar_ticks", "extra_ticks")
-M_CORRECT, M_ANSWERED, M_GEN, M_SERIAL, M_STARTED, M_PRUNED, M_FINISHED, M_LBAR, M_EXTRA = range(9)
+           "finished", "lbar_ticks", "extra_ticks", "best_state", "planned", "plan_utility",
+           "plan_value")
+(M_CORRECT, M_ANSWERED, M_GEN, M_SERIAL, M_STARTED, M_PRUNED, M_FINISHED, M_LBAR, M_EXTRA,
+ M_BEST_STATE, M_PLANNED, M_PLAN_UTILITY, M_PLAN_VALUE) = range(13)
+# best_state: the value-grid index of the best value a finished sample reported (0 when none
+# finished; the grid is increasing, so its value is the realised best value). planned: 1 when
+# a ZIP-RC-family planner made the first decision (t = 0), and then plan_utility, plan_value:
+# what it expected for the strategy it chose, its objective (expected best value minus the
+# cost charge) and the expected-best-value term alone; all three 0 otherwise
 N_METRICS = len(METRICS)
 
 ST_UNBORN, ST_OPEN, ST_DONE, ST_PRUNED = 0, 1, 2, 3

@@ -9,10 +9,11 @@ from numba import njit
 
 from metamdp.planner import _SEARCH_CODE, NORMALIZERS, floor_cdf
 from metamdp.policies import SELECTIONS
-from metamdp.policies.kernels import joint_remaining, midpoint_prune_points, ziprc_plan_dist
+from metamdp.policies.kernels import (joint_remaining, midpoint_prune_points, ziprc_plan_dist,
+                                     ziprc_plan_terms)
 
-from .common import (account, predict, predict_many, prediction_scratch, select_answer, shared_class,
-                     start_branch, start_root, step_all, track_history)
+from .common import (account, predict, predict_many, prediction_scratch, record_plan, select_answer,
+                     shared_class, start_branch, start_root, step_all, track_history)
 from .samples import ST_DONE, ST_OPEN, new_state
 
 ZipRCParams = namedtuple("ZipRCParams", ("cap", "alpha", "beta", "search", "normalizer", "branching",
@@ -66,6 +67,9 @@ def ziprc_episode(p, corr, seed, q, W, t_max, out):
     gen = 0
     serial = 0
     epoch = 0
+    planned = False    # what the planner expected at t = 0 (METRICS plan_utility, plan_value)
+    plan_q = 0.0
+    plan_v = 0.0
     while True:
         still = False
         for i in range(created):
@@ -103,9 +107,15 @@ def ziprc_episode(p, corr, seed, q, W, t_max, out):
                     d = d_fixed
                 # np.int64(n): n is typed as the literal 0 first, which would compile the
                 # whole planner a second time
-                mask, m, src = ziprc_plan_dist(values, rep, upper, stacked[:n + 1], np.int64(n), max_new,
-                                               branching, floor_cdf(B, floor_idx), alpha, beta, d,
-                                               search, order_code)
+                if epoch == 0:
+                    planned = True
+                    mask, m, src, plan_q, plan_v = ziprc_plan_terms(
+                        values, rep, upper, stacked[:n + 1], np.int64(n), max_new, branching,
+                        floor_cdf(B, floor_idx), alpha, beta, d, search, order_code)
+                else:
+                    mask, m, src = ziprc_plan_dist(values, rep, upper, stacked[:n + 1], np.int64(n),
+                                                   max_new, branching, floor_cdf(B, floor_idx), alpha,
+                                                   beta, d, search, order_code)
             if mask == 0 and m == 0:
                 break
             for i in range(cap):
@@ -135,3 +145,5 @@ def ziprc_episode(p, corr, seed, q, W, t_max, out):
     chosen = select_answer(p.sel, created, S, values, np.zeros(0),
                            np.zeros(W.distractor_cdf.shape[1] + 1))
     account(S, created, chosen, gen, serial, 0.0, W.mean_ticks[q], out)
+    if planned:
+        record_plan(plan_q, plan_v, out)

@@ -4,9 +4,10 @@ bootstrap, the matched-cost rule and the row schema, on hand-made inputs with ex
 import numpy as np
 import pytest
 
-from simulators.results import (N_BOOT, accuracy_at_cost, bootstrap_indices, ci, frontier_point,
-                                generation_cost, interval, make_row, normalised_costs, paired_ci,
-                                per_episode_costs, summarize)
+from simulators.results import (N_BOOT, accuracy_at_cost, best_at_cost, bootstrap_indices, ci,
+                                frontier_point, generation_cost, interval, make_row,
+                                normalised_costs, paired_ci, per_episode_costs, plan_fields,
+                                summarize)
 from simulators.kernels.samples import METRICS, N_METRICS
 
 
@@ -111,3 +112,47 @@ def test_one_row_schema():
     assert row["label"] == "majority N=2" and row["variant"] == ""
     lo, hi = row["gen_cost_ci"]
     assert 1.5 <= lo < hi <= 3.0
+
+
+def _arm(correct, cost, knob=1):
+    row = {"gen_cost": cost, "accuracy": float(np.mean(correct)), "knob_name": "N", "knob": knob}
+    return (np.asarray(correct, dtype=np.float64), row)
+
+
+def test_best_at_cost_ties_and_unreachable_arms():
+    q = 200
+    boot = bootstrap_indices(np.zeros(q, dtype=int), 500, 0)
+    top = np.ones(q)
+    one_less = top.copy()
+    one_less[7] = 0                       # 1 question of 200 worse: its interval contains 0
+    far = top.copy()
+    far[:40] = 0                          # 40 of 200 worse: clearly not tied
+    arms = {"a": frontier_point([_arm(far, 1.0), _arm(top, 1.2)], 1.4),   # frontier ends at 1.2
+            "b": frontier_point([_arm(one_less, 1.4)], 1.4),
+            "c": frontier_point([_arm(far, 1.3)], 1.4),
+            "d": frontier_point([_arm(top, 2.0)], 1.4)}                   # never that cheap
+    out = best_at_cost(arms, boot, 1.4)
+    assert out["best"] == "a" and out["arms"]["a"]["status"] == "frontier_end"
+    assert out["tied"] == ["a", "b"] and out["unreachable"] == ["d"]
+    assert out["arms"]["c"]["delta_vs_best"] == pytest.approx(0.2)
+    assert out["arms"]["c"]["delta_vs_best_ci"][0] > 0
+    assert out["arms"]["b"]["delta_vs_best_ci"][0] <= 0 < out["arms"]["b"]["delta_vs_best_ci"][1]
+    # identical per-question results: tied although no interval can be made
+    same = best_at_cost({"x": arms["a"], "y": frontier_point([_arm(top, 1.1)], 1.4)}, boot, 1.4)
+    assert same["best"] == "x" and same["tied"] == ["x", "y"]
+    assert best_at_cost({"d": None}, boot, 1.4)["best"] is None
+
+
+def test_plan_fields_utility_versus_accuracy():
+    boot = bootstrap_indices(np.zeros(4, dtype=int), 200, 0)
+    f = plan_fields([0.5, 0.7, 0.6, 0.4], [0.9, 0.8, 0.9, 1.0], [1.0, 1.0, 5 / 6, 1.0],
+                    [1, 0, 1, 1], boot)
+    assert f["plan_utility"] == pytest.approx(0.55) and f["plan_value"] == pytest.approx(0.9)
+    assert f["best_value"] == pytest.approx((3 + 5 / 6) / 4)
+    assert f["value_gap"] == pytest.approx(f["best_value"] - 0.75)
+    assert f["plan_error"] == pytest.approx(f["best_value"] - 0.9)
+    assert f["planned_questions"] == 4
+    # a question whose first decision was not planned (init_k) is left out of the planned means
+    g = plan_fields([np.nan, 0.7], [np.nan, 0.8], [1.0, 1.0], [1, 1], boot[:, :2] % 2)
+    assert g["planned_questions"] == 1 and g["plan_value"] == pytest.approx(0.8)
+    assert g["plan_value_ci"] is None
