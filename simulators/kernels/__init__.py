@@ -21,11 +21,15 @@ whole kernel once more per parameter record: ``ziprc bench --sections compile``)
 
 Numba's on-disk cache keys a function on its own source file only, not on the kernels it
 calls: the caches here are dropped automatically whenever any source their compiled code
-contains changed (``metamdp._numba_cache``).
+contains changed (``metamdp._numba_cache``). A kernel bound from a file outside the package
+(a user's, a test's) is the exception the guard cannot see: its own cache is dropped when
+the package's jitted sources change, and the batch loop runs it uncached (compiled once per
+process), so an edit to it is never hidden by a cached batch loop.
 """
 
 from __future__ import annotations
 
+import inspect
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -59,6 +63,8 @@ drop_stale([cache_dir(_HERE / "__init__.py")], GUARDED_SOURCES)
 
 #: parameter-record class -> kernel (filled by :func:`bind`)
 KERNELS: dict = {}
+#: parameter-record classes whose kernel lives outside the guarded sources
+OUTSIDE: set = set()
 
 
 class KernelError(TypeError):
@@ -72,6 +78,11 @@ def bind(record_type: type, kernel) -> None:
         raise KernelError(f"parameter record {record_type.__name__} is already bound to "
                           f"{known.py_func.__name__}; give {kernel.py_func.__name__} its own record")
     KERNELS[record_type] = kernel
+    source = Path(inspect.getsourcefile(kernel.py_func)).resolve()
+    if source not in {Path(f).resolve() for f in GUARDED_SOURCES}:
+        OUTSIDE.add(record_type)
+        # its cached code links this package's callees, which Numba does not track
+        drop_stale([cache_dir(source)], [*GUARDED_SOURCES, source], stamp_name=f"{source.stem}.sha256")
 
 
 @intrinsic
@@ -100,21 +111,31 @@ def run_batch(p, corr, seeds, qidx, W, t_max, out):
         episode(p, corr, seeds[e], qidx[e], W, t_max, out[e])
 
 
+#: the batch loop for kernels outside the package: never cached (see the module's docstring)
+run_batch_uncached = njit(nogil=True)(run_batch.py_func)
+
+
+def batch_loop(p):
+    """The batch loop that runs ``p``'s kernel."""
+    return run_batch_uncached if type(p) in OUTSIDE else run_batch
+
+
 def run_threads(p, corr, seeds, qidx, W, t_max, out, threads: int) -> None:
     """:func:`run_batch` over ``threads`` threads, each taking the next slice of episodes.
 
     An episode depends only on its seed and question, so the rows are the same whatever
     the split."""
     n = seeds.size
+    run = batch_loop(p)
     if threads <= 1 or n < 2:
-        run_batch(p, corr, seeds, qidx, W, t_max, out)
+        run(p, corr, seeds, qidx, W, t_max, out)
         return
     # several slices per thread: episodes differ in length, the last slices even out
     bounds = np.linspace(0, n, min(n, 4 * threads) + 1).astype(np.int64)
 
     def part(k):
         a, b = bounds[k], bounds[k + 1]
-        run_batch(p, corr, seeds[a:b], qidx[a:b], W, t_max, out[a:b])
+        run(p, corr, seeds[a:b], qidx[a:b], W, t_max, out[a:b])
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         list(pool.map(part, range(bounds.size - 1)))

@@ -434,3 +434,15 @@ def test_the_guard_finds_the_caches_where_numba_writes_them(tmp_path, monkeypatc
     f = njit(cache=True)(lambda x: x + 1)
     f(1)   # Numba writes this file's cache where cache_dir says
     assert any(cache_dir(__file__).glob("*.nbi"))
+
+
+def test_a_kernel_from_outside_the_package_runs_uncached(sprint):
+    """A cached batch loop links the kernel it ran; for a kernel in a user's (or a test's)
+    file, which the package's cache guard does not watch, that would hide later edits to it."""
+    import simulators.kernels as kernels
+
+    _, mine = registry.pack(registry.make("sprint"), 16)
+    assert type(mine) is SprintParams and SprintParams in kernels.OUTSIDE
+    assert kernels.batch_loop(mine) is kernels.run_batch_uncached
+    _, built_in = registry.pack(registry.make("mv"), 16)
+    assert type(built_in) not in kernels.OUTSIDE and kernels.batch_loop(built_in) is kernels.run_batch
