@@ -255,17 +255,16 @@ def _best_over_new(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new, 
 @njit(cache=True, inline="always")
 def _expect_rows(points, P, npts, nm, out):
     """``out[r] = sum_k points[k] (P[k, r] - P[k-1, r])`` for the first ``nm`` subsets ``r``:
-    E[max] from the CDF products ``P`` (one row per grid point), in _q_kept_only's order."""
+    E[max] from the CDF products ``P`` (one row per grid point), in _q_kept_only's order.
+    (Rows are indexed in place: a row view per grid point would cost a reference count.)"""
     for k in range(npts):
         xk = points[k]
-        pk = P[k]
         if k == 0:
             for r in range(nm):
-                out[r] = 0.0 + xk * (pk[r] - 0.0)
+                out[r] = 0.0 + xk * (P[0, r] - 0.0)
         else:
-            pa = P[k - 1]
             for r in range(nm):
-                out[r] += xk * (pk[r] - pa[r])
+                out[r] += xk * (P[k, r] - P[k - 1, r])
 
 
 @njit(cache=True)
@@ -310,22 +309,24 @@ def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, fin, alpha
         for k in range(npts):
             PL[k, 0] = 1.0
         SL[0] = 0.0
+        # Block [h, 2h) is built from [0, h). The subset index is unsigned: Numba then emits
+        # no negative-index wraparound, LLVM sees that the two ranges are disjoint and
+        # vectorizes (with signed indices these loops run scalar).
+        h = np.uint64(1)
         for t in range(n):
             i = n - 1 - t  # reversed bit t is sample i
-            h = 1 << t
             for b in range(B):
                 f = RC[i, j, b]
-                pb = PR[b]
                 for x in range(h):
-                    pb[h + x] = pb[x] * f
+                    PR[b, h + x] = PR[b, x] * f
             for k in range(npts):
                 f = LC[i, j, k]
-                pk = PL[k]
                 for x in range(h):
-                    pk[h + x] = pk[x] * f
+                    PL[k, h + x] = PL[k, x] * f
             e = EL[i, j]
             for x in range(h):
                 SL[h + x] = SL[x] + e
+            h += h
         # closed-form Q of every kept set (m = 0), same operation order as _q_kept_only
         _expect_rows(values, PR, B, nm, EZ)
         _expect_rows(xl, PL, npts, nm, EM)
