@@ -253,15 +253,16 @@ def _best_over_new(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new, 
 
 
 @njit(cache=True, inline="always")
-def _expect_rows(points, P, npts, nm, out):
+def _expect_rows(points, P, k0, npts, nm, out):
     """``out[r] = sum_k points[k] (P[k, r] - P[k-1, r])`` for the first ``nm`` subsets ``r``:
     E[max] from the CDF products ``P`` (one row per grid point), in _q_kept_only's order.
-    (Rows are indexed in place: a row view per grid point would cost a reference count.)"""
-    for k in range(npts):
+    Rows below ``k0`` are zero and skipped: their terms are exact zeros, so the sum is
+    bit-identical. (Rows are indexed in place: a row view would cost a reference count.)"""
+    for k in range(k0, npts):
         xk = points[k]
-        if k == 0:
+        if k == k0:
             for r in range(nm):
-                out[r] = 0.0 + xk * (P[0, r] - 0.0)
+                out[r] = 0.0 + xk * (P[k, r] - 0.0)
         else:
             for r in range(nm):
                 out[r] += xk * (P[k, r] - P[k - 1, r])
@@ -298,8 +299,12 @@ def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, fin, alpha
     best = np.array([_stop_value(values, fin), 0.0, 0.0, 0.0, -1.0, float(L - 1)])
     c_sum = cost_scale * alpha
     c_max = cost_scale * (1.0 - alpha)
+    # reward rows below the finished samples' floor are exact zeros in every product
+    b0 = 0
+    while b0 < B and fin[b0] == 0.0:
+        b0 += 1
     if max_new > 0:
-        tR = np.empty(B)
+        tR = np.zeros(B)
         tL = np.empty(L + 1)
     for j in range(L):
         npts = j + 2
@@ -315,7 +320,7 @@ def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, fin, alpha
         h = np.uint64(1)
         for t in range(n):
             i = n - 1 - t  # reversed bit t is sample i
-            for b in range(B):
+            for b in range(b0, B):
                 f = RC[i, j, b]
                 for x in range(h):
                     PR[b, h + x] = PR[b, x] * f
@@ -328,22 +333,27 @@ def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, fin, alpha
                 SL[h + x] = SL[x] + e
             h += h
         # closed-form Q of every kept set (m = 0), same operation order as _q_kept_only
-        _expect_rows(values, PR, B, nm, EZ)
-        _expect_rows(xl, PL, npts, nm, EM)
-        qmax = -np.inf
-        for r in range(nm):
+        _expect_rows(values, PR, b0, B, nm, EZ)
+        _expect_rows(xl, PL, 0, npts, nm, EM)
+        # m = 0: the hot path once the cap is reached. An offer changes the incumbent only
+        # if q >= best - tol (see _offer; a NaN never does): count those (a vectorised
+        # count, not a max), and test that bound before each offer.
+        lo = best[0] - tol
+        hits = 0
+        for r in range(1, nm):
             q = EZ[r] - (c_sum * SL[r] + c_max * EM[r])
             Q[r] = q
-            if q > qmax:  # a NaN never wins an offer either
-                qmax = q
-        # m = 0: the hot path once the cap is reached; no offer can win below best - tol
-        if qmax >= best[0] - tol:
+            hits += q >= lo
+        if hits > 0:
             for mask in range(1, nm):
-                _offer(best, Q[REV[mask]], NK[mask], mask, 0, -1, j, tol)
+                q = Q[REV[mask]]
+                if q >= lo:
+                    _offer(best, q, NK[mask], mask, 0, -1, j, tol)
+                    lo = best[0] - tol
         if max_new > 0:
             for mask in range(nm):
                 r = REV[mask]
-                for b in range(B):
+                for b in range(b0, B):
                     tR[b] = PR[b, r]
                 for k in range(npts):
                     tL[k] = PL[k, r]
