@@ -209,24 +209,18 @@ def _q_direct(values, RC, LC, EL, XL, mask, n, src, m, j, fin, alpha, cost_scale
 
 @njit(cache=True)
 def _best_over_new(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new, branching,
-                   alpha, cost_scale, tol, best, with_m0):
-    """Try m = 0 and every (source, m >= 1) for one kept set and horizon; update ``best``.
+                   alpha, cost_scale, tol, best, GR, GL):
+    """Try every (source, m >= 1) for one kept set and horizon; update ``best``.
 
-    ``best`` = [q, size, mask, m, src, j] (float64 array, updated in place). Powers of a
-    source's CDFs are built by repeated multiplication (no ``pow`` in the loop).
+    ``PR``/``PL``/``SL``: the kept set's products and expected-length sum at horizon ``j``;
+    ``best`` = [q, size, mask, m, src, j] (float64 array, updated in place); ``GR`` ``(B,)``
+    and ``GL`` ``(L + 1,)`` are the caller's workspaces (no allocation per call). Powers of
+    a source's CDFs are built by repeated multiplication (no ``pow`` in the loop).
     """
     npts = j + 2
     c_sum = cost_scale * alpha
     c_max = cost_scale * (1.0 - alpha)
-    if with_m0 and nk > 0:
-        q = _q_kept_only(values, PR, PL, SL, XL[j], npts, c_sum, c_max)
-        _offer(best, q, nk, mask, 0, -1, j, tol)
-    if max_new <= 0:
-        return
     B = values.size
-    xl = XL[j]
-    GR = np.empty(B)
-    GL = np.empty(npts)
     n_src = n + 1 if branching else 1
     for si in range(n_src):
         s = n if si == 0 else si - 1  # root first, then branches from each prefix
@@ -246,7 +240,7 @@ def _best_over_new(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new, 
             gp = 0.0
             for k in range(npts):
                 GL[k] *= LC[s, j, k]
-                emax += xl[k] * (GL[k] - gp)
+                emax += XL[j, k] * (GL[k] - gp)
                 gp = GL[k]
             q = ez - (c_sum * (SL + m * els) + c_max * emax)
             _offer(best, q, nk + m, mask, m, -1 if s == n else s, j, tol)
@@ -303,9 +297,10 @@ def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, fin, alpha
     b0 = 0
     while b0 < B and fin[b0] == 0.0:
         b0 += 1
-    if max_new > 0:
-        tR = np.zeros(B)
-        tL = np.empty(L + 1)
+    tR = np.zeros(B)  # one kept set's products, and workspaces, for the new-sample offers
+    tL = np.empty(L + 1)
+    GR = np.empty(B)
+    GL = np.empty(L + 1)
     for j in range(L):
         npts = j + 2
         xl = XL[j]
@@ -359,7 +354,7 @@ def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, fin, alpha
                     tL[k] = PL[k, r]
                 _best_over_new(values, RC, LC, EL, XL, tR, tL, SL[r], NK[mask],
                                mask, n, j, max_new, branching, alpha, cost_scale, tol, best,
-                               False)
+                               GR, GL)
     return best
 
 
@@ -405,6 +400,8 @@ def _search_prefix_unions(values, RC, LC, EL, XL, by_length, by_value, n, a_max,
     curR = np.empty((L, B))
     curL = np.empty((L, P))
     curS = np.empty(L)
+    GR = np.empty(B)  # workspaces of the new-sample offers
+    GL = np.empty(P)
     base_mask = 0
     for a in range(a_max + 1):
         if a > 0:
@@ -433,7 +430,7 @@ def _search_prefix_unions(values, RC, LC, EL, XL, by_length, by_value, n, a_max,
                 for jj in range(L):
                     j = _horizon_at(jj, L, never_first)
                     _best_over_new(values, RC, LC, EL, XL, curR[j], curL[j], curS[j], nk, mask,
-                                   n, j, max_new, branching, alpha, cost_scale, tol, best, False)
+                                   n, j, max_new, branching, alpha, cost_scale, tol, best, GR, GL)
     return best
 
 
