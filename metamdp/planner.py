@@ -271,15 +271,20 @@ def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, fin, alpha
     highest reversed bit is ``t`` are one contiguous block built from the block below, so
     every loop runs over contiguous subsets (SIMD) with the same multiplication order as
     the scalar DP (highest sample first), hence bit-identical Q. Offers are then made in
-    plain mask order, so ties resolve as before."""
+    plain mask order, so ties resolve as before.
+
+    The length CDFs do not depend on the horizon below it (``LC[i, j, k]`` is the same for
+    every ``j >= k``, and 1 past ``j``), so their products are built once, and the length
+    E[max] of horizon ``j`` is a running sum over ``k <= j`` (the same additions in the same
+    order as summing afresh) plus the pruned point's term."""
     B = values.size
     L = XL.shape[0]
     nm = 1 << n
     PR = np.empty((B, nm))
-    PL = np.empty((L + 1, nm))
+    PL = np.empty((L, nm))
     SL = np.empty(nm)
     EZ = np.empty(nm)
-    EM = np.empty(nm)
+    EK = np.empty(nm)  # the length E[max]'s running sum over the points k <= j
     Q = np.empty(nm)
     NK = np.empty(nm, dtype=np.int64)
     REV = np.empty(nm, dtype=np.int64)
@@ -301,44 +306,52 @@ def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, fin, alpha
     tL = np.empty(L + 1)
     GR = np.empty(B)
     GL = np.empty(L + 1)
+    # Block [h, 2h) is built from [0, h). The subset index is unsigned: Numba then emits no
+    # negative-index wraparound, LLVM sees that the two ranges are disjoint and vectorizes
+    # (with signed indices these loops run scalar).
+    for k in range(L):
+        PL[k, 0] = 1.0
+    h = np.uint64(1)
+    for t in range(n):
+        i = n - 1 - t  # reversed bit t is sample i
+        for k in range(L):
+            f = LC[i, L - 1, k]
+            for x in range(h):
+                PL[k, h + x] = PL[k, x] * f
+        h += h
     for j in range(L):
-        npts = j + 2
-        xl = XL[j]
         for b in range(B):
             PR[b, 0] = fin[b]
-        for k in range(npts):
-            PL[k, 0] = 1.0
         SL[0] = 0.0
-        # Block [h, 2h) is built from [0, h). The subset index is unsigned: Numba then emits
-        # no negative-index wraparound, LLVM sees that the two ranges are disjoint and
-        # vectorizes (with signed indices these loops run scalar).
         h = np.uint64(1)
         for t in range(n):
-            i = n - 1 - t  # reversed bit t is sample i
+            i = n - 1 - t
             for b in range(b0, B):
                 f = RC[i, j, b]
                 for x in range(h):
                     PR[b, h + x] = PR[b, x] * f
-            for k in range(npts):
-                f = LC[i, j, k]
-                for x in range(h):
-                    PL[k, h + x] = PL[k, x] * f
             e = EL[i, j]
             for x in range(h):
                 SL[h + x] = SL[x] + e
             h += h
         # closed-form Q of every kept set (m = 0), same operation order as _q_kept_only
         _expect_rows(values, PR, b0, B, nm, EZ)
-        _expect_rows(xl, PL, 0, npts, nm, EM)
+        xj = XL[j, j]  # the point of length bin j (the same at every horizon >= j)
+        xp = XL[j, j + 1]  # where horizon j's pruned samples end
         # m = 0: the hot path once the cap is reached. An offer changes the incumbent only
         # if q >= best - tol (see _offer; a NaN never does): count those (a vectorised
         # count, not a max), and test that bound before each offer.
         lo = best[0] - tol
         hits = 0
-        for r in range(1, nm):
-            q = EZ[r] - (c_sum * SL[r] + c_max * EM[r])
+        for r in range(nm):
+            if j == 0:
+                ek = 0.0 + xj * (PL[0, r] - 0.0)
+            else:
+                ek = EK[r] + xj * (PL[j, r] - PL[j - 1, r])
+            EK[r] = ek
+            q = EZ[r] - (c_sum * SL[r] + c_max * (ek + xp * (1.0 - PL[j, r])))
             Q[r] = q
-            hits += q >= lo
+            hits += (q >= lo) & (r > 0)
         if hits > 0:
             for mask in range(1, nm):
                 q = Q[REV[mask]]
@@ -346,11 +359,12 @@ def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, fin, alpha
                     _offer(best, q, NK[mask], mask, 0, -1, j, tol)
                     lo = best[0] - tol
         if max_new > 0:
+            tL[j + 1] = 1.0
             for mask in range(nm):
                 r = REV[mask]
                 for b in range(b0, B):
                     tR[b] = PR[b, r]
-                for k in range(npts):
+                for k in range(j + 1):
                     tL[k] = PL[k, r]
                 _best_over_new(values, RC, LC, EL, XL, tR, tL, SL[r], NK[mask],
                                mask, n, j, max_new, branching, alpha, cost_scale, tol, best,
