@@ -302,10 +302,21 @@ def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, fin, alpha
     b0 = 0
     while b0 < B and fin[b0] == 0.0:
         b0 += 1
-    tR = np.zeros(B)  # one kept set's products, and workspaces, for the new-sample offers
-    tL = np.empty(L + 1)
-    GR = np.empty(B)
-    GL = np.empty(L + 1)
+    if max_new > 0:
+        # New samples: lanes (source, kept set) over a chunk of masks, source-major; per
+        # lane the products, the source's factors, the expected-length sum and its step.
+        n_src = n + 1 if branching else 1
+        C = min(nm, max(1, 512 // n_src))
+        W = n_src * C
+        GN = np.zeros((B, W))
+        FN = np.empty((B, W))
+        LN = np.empty((L, W))
+        FL = np.empty((L, W))
+        SN = np.empty(W)
+        EN = np.empty(W)
+        EZN = np.empty(W)
+        EMN = np.empty(W)
+        QN = np.empty((max_new, W))
     # Block [h, 2h) is built from [0, h). The subset index is unsigned: Numba then emits no
     # negative-index wraparound, LLVM sees that the two ranges are disjoint and vectorizes
     # (with signed indices these loops run scalar).
@@ -336,6 +347,7 @@ def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, fin, alpha
             h += h
         # closed-form Q of every kept set (m = 0), same operation order as _q_kept_only
         _expect_rows(values, PR, b0, B, nm, EZ)
+        xl = XL[j]
         xj = XL[j, j]  # the point of length bin j (the same at every horizon >= j)
         xp = XL[j, j + 1]  # where horizon j's pruned samples end
         # m = 0: the hot path once the cap is reached. An offer changes the incumbent only
@@ -359,16 +371,47 @@ def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, fin, alpha
                     _offer(best, q, NK[mask], mask, 0, -1, j, tol)
                     lo = best[0] - tol
         if max_new > 0:
-            tL[j + 1] = 1.0
-            for mask in range(nm):
-                r = REV[mask]
-                for b in range(b0, B):
-                    tR[b] = PR[b, r]
-                for k in range(j + 1):
-                    tL[k] = PL[k, r]
-                _best_over_new(values, RC, LC, EL, XL, tR, tL, SL[r], NK[mask],
-                               mask, n, j, max_new, branching, alpha, cost_scale, tol, best,
-                               GR, GL)
+            # every (kept set, source, m >= 1) of this horizon, vectorised over lanes, then
+            # offered in _best_over_new's order (mask, then source, then m) with the same
+            # arithmetic: the products times the source's CDFs m times, then the E[max] sums
+            for c0 in range(0, nm, C):
+                cn = min(C, nm - c0)
+                w = n_src * cn
+                for si in range(n_src):
+                    s = n if si == 0 else si - 1  # root first, then branches from each prefix
+                    for x in range(cn):
+                        r = REV[c0 + x]
+                        u = si * cn + x
+                        for b in range(b0, B):
+                            GN[b, u] = PR[b, r]
+                            FN[b, u] = RC[s, j, b]
+                        for k in range(j + 1):
+                            LN[k, u] = PL[k, r]
+                            FL[k, u] = LC[s, j, k]
+                        SN[u] = SL[r]
+                        EN[u] = EL[s, j]
+                for m in range(1, max_new + 1):
+                    for b in range(b0, B):
+                        for u in range(w):
+                            GN[b, u] *= FN[b, u]
+                    _expect_rows(values, GN, b0, B, w, EZN)
+                    for k in range(j + 1):
+                        for u in range(w):
+                            LN[k, u] *= FL[k, u]
+                    _expect_rows(xl, LN, 0, j + 1, w, EMN)
+                    for u in range(w):
+                        em = EMN[u] + xp * (1.0 - LN[j, u])  # the pruned point, CDF 1
+                        QN[m - 1, u] = EZN[u] - (c_sum * (SN[u] + m * EN[u]) + c_max * em)
+                for x in range(cn):
+                    mask = c0 + x
+                    for si in range(n_src):
+                        src = -1 if si == 0 else si - 1
+                        u = si * cn + x
+                        for m in range(1, max_new + 1):
+                            q = QN[m - 1, u]
+                            if q >= lo:
+                                _offer(best, q, NK[mask] + m, mask, m, src, j, tol)
+                                lo = best[0] - tol
     return best
 
 
