@@ -52,7 +52,9 @@ def _build_tables(values, rep, upper, joints):
     ``joints`` is ``(S, B, L)``: the unfinished samples followed by the root. Returns
     ``RC (S, L, B)`` reward CDFs, ``LC (S, L, L+1)`` length CDFs on the points ``XL[j]``,
     ``EL (S, L)`` expected truncated lengths, ``XL (L, L+1)`` length points per horizon.
-    Horizon ``j`` prunes at ``upper[j]``; ``j = L-1`` never prunes.
+    Horizon ``j`` prunes at ``upper[j]``; ``j = L-1`` never prunes. ``LC[s, j, k]`` for
+    ``k <= j`` is the same number at every horizon ``j`` (one running sum), and exactly 1
+    for ``k > j``; ``XL[j, k] = rep[k]`` for ``k <= j``. The exhaustive search relies on both.
     """
     S, B, L = joints.shape
     XL = np.empty((L, L + 1))
@@ -269,14 +271,17 @@ def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, fin, alpha
 
     Products live in bit-reversed subset order, transposed (``[b, r]``): the subsets whose
     highest reversed bit is ``t`` are one contiguous block built from the block below, so
-    every loop runs over contiguous subsets (SIMD) with the same multiplication order as
-    the scalar DP (highest sample first), hence bit-identical Q. Offers are then made in
+    every loop runs over contiguous subsets (vectorised) with the same multiplication order
+    as the scalar DP (highest sample first), hence bit-identical Q. Offers are then made in
     plain mask order, so ties resolve as before.
 
     The length CDFs do not depend on the horizon below it (``LC[i, j, k]`` is the same for
-    every ``j >= k``, and 1 past ``j``), so their products are built once, and the length
-    E[max] of horizon ``j`` is a running sum over ``k <= j`` (the same additions in the same
-    order as summing afresh) plus the pruned point's term."""
+    every ``j >= k``, and 1 past ``j``: see :func:`_build_tables`), so their products are
+    built once, and the length E[max] of horizon ``j`` is a running sum over ``k <= j`` (the
+    same additions in the same order as summing afresh) plus the pruned point's term. Reward
+    rows below the finished floor (``fin[b] == 0``) are exact zeros and skipped. New samples
+    are computed over lanes (source x kept set, a chunk of masks at a time) with
+    :func:`_best_over_new`'s arithmetic, then offered in its order."""
     B = values.size
     L = XL.shape[0]
     nm = 1 << n
