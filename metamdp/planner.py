@@ -52,7 +52,9 @@ def _build_tables(values, rep, upper, joints):
     ``joints`` is ``(S, B, L)``: the unfinished samples followed by the root. Returns
     ``RC (S, L, B)`` reward CDFs, ``LC (S, L, L+1)`` length CDFs on the points ``XL[j]``,
     ``EL (S, L)`` expected truncated lengths, ``XL (L, L+1)`` length points per horizon.
-    Horizon ``j`` prunes at ``upper[j]``; ``j = L-1`` never prunes.
+    Horizon ``j`` prunes at ``upper[j]``; ``j = L-1`` never prunes. ``LC[s, j, k]`` for
+    ``k <= j`` is the same number at every horizon ``j`` (one running sum), and exactly 1
+    for ``k > j``; ``XL[j, k] = rep[k]`` for ``k <= j``. The exhaustive search relies on both.
     """
     S, B, L = joints.shape
     XL = np.empty((L, L + 1))
@@ -209,24 +211,18 @@ def _q_direct(values, RC, LC, EL, XL, mask, n, src, m, j, fin, alpha, cost_scale
 
 @njit(cache=True)
 def _best_over_new(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new, branching,
-                   alpha, cost_scale, tol, best, with_m0):
-    """Try m = 0 and every (source, m >= 1) for one kept set and horizon; update ``best``.
+                   alpha, cost_scale, tol, best, GR, GL):
+    """Try every (source, m >= 1) for one kept set and horizon; update ``best``.
 
-    ``best`` = [q, size, mask, m, src, j] (float64 array, updated in place). Powers of a
-    source's CDFs are built by repeated multiplication (no ``pow`` in the loop).
+    ``PR``/``PL``/``SL``: the kept set's products and expected-length sum at horizon ``j``;
+    ``best`` = [q, size, mask, m, src, j] (float64 array, updated in place); ``GR`` ``(B,)``
+    and ``GL`` ``(L + 1,)`` are the caller's workspaces (no allocation per call). Powers of
+    a source's CDFs are built by repeated multiplication (no ``pow`` in the loop).
     """
     npts = j + 2
     c_sum = cost_scale * alpha
     c_max = cost_scale * (1.0 - alpha)
-    if with_m0 and nk > 0:
-        q = _q_kept_only(values, PR, PL, SL, XL[j], npts, c_sum, c_max)
-        _offer(best, q, nk, mask, 0, -1, j, tol)
-    if max_new <= 0:
-        return
     B = values.size
-    xl = XL[j]
-    GR = np.empty(B)
-    GL = np.empty(npts)
     n_src = n + 1 if branching else 1
     for si in range(n_src):
         s = n if si == 0 else si - 1  # root first, then branches from each prefix
@@ -246,26 +242,26 @@ def _best_over_new(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new, 
             gp = 0.0
             for k in range(npts):
                 GL[k] *= LC[s, j, k]
-                emax += xl[k] * (GL[k] - gp)
+                emax += XL[j, k] * (GL[k] - gp)
                 gp = GL[k]
             q = ez - (c_sum * (SL + m * els) + c_max * emax)
             _offer(best, q, nk + m, mask, m, -1 if s == n else s, j, tol)
 
 
 @njit(cache=True, inline="always")
-def _expect_rows(points, P, npts, nm, out):
+def _expect_rows(points, P, k0, npts, nm, out):
     """``out[r] = sum_k points[k] (P[k, r] - P[k-1, r])`` for the first ``nm`` subsets ``r``:
-    E[max] from the CDF products ``P`` (one row per grid point), in _q_kept_only's order."""
-    for k in range(npts):
+    E[max] from the CDF products ``P`` (one row per grid point), in _q_kept_only's order.
+    Rows below ``k0`` are zero and skipped: their terms are exact zeros, so the sum is
+    bit-identical. (Rows are indexed in place: a row view would cost a reference count.)"""
+    for k in range(k0, npts):
         xk = points[k]
-        pk = P[k]
-        if k == 0:
+        if k == k0:
             for r in range(nm):
-                out[r] = 0.0 + xk * (pk[r] - 0.0)
+                out[r] = 0.0 + xk * (P[k, r] - 0.0)
         else:
-            pa = P[k - 1]
             for r in range(nm):
-                out[r] += xk * (pk[r] - pa[r])
+                out[r] += xk * (P[k, r] - P[k - 1, r])
 
 
 @njit(cache=True)
@@ -275,17 +271,25 @@ def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, fin, alpha
 
     Products live in bit-reversed subset order, transposed (``[b, r]``): the subsets whose
     highest reversed bit is ``t`` are one contiguous block built from the block below, so
-    every loop runs over contiguous subsets (SIMD) with the same multiplication order as
-    the scalar DP (highest sample first), hence bit-identical Q. Offers are then made in
-    plain mask order, so ties resolve as before."""
+    every loop runs over contiguous subsets (vectorised) with the same multiplication order
+    as the scalar DP (highest sample first), hence bit-identical Q. Offers are then made in
+    plain mask order, so ties resolve as before.
+
+    The length CDFs do not depend on the horizon below it (``LC[i, j, k]`` is the same for
+    every ``j >= k``, and 1 past ``j``: see :func:`_build_tables`), so their products are
+    built once, and the length E[max] of horizon ``j`` is a running sum over ``k <= j`` (the
+    same additions in the same order as summing afresh) plus the pruned point's term. Reward
+    rows below the finished floor (``fin[b] == 0``) are exact zeros and skipped. New samples
+    are computed over lanes (source x kept set, a chunk of masks at a time) with
+    :func:`_best_over_new`'s arithmetic, then offered in its order."""
     B = values.size
     L = XL.shape[0]
     nm = 1 << n
     PR = np.empty((B, nm))
-    PL = np.empty((L + 1, nm))
+    PL = np.empty((L, nm))
     SL = np.empty(nm)
     EZ = np.empty(nm)
-    EM = np.empty(nm)
+    EK = np.empty(nm)  # the length E[max]'s running sum over the points k <= j
     Q = np.empty(nm)
     NK = np.empty(nm, dtype=np.int64)
     REV = np.empty(nm, dtype=np.int64)
@@ -299,56 +303,120 @@ def _search_exhaustive(values, RC, LC, EL, XL, n, max_new, branching, fin, alpha
     best = np.array([_stop_value(values, fin), 0.0, 0.0, 0.0, -1.0, float(L - 1)])
     c_sum = cost_scale * alpha
     c_max = cost_scale * (1.0 - alpha)
+    # reward rows below the finished samples' floor are exact zeros in every product
+    b0 = 0
+    while b0 < B and fin[b0] == 0.0:
+        b0 += 1
     if max_new > 0:
-        tR = np.empty(B)
-        tL = np.empty(L + 1)
+        # New samples: lanes (source, kept set) over a chunk of masks, source-major; per
+        # lane the products, the source's factors, the expected-length sum and its step.
+        n_src = n + 1 if branching else 1
+        C = min(nm, max(1, 512 // n_src))
+        W = n_src * C
+        GN = np.zeros((B, W))
+        FN = np.empty((B, W))
+        LN = np.empty((L, W))
+        FL = np.empty((L, W))
+        SN = np.empty(W)
+        EN = np.empty(W)
+        EZN = np.empty(W)
+        EMN = np.empty(W)
+        QN = np.empty((max_new, W))
+    # Block [h, 2h) is built from [0, h). The subset index is unsigned: Numba then emits no
+    # negative-index wraparound, LLVM sees that the two ranges are disjoint and vectorizes
+    # (with signed indices these loops run scalar).
+    for k in range(L):
+        PL[k, 0] = 1.0
+    h = np.uint64(1)
+    for t in range(n):
+        i = n - 1 - t  # reversed bit t is sample i
+        for k in range(L):
+            f = LC[i, L - 1, k]
+            for x in range(h):
+                PL[k, h + x] = PL[k, x] * f
+        h += h
     for j in range(L):
-        npts = j + 2
-        xl = XL[j]
         for b in range(B):
             PR[b, 0] = fin[b]
-        for k in range(npts):
-            PL[k, 0] = 1.0
         SL[0] = 0.0
+        h = np.uint64(1)
         for t in range(n):
-            i = n - 1 - t  # reversed bit t is sample i
-            h = 1 << t
-            for b in range(B):
+            i = n - 1 - t
+            for b in range(b0, B):
                 f = RC[i, j, b]
-                pb = PR[b]
                 for x in range(h):
-                    pb[h + x] = pb[x] * f
-            for k in range(npts):
-                f = LC[i, j, k]
-                pk = PL[k]
-                for x in range(h):
-                    pk[h + x] = pk[x] * f
+                    PR[b, h + x] = PR[b, x] * f
             e = EL[i, j]
             for x in range(h):
                 SL[h + x] = SL[x] + e
+            h += h
         # closed-form Q of every kept set (m = 0), same operation order as _q_kept_only
-        _expect_rows(values, PR, B, nm, EZ)
-        _expect_rows(xl, PL, npts, nm, EM)
-        qmax = -np.inf
+        _expect_rows(values, PR, b0, B, nm, EZ)
+        xl = XL[j]
+        xj = XL[j, j]  # the point of length bin j (the same at every horizon >= j)
+        xp = XL[j, j + 1]  # where horizon j's pruned samples end
+        # m = 0: the hot path once the cap is reached. An offer changes the incumbent only
+        # if q >= best - tol (see _offer; a NaN never does): count those (a vectorised
+        # count, not a max), and test that bound before each offer.
+        lo = best[0] - tol
+        hits = 0
         for r in range(nm):
-            q = EZ[r] - (c_sum * SL[r] + c_max * EM[r])
+            if j == 0:
+                ek = 0.0 + xj * (PL[0, r] - 0.0)
+            else:
+                ek = EK[r] + xj * (PL[j, r] - PL[j - 1, r])
+            EK[r] = ek
+            q = EZ[r] - (c_sum * SL[r] + c_max * (ek + xp * (1.0 - PL[j, r])))
             Q[r] = q
-            if q > qmax:  # a NaN never wins an offer either
-                qmax = q
-        # m = 0: the hot path once the cap is reached; no offer can win below best - tol
-        if qmax >= best[0] - tol:
+            hits += (q >= lo) & (r > 0)
+        if hits > 0:
             for mask in range(1, nm):
-                _offer(best, Q[REV[mask]], NK[mask], mask, 0, -1, j, tol)
+                q = Q[REV[mask]]
+                if q >= lo:
+                    _offer(best, q, NK[mask], mask, 0, -1, j, tol)
+                    lo = best[0] - tol
         if max_new > 0:
-            for mask in range(nm):
-                r = REV[mask]
-                for b in range(B):
-                    tR[b] = PR[b, r]
-                for k in range(npts):
-                    tL[k] = PL[k, r]
-                _best_over_new(values, RC, LC, EL, XL, tR, tL, SL[r], NK[mask],
-                               mask, n, j, max_new, branching, alpha, cost_scale, tol, best,
-                               False)
+            # every (kept set, source, m >= 1) of this horizon, vectorised over lanes, then
+            # offered in _best_over_new's order (mask, then source, then m) with the same
+            # arithmetic: the products times the source's CDFs m times, then the E[max] sums
+            for c0 in range(0, nm, C):
+                cn = min(C, nm - c0)
+                w = n_src * cn
+                for si in range(n_src):
+                    s = n if si == 0 else si - 1  # root first, then branches from each prefix
+                    for x in range(cn):
+                        r = REV[c0 + x]
+                        u = si * cn + x
+                        for b in range(b0, B):
+                            GN[b, u] = PR[b, r]
+                            FN[b, u] = RC[s, j, b]
+                        for k in range(j + 1):
+                            LN[k, u] = PL[k, r]
+                            FL[k, u] = LC[s, j, k]
+                        SN[u] = SL[r]
+                        EN[u] = EL[s, j]
+                for m in range(1, max_new + 1):
+                    for b in range(b0, B):
+                        for u in range(w):
+                            GN[b, u] *= FN[b, u]
+                    _expect_rows(values, GN, b0, B, w, EZN)
+                    for k in range(j + 1):
+                        for u in range(w):
+                            LN[k, u] *= FL[k, u]
+                    _expect_rows(xl, LN, 0, j + 1, w, EMN)
+                    for u in range(w):
+                        em = EMN[u] + xp * (1.0 - LN[j, u])  # the pruned point, CDF 1
+                        QN[m - 1, u] = EZN[u] - (c_sum * (SN[u] + m * EN[u]) + c_max * em)
+                for x in range(cn):
+                    mask = c0 + x
+                    for si in range(n_src):
+                        src = -1 if si == 0 else si - 1
+                        u = si * cn + x
+                        for m in range(1, max_new + 1):
+                            q = QN[m - 1, u]
+                            if q >= lo:
+                                _offer(best, q, NK[mask] + m, mask, m, src, j, tol)
+                                lo = best[0] - tol
     return best
 
 
@@ -394,6 +462,8 @@ def _search_prefix_unions(values, RC, LC, EL, XL, by_length, by_value, n, a_max,
     curR = np.empty((L, B))
     curL = np.empty((L, P))
     curS = np.empty(L)
+    GR = np.empty(B)  # workspaces of the new-sample offers
+    GL = np.empty(P)
     base_mask = 0
     for a in range(a_max + 1):
         if a > 0:
@@ -422,7 +492,7 @@ def _search_prefix_unions(values, RC, LC, EL, XL, by_length, by_value, n, a_max,
                 for jj in range(L):
                     j = _horizon_at(jj, L, never_first)
                     _best_over_new(values, RC, LC, EL, XL, curR[j], curL[j], curS[j], nk, mask,
-                                   n, j, max_new, branching, alpha, cost_scale, tol, best, False)
+                                   n, j, max_new, branching, alpha, cost_scale, tol, best, GR, GL)
     return best
 
 
