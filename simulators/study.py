@@ -186,7 +186,7 @@ def auto_episodes(n_questions: int, target: int = MIN_EPISODES_PER_CELL) -> int:
     return max(1, -(-int(target) // max(1, int(n_questions))))
 
 
-REFINE_POLICIES = ("ziprc", "pandora")  # continuous knob (beta): the grid adapts
+REFINE_POLICIES = ("ziprc", "pandora", "ziprc_recourse")  # continuous knob (beta): the grid adapts
 REFINE_COST_TOL = 0.06   # a bracket narrower than this in cost ...
 REFINE_ACC_TOL = 0.01    # ... or than one point of accuracy is resolved
 REFINE_MAX_CELLS = 8

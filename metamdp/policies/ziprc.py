@@ -100,12 +100,17 @@ class ZipRC(Policy):
                              prune_charge="midpoint" if self.midpoint else "edge",
                              ordering="authors" if self.order_code else "ours")
 
+    def trusted_planner(self, config: PlannerConfig):
+        """The decision path for ``config`` (:class:`metamdp.planner.TrustedPlanner`; the
+        recourse subclass returns its own)."""
+        return config.trusted
+
     def _planner(self, rewards, lengths):
         """The trusted planner on these grids, built once per pair of grid objects (held, so
         that the identity test cannot see a recycled id)."""
         bound = self._bound
         if bound is None or bound[0] is not rewards or bound[1] is not lengths:
-            bound = (rewards, lengths, self.planner_config(rewards, lengths).trusted)
+            bound = (rewards, lengths, self.trusted_planner(self.planner_config(rewards, lengths)))
             self._bound = bound
         return bound[2]
 
@@ -189,3 +194,4 @@ class ZipRC(Policy):
         self._adv = set(keep) | set(range(view.n_created, view.n_created + m))
         self._since = 1
         return Action(keep=keep, new=m, branch_from=None if src < 0 else unf[src].sid)
+
