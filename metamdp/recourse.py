@@ -43,8 +43,9 @@ drop_stale([cache_dir(_HERE / "recourse.py")], [_HERE / "recourse.py", _HERE / "
 
 from .planner import (_SEARCH_CODE, TIE_TOL, Decision, PlannerConfig, PlannerError,
                       PlanningState, Strategy, _as_state_arrays, _build_tables, _check_strategy,
-                      _orders_kernel, _popcount, _q_direct, _q_from_products, _stop_value,
-                      enumerate_strategies, finished_cdf, floor_cdf, normalizer_value)  # noqa: E402
+                      _multiply_in, _orders_kernel, _popcount, _q_direct, _q_from_products,
+                      _q_kept_only, _stop_value, enumerate_strategies, finished_cdf,
+                      normalizer_value)  # noqa: E402
 
 # the kernel's answer: [q, size, mask, m, src, j, t, m2, j2] (t = 0: no second stage)
 N_BEST = 9
@@ -73,9 +74,8 @@ def _stage2_signed(values, RC, LC, EL, XL, root_s, max_new, alpha, cost_scale):
                 F2[b] = RC[root_s, j2, b] ** m2
             c2 = _stop_value(values, F2) - q2  # E[M2] - Q2: stage 2's charge
             for a in range(B):
-                fl = floor_cdf(B, a)
                 for b in range(B):
-                    G[b] = F2[b] * fl[b]
+                    G[b] = F2[b] if b >= a else 0.0  # a floor at a: floor_cdf(B, a) * F2
                 S[m2, j2, a] = _stop_value(values, G) - values[a] - c2
     return S
 
@@ -169,18 +169,19 @@ def _products(RC, LC, EL, mask, n, j, fin):
 
 @njit(cache=True)
 def _offer_mask(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new, branching,
-                alpha, cost_scale, tol, best, w, T, wmax, with_m0, with_new):
+                alpha, cost_scale, tol, best, w, T, wmax, with_m0, with_new, GR, GL, gain):
     """Offer a kept set at horizon ``j``: ``m = 0`` (if ``with_m0``) and, if ``with_new``,
     every ``(source, m >= 1)``, each with its best second stage (searched only when the
-    bound :func:`_gain_bound` leaves the candidate a chance to win an offer)."""
+    bound :func:`_gain_bound` leaves the candidate a chance to win an offer). Stage 1's Q is
+    the planner's ``_q_kept_only`` on the CDF products with the ``m`` new samples multiplied
+    in one at a time (``GR``, ``GL``, ``gain``: scratch)."""
     B = values.size
     L = XL.shape[0]
     npts = j + 2
-    G = np.empty(B)
-    gain = np.zeros(3)
+    c_sum = cost_scale * alpha
+    c_max = cost_scale * (1.0 - alpha)
     if with_m0 and nk > 0:
-        q = _q_from_products(values, XL[j], PR, PL, SL, nk, PR, PL, 0.0, 0, npts, alpha,
-                             cost_scale)
+        q = _q_kept_only(values, PR, PL, SL, XL[j], npts, c_sum, c_max)
         if q + _gain_bound(PR, wmax, max_new) >= best[0] - tol:
             _best_gain(PR, w, max_new, L, gain)
             _offer9(best, q + gain[0], nk, mask, 0, -1, j, gain, T, tol)
@@ -189,13 +190,18 @@ def _offer_mask(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new, bra
     n_src = n + 1 if branching else 1
     for si in range(n_src):
         s = n if si == 0 else si - 1  # root first, then branches from each prefix
+        for b in range(B):
+            GR[b] = PR[b]
+        for k in range(npts):
+            GL[k] = PL[k]
         for m in range(1, max_new + 1):
-            q = _q_from_products(values, XL[j], PR, PL, SL, nk, RC[s, j], LC[s, j], EL[s, j],
-                                 m, npts, alpha, cost_scale)
             for b in range(B):
-                G[b] = PR[b] * RC[s, j, b] ** m
-            if q + _gain_bound(G, wmax, max_new - m) >= best[0] - tol:
-                _best_gain(G, w, max_new - m, L, gain)
+                GR[b] *= RC[s, j, b]
+            for k in range(npts):
+                GL[k] *= LC[s, j, k]
+            q = _q_kept_only(values, GR, GL, SL + m * EL[s, j], XL[j], npts, c_sum, c_max)
+            if q + _gain_bound(GR, wmax, max_new - m) >= best[0] - tol:
+                _best_gain(GR, w, max_new - m, L, gain)
                 _offer9(best, q + gain[0], nk + m, mask, m, -1 if s == n else s, j, gain, T,
                         tol)
 
@@ -231,6 +237,9 @@ def recourse_plan_kernel(values, rep, upper, stacked, n, max_new, branching, fin
     RC, LC, EL, XL = _build_tables(values, rep, upper, stacked)
     L = XL.shape[0]
     w, T, wmax = _stage2_table(values, RC, LC, EL, XL, n, max_new, alpha, cost_scale)
+    GR = np.empty(values.size)
+    GL = np.empty(L + 1)
+    gain = np.zeros(3)
     best = np.zeros(N_BEST)
     best[0] = _stop_value(values, fin)
     best[4] = -1.0
@@ -242,20 +251,36 @@ def recourse_plan_kernel(values, rep, upper, stacked, n, max_new, branching, fin
                 PR, PL, SL = _products(RC, LC, EL, mask, n, j, fin)
                 _offer_mask(values, RC, LC, EL, XL, PR, PL, SL, _popcount(mask), mask, n, j,
                             max_new, branching, alpha, cost_scale, tol, best, w, T, wmax, True,
-                            False)
+                            False, GR, GL, gain)
             if max_new > 0:
                 for mask in range(nm):
                     PR, PL, SL = _products(RC, LC, EL, mask, n, j, fin)
                     _offer_mask(values, RC, LC, EL, XL, PR, PL, SL, _popcount(mask), mask, n,
                                 j, max_new, branching, alpha, cost_scale, tol, best, w, T,
-                                wmax, False, True)
+                                wmax, False, True, GR, GL, gain)
         return best
     by_length, by_value = _orders_kernel(values, rep, stacked, n)
     a_max = n if search_code == 1 else 0
+    # the planner's prefix unions, products updated incrementally (_search_prefix_unions)
+    B = values.size
+    baseR = np.empty((L, B))
+    for j in range(L):
+        for b in range(B):
+            baseR[j, b] = fin[b]
+    baseL = np.ones((L, L + 1))
+    baseS = np.zeros(L)
+    curR = np.empty((L, B))
+    curL = np.empty((L, L + 1))
+    curS = np.empty(L)
     base = 0
     for a in range(a_max + 1):
         if a > 0:
-            base |= 1 << by_length[a - 1]
+            i = by_length[a - 1]
+            base |= 1 << i
+            _multiply_in(baseR, baseL, baseS, RC, LC, EL, i)
+        curR[:, :] = baseR
+        curL[:, :] = baseL
+        curS[:] = baseS
         mask = base
         for v in range(n + 1):
             if v > 0:
@@ -263,13 +288,13 @@ def recourse_plan_kernel(values, rep, upper, stacked, n, max_new, branching, fin
                 if (mask >> i) & 1:
                     continue
                 mask |= 1 << i
+                _multiply_in(curR, curL, curS, RC, LC, EL, i)
             nk = _popcount(mask)
             for jj in range(2):
                 for j in range(L):
-                    PR, PL, SL = _products(RC, LC, EL, mask, n, j, fin)
-                    _offer_mask(values, RC, LC, EL, XL, PR, PL, SL, nk, mask, n, j, max_new,
-                                branching, alpha, cost_scale, tol, best, w, T, wmax,
-                                jj == 0, jj == 1)
+                    _offer_mask(values, RC, LC, EL, XL, curR[j], curL[j], curS[j], nk, mask, n,
+                                j, max_new, branching, alpha, cost_scale, tol, best, w, T, wmax,
+                                jj == 0, jj == 1, GR, GL, gain)
     if search_code == 1 and not (best[2] == 0 and best[3] == 0):
         mask = int(best[2])
         m = int(best[3])
