@@ -46,40 +46,56 @@ def stage_cdf(state: PlanningState, strategy: Strategy) -> np.ndarray:
     return F
 
 
-def two_stage_value_reference(state: PlanningState, config: PlannerConfig,
-                              strategy: TwoStageStrategy, normalizer: float) -> float:
-    """Value of one two-stage strategy from the definition (slow)."""
-    values = config.rewards.values
-    q1 = strategy_value_reference(state, config, strategy.first, normalizer)
-    if not strategy.has_second_stage:
-        return q1
-    F1 = stage_cdf(state, strategy.first)
-    c1 = _e(values, F1) - q1
+def _stage1(state, config, first, d):
+    """``(Q1, F1, C1)`` of stage 1 from the definition."""
+    q1 = strategy_value_reference(state, config, first, d)
+    F1 = stage_cdf(state, first)
+    return q1, F1, _e(config.rewards.values, F1) - q1
+
+
+def _stage2(state, config, m2, j2, d):
+    """``(F2, C2)`` of ``m2`` fresh root samples run to horizon ``j2``."""
     fresh = PlanningState(joints=np.zeros((0,) + np.asarray(state.root_joint).shape),
                           root_joint=state.root_joint)
-    second = Strategy(keep=(), new=int(strategy.new2), horizon_index=int(strategy.horizon2_index))
-    q2 = strategy_value_reference(fresh, config, second, normalizer)
-    F2 = _reward_cdf(state.root_joint, second.horizon_index) ** second.new
-    c2 = _e(values, F2) - q2
-    t = int(strategy.tau_index)
+    q2 = strategy_value_reference(fresh, config, Strategy(keep=(), new=m2, horizon_index=j2), d)
+    F2 = _reward_cdf(state.root_joint, j2) ** m2
+    return F2, _e(config.rewards.values, F2) - q2
+
+
+def _combine(values, F1, c1, F2, c2, t):
+    """``V = E[R] - C1 - F1(t-1) C2`` from the CDF of the two-stage outcome ``R``."""
     below = F1[t - 1]  # P(M1 < v_t)
     G = np.where(np.arange(values.size) < t, F1 * F2, F1 - below * (1.0 - F2))
     return _e(values, G) - c1 - below * c2
 
 
-def _best_second(state, config, first, d, max_new, B, L):
-    """Best second stage for ``first`` by enumeration (none if nothing beats none)."""
-    best = TwoStageStrategy(first)
-    best_q = two_stage_value_reference(state, config, best, d)
+def two_stage_value_reference(state: PlanningState, config: PlannerConfig,
+                              strategy: TwoStageStrategy, normalizer: float) -> float:
+    """Value of one two-stage strategy from the definition (slow)."""
+    q1, F1, c1 = _stage1(state, config, strategy.first, normalizer)
+    if not strategy.has_second_stage:
+        return q1
+    F2, c2 = _stage2(state, config, int(strategy.new2), int(strategy.horizon2_index), normalizer)
+    return _combine(config.rewards.values, F1, c1, F2, c2, int(strategy.tau_index))
+
+
+def _best_second(state, config, first, d, max_new, B, L, stage2):
+    """Best second stage for ``first`` by enumeration (none if nothing beats none);
+    ``stage2`` caches :func:`_stage2` per ``(m2, j2)``."""
+    q1, F1, c1 = _stage1(state, config, first, d)
+    best, best_q = TwoStageStrategy(first), q1
     if first.is_stop:
         return best, best_q
     for m2 in range(1, max_new - first.new + 1):
         for j2 in range(L):
+            if (m2, j2) not in stage2:
+                stage2[m2, j2] = _stage2(state, config, m2, j2, d)
+            F2, c2 = stage2[m2, j2]
             for t in range(1, B):
-                ts = TwoStageStrategy(first, tau_index=t, new2=m2, horizon2_index=j2)
-                q = two_stage_value_reference(state, config, ts, d)
+                q = _combine(config.rewards.values, F1, c1, F2, c2, t)
                 if q > best_q:
-                    best, best_q = ts, q
+                    best, best_q = TwoStageStrategy(first, tau_index=t, new2=m2,
+                                                    horizon2_index=j2), q
     return best, best_q
 
 
@@ -117,12 +133,13 @@ def plan_recourse_numpy(state: PlanningState, config: PlannerConfig,
         for mask in _candidate_masks(config.search, by_length, by_value):
             order += [(mask, j, True, False) for j in range(L)]
             order += [(mask, j, False, True) for j in range(L)]
+    stage2: dict = {}
     best, best_q = _best_second(state, config, Strategy(keep=(), new=0, horizon_index=L - 1), d,
-                                max_new, B, L)
+                                max_new, B, L, stage2)
     best_size = 0
     for mask, j, m0, new in order:
         for first in firsts(mask, j, m0, new):
-            ts, q = _best_second(state, config, first, d, max_new, B, L)
+            ts, q = _best_second(state, config, first, d, max_new, B, L, stage2)
             size = len(first.keep) + first.new
             if q > best_q + TIE_TOL or (q >= best_q - TIE_TOL and size > best_size):
                 best, best_q, best_size = ts, q, size
@@ -135,7 +152,7 @@ def plan_recourse_numpy(state: PlanningState, config: PlannerConfig,
                 continue
             trial = Strategy(keep=tuple(sorted(keep | {i})), new=f.new,
                              horizon_index=f.horizon_index, branch_from=f.branch_from)
-            ts, q2 = _best_second(state, config, trial, d, max_new, B, L)
+            ts, q2 = _best_second(state, config, trial, d, max_new, B, L, stage2)
             if q2 >= best_q - TIE_TOL:
                 keep.add(i)
                 best, best_q = ts, q2
