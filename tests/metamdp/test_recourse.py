@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metamdp import LengthGrid, PlannerConfig, PlannerError, PlanningState, RewardGrid, Strategy, plan
@@ -33,6 +33,7 @@ def test_numba_matches_the_reference_from_the_definition(case):
     assert d.strategy == d.plan.first
 
 
+@settings(max_examples=50)  # values every strategy of the class one by one
 @given(planning_cases(max_n=3))
 def test_exhaustive_is_the_max_over_the_larger_class_and_dominates_ziprc(case):
     state, cfg = case
