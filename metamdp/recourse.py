@@ -350,13 +350,6 @@ class TwoStageStrategy:
     def is_stop(self) -> bool:
         return self.first.is_stop
 
-    def to_json(self, rewards, lengths) -> dict:
-        out = self.first.to_json(lengths)
-        if self.has_second_stage:
-            out["second"] = {"tau": float(rewards.values[self.tau_index]), "new": int(self.new2),
-                             "horizon": lengths.horizon_label(self.horizon2_index)}
-        return out
-
 
 @dataclass(frozen=True)
 class RecourseDecision(Decision):
