@@ -7,7 +7,7 @@ it shows the policy a :class:`~metamdp.policies.View` and applies the
 :class:`~metamdp.policies.Action`; when it stops, the policy's answer-selection rule picks
 the answer among the finished samples. This module only holds the online sampler's
 *overrides* of the classes' defaults (:data:`OVERRIDES`: exhaustive search with branching
-and finished samples as distributions for ZIP-RC, a 64-token budget for length pruning,
+and finished samples as distributions for ZIP-RC and ZIP-RC with recourse, a 64-token budget for length pruning,
 DeepConf on ZIP-RC's expected value with a 2-tick window; ``n`` is the cap) and builds
 policies by name (:func:`make_policy`); every other default is the class's.
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from metamdp.policies import (BUILTIN, FLOORS, MajorityVote, Policy, PolicyConfigError, ZipRC,
-                              knob_names, make)
+                              ZipRCRecourse, knob_names, make)
 
 #: how ZIP-RC's planner sees finished samples: ``distribution`` (each one's predicted reward
 #: distribution just before its end token; no rounding), or a floor at the best finished
@@ -34,6 +34,7 @@ OVERRIDES = {
     # the sampler can branch (it copies KV caches), and finished samples carry their
     # predicted reward distributions: plan over the full strategy space with them
     "ziprc": {"search": "exhaustive", "branching": True, "floor": "distribution"},
+    "ziprc_recourse": {"search": "exhaustive", "branching": True, "floor": "distribution"},
     "length_prune": {"budget_tokens": 64},   # the demo's answers are short
     "deepconf": {"window": 2, "signal": "ziprc"},   # no token-confidence trace here
 }
@@ -52,10 +53,10 @@ class ZipRCPolicy(ZipRC):
     """
 
     def __init__(self, config=None, **knobs):
-        knobs = {**OVERRIDES["ziprc"], **knobs}
+        knobs = {**OVERRIDES[self.name], **knobs}
         floor = knobs.pop("floor")
         if floor not in ONLINE_FLOORS:
-            raise PolicyConfigError(f"policy ziprc: floor must be one of {', '.join(ONLINE_FLOORS)}, got {floor!r}")
+            raise PolicyConfigError(f"policy {self.name}: floor must be one of {', '.join(ONLINE_FLOORS)}, got {floor!r}")
         super().__init__(config=config, floor="down" if floor == "distribution" else floor, **knobs)
         self.floor = floor
 
@@ -75,6 +76,11 @@ class ZipRCPolicy(ZipRC):
         if self.floor != "distribution":
             return super().finished_factor(view, B)
         return self.finished_cdf(view, B)
+
+
+class ZipRCRecoursePolicy(ZipRCPolicy, ZipRCRecourse):
+    """ZIP-RC with recourse (:class:`metamdp.policies.ZipRCRecourse`) with the online
+    sampler's overrides, as :class:`ZipRCPolicy` (finished samples as distributions)."""
 
 
 class MajorityVotePolicy(MajorityVote):
@@ -121,4 +127,6 @@ def make_policy(name: str, cap: int = 8, **knobs) -> Policy:
          **knobs}
     if name == "ziprc":
         return ZipRCPolicy(**k)
+    if name == "ziprc_recourse":
+        return ZipRCRecoursePolicy(**k)
     return make(name, **k)

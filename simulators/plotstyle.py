@@ -36,6 +36,7 @@ POLICY_STYLE = {
     "short_m_at_k": ("short-m@k", "#CC6677", "d"),
     "spec_rejection": ("Speculative rejection", "#88CCEE", "p"),
     "pandora": ("Pandora's rule", "#000000", "H"),
+    "ziprc_recourse": ("ZIP-RC with recourse", "#A6361B", "8"),
 }
 PAPER_METHODS = ("ziprc", "mv", "length_prune", "wbon_rm", "wbon", "reward_prune")
 # upper bounds, not competitors: the policies whose answer rule is the oracle

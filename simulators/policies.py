@@ -20,7 +20,7 @@ from typing import Callable
 from metamdp.policies import (BUILTIN, AdaptiveConsistency, BestOfN, DeepConf, EarlyStoppingSC,
                               HalfFinished, LengthPrune, MajorityVote, Pandora, PassAtN, Policy,
                               PolicyConfigError, RewardModelVote, RewardPrune, ShortMAtK,
-                              SpecRejection, WeightedBestOfN, ZipRC, knob_names)
+                              SpecRejection, WeightedBestOfN, ZipRC, ZipRCRecourse, knob_names)
 from metamdp.policies import make as make_builtin
 
 from .kernels import bind
@@ -30,7 +30,7 @@ from .kernels.pruning import (deepconf_episode, pack_deepconf, pack_reward_prune
                               pack_spec_rejection, reward_prune_episode, spec_rejection_episode)
 from .kernels.sequential import (ac_episode, esc_episode, pack_ac, pack_esc, pack_pandora,
                                  pandora_episode)
-from .kernels.ziprc import pack_ziprc, ziprc_episode
+from .kernels.ziprc import pack_ziprc, pack_ziprc_recourse, ziprc_episode
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,8 @@ for _cls, _kernel, _packer in (
         (DeepConf, deepconf_episode, pack_deepconf),
         (ShortMAtK, parallel_episode, pack_short_m_at_k),
         (SpecRejection, spec_rejection_episode, pack_spec_rejection),
-        (Pandora, pandora_episode, pack_pandora)):
+        (Pandora, pandora_episode, pack_pandora),
+        (ZipRCRecourse, ziprc_episode, pack_ziprc_recourse)):
     register(_cls, _kernel, _packer)
 assert set(TABLE) == set(BUILTIN), "every built-in of metamdp.policies has a row, and only they"
 

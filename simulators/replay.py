@@ -138,7 +138,7 @@ def _reference(policy):
     name = policy.name
     if name not in REPLAYABLE:
         raise ReplayError(f"policy {name} cannot be replayed (it needs an external reward model)")
-    if name == "ziprc" and policy.branching:
+    if name in ("ziprc", "ziprc_recourse") and policy.branching:
         raise ReplayError("ZIP-RC with branching cannot be replayed: recordings have no "
                           "continuations of prefixes")
     if name == "deepconf" and policy.signal != "ziprc":

@@ -25,21 +25,87 @@ class ReportError(ValueError):
 
 def summarize_cells(cells: list, alpha: float, strata, strata_names, seed: int = 0,
                     n_boot: int = N_BOOT, params: dict | None = None,
-                    match_cost: float | None = None) -> dict:
+                    match_cost: float | None = None, frontier_base: str | None = None,
+                    frontier_costs=None) -> dict:
     """Rows with bootstrap intervals, and the matched-cost table, from per-question cells.
 
     ``strata[q]`` indexes ``strata_names``: the benchmark question ``q`` comes from (the
-    bootstrap resamples within it)."""
+    bootstrap resamples within it). With ``frontier_base`` (a policy name) and
+    ``frontier_costs``, also :func:`frontier_comparison` (key ``frontier_comparison``)."""
     strata = np.asarray(strata)
     pooled, note = pooled_strata(strata, strata_names)
     boot = bootstrap_indices(pooled, n_boot, seed)
     rows = [cell_row(c, alpha, boot) for c in cells]
     matched, reference = matched_table(cells, rows, alpha, boot, match_cost)
     per_source = {name: {"questions": int((strata == s).sum())} for s, name in enumerate(strata_names)}
-    return {"rows": rows, "matched": matched, "reference": reference,
-            "best_at_cost": best_policy(cells, rows, boot, reference["match_cost"]),
-            "sources": per_source, "ci_note": note,
-            "provenance": provenance("ziprc study", seed=seed, params=params or {})}
+    out = {"rows": rows, "matched": matched, "reference": reference,
+           "best_at_cost": best_policy(cells, rows, boot, reference["match_cost"]),
+           "sources": per_source, "ci_note": note,
+           "provenance": provenance("ziprc study", seed=seed, params=params or {})}
+    if frontier_base is not None:
+        out["frontier_comparison"] = frontier_comparison(cells, rows, boot, frontier_base,
+                                                         frontier_costs)
+    return out
+
+
+def frontier_comparison(cells: list, rows: list, boot: np.ndarray, base: str, costs) -> dict:
+    """``base``'s frontier against every other policy's at each cost of ``costs``, paired per
+    question (:func:`frontier_point` on both; ``delta`` = base - other, with its 95% paired
+    interval), and the cost range each policy's grid reaches (``cost_range``: cheapest and
+    dearest knob value). A frontier past its dearest point keeps its best accuracy
+    (``frontier_end``); below its cheapest it is ``unreachable`` (no delta)."""
+    groups: dict = {}
+    for c, r in zip(cells, rows):
+        key = r["policy"] + (f" ({r['variant']})" if r["variant"] else "")
+        groups.setdefault(key, []).append((c.correct, r))
+    if base not in groups:
+        raise ReportError(f"frontier comparison: policy {base!r} is not in the study")
+    costs = [float(x) for x in costs]
+    out = {"base": base, "costs": costs,
+           "cost_range": {k: [min(r["gen_cost"] for _, r in m), max(r["gen_cost"] for _, r in m)]
+                          for k, m in groups.items()},
+           "against": {}}
+    base_pts = [frontier_point(groups[base], x) for x in costs]
+    for k, members in groups.items():
+        if k == base:
+            continue
+        line = []
+        for x, fb in zip(costs, base_pts):
+            fo = frontier_point(members, x)
+            e = {"cost": x, "base_status": fb["status"] if fb else "unreachable",
+                 "status": fo["status"] if fo else "unreachable"}
+            if fb is not None:
+                e["base_accuracy"] = float(fb["correct"].mean())
+            if fo is not None:
+                e["accuracy"] = float(fo["correct"].mean())
+            if fb is not None and fo is not None:
+                e["delta"] = float((fb["correct"] - fo["correct"]).mean())
+                e["delta_ci"] = paired_ci(fb["correct"], fo["correct"], boot)
+            line.append(e)
+        out["against"][k] = line
+    return out
+
+
+def format_frontier_comparison(fc: dict) -> str:
+    """:func:`frontier_comparison` as text: base - other in points [95% paired CI]."""
+    lines = [f"frontier of {fc['base']} minus each policy's frontier, points [95% paired CI] "
+             "('+': past that policy's dearest point; '-': below a cheapest point)",
+             f"{'policy':<22}{'cost range':>13}" + "".join(f"{x:>18.2f}" for x in fc["costs"])]
+    lo, hi = fc["cost_range"][fc["base"]]
+    lines.append(f"{fc['base']:<22}{f'{lo:.2f}-{hi:.2f}':>13}")
+    for k, line in fc["against"].items():
+        lo, hi = fc["cost_range"][k]
+        cells = []
+        for e in line:
+            if "delta" not in e:
+                cells.append("-")
+                continue
+            mark = "+" if e["status"] == "frontier_end" else ""
+            ci_ = e["delta_ci"]
+            cells.append(f"{100 * e['delta']:+.1f}{mark}" + (
+                "" if ci_ is None else f"[{100 * ci_[0]:+.1f},{100 * ci_[1]:+.1f}]"))
+        lines.append(f"{k:<22}{f'{lo:.2f}-{hi:.2f}':>13}" + "".join(f"{c:>18}" for c in cells))
+    return "\n".join(lines)
 
 
 def matched_table(cells: list, rows: list, alpha: float, boot: np.ndarray,

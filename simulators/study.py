@@ -193,7 +193,7 @@ def auto_episodes(n_questions: int, target: int = MIN_EPISODES_PER_CELL) -> int:
     return max(1, -(-int(target) // max(1, int(n_questions))))
 
 
-REFINE_POLICIES = ("ziprc", "pandora")  # continuous knob (beta): the grid adapts
+REFINE_POLICIES = ("ziprc", "pandora", "ziprc_recourse")  # continuous knob (beta): the grid adapts
 REFINE_COST_TOL = 0.06   # a bracket narrower than this in cost ...
 REFINE_ACC_TOL = 0.01    # ... or than one point of accuracy is resolved
 REFINE_MAX_CELLS = 8
@@ -260,6 +260,7 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
               ziprc_params: dict | None = None, world_overrides: dict | None = None,
               user_policies=(), world: World | None = None, refine: bool = True,
               match_cost: float | None = None, refine_targets=None,
+              frontier_base: str | None = None, frontier_costs=None,
               world_preset: str | None = None) -> dict:
     """Run every policy over its knob and build the rows, the matched-cost table and provenance.
 
@@ -268,7 +269,9 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
     ``episodes`` per question defaults to :func:`auto_episodes` (at least
     :data:`MIN_EPISODES_PER_CELL` episodes per cell). With ``refine`` (default), ZIP-RC's and
     Pandora's beta grids adapt until their frontiers are resolved around ``match_cost``
-    (:func:`refine_beta`). ``world`` replaces the suite built from ``suite``/``questions``/
+    (:func:`refine_beta`), or around each of ``refine_targets``. ``frontier_base`` and
+    ``frontier_costs``: also compare that policy's frontier with every other's
+    (:func:`simulators.report.frontier_comparison`). ``world`` replaces the suite built from ``suite``/``questions``/
     ``world_overrides`` (e.g. a fitted world).
 
     Returns
@@ -324,7 +327,8 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
     if bar is not None:
         bar.close()
     return summarize_cells(cells, alpha, world.source, world.source_names, seed=seed,
-                           n_boot=n_boot, match_cost=match_cost,
+                           n_boot=n_boot, match_cost=match_cost, frontier_base=frontier_base,
+                           frontier_costs=frontier_costs,
                            params={"suite": suite, "alpha": alpha,
                                    "policies": names + [p.name for p in user_policies],
                                    "user_policies": [p.describe() for p in user_policies],
@@ -332,6 +336,10 @@ def run_study(suite: str = "mixed", alpha: float = 0.1, policies=None, questions
                                    "episodes_auto": auto, "episodes_target": MIN_EPISODES_PER_CELL,
                                    "episodes_per_cell": episodes * world.n_questions,
                                    "refined_cells": refined, "match_cost": match_cost,
+                                   "refine_targets": list(targets),
+                                   "frontier_base": frontier_base,
+                                   "frontier_costs": (None if frontier_costs is None
+                                                      else [float(x) for x in frontier_costs]),
                                    "reward_states": reward_states,
                                    "corruption": asdict(corruption),
                                    "ziprc_params": ziprc_params or {},

@@ -20,17 +20,18 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from metamdp.exact import (DEFAULT_MAX_STATES, ExactProblem, MetaState, _movers,
+from metamdp.exact import (DEFAULT_MAX_STATES, ExactProblem, MetaState, _movers, floor_index,
                            executed_strategy_value, exact_joints, literal_policy, optimal_value,
                            planning_state, policy_value, step_distribution, ziprc_policy)
 from metamdp.grids import LengthGrid
 from metamdp.joints import rebin_lengths
 from metamdp.planner import PlannerConfig, enumerate_strategies, fixed_normalizer, plan
+from metamdp.recourse import plan_recourse
 
 from .chain_world import ChainWorld, WorldShape, random_world
 
 VARIANTS = ("exact", "two_prefix", "top_k_value", "state_normalizer", "binned_lengths",
-            "miscalibrated", "dependent_samples", "authors_planner")
+            "miscalibrated", "dependent_samples", "authors_planner", "recourse")
 VARIANT_HELP = {
     "exact": "exhaustive search, fixed D, exact predictions (the theorem's setting)",
     "two_prefix": "the authors' two-prefix search (not closed under continuation)",
@@ -40,7 +41,10 @@ VARIANT_HELP = {
     "miscalibrated": "planner sees tempered, optimistic, noisy predictions",
     "dependent_samples": "a shared latent per question; planner assumes independence",
     "authors_planner": "the authors' research simulator's planner (PlannerConfig.authors)",
+    "recourse": "the recourse planner (two-stage strategies) against the best two-stage strategy",
 }
+#: the variants in which the theorem holds (a violation there is a bug)
+HOLDING = ("exact", "recourse")
 VIOLATION_TOL = 1e-9
 
 
@@ -264,6 +268,28 @@ def best_strategy(problem: ExactProblem, state: MetaState | None = None):
     return dec.q, dec.strategy
 
 
+def best_two_stage(problem: ExactProblem, state: MetaState | None = None):
+    """``W`` of the two-stage class (:mod:`metamdp.recourse`) and its strategy at ``state``:
+    the recourse planner's exhaustive closed form under exact predictions, fixed ``D``."""
+    cfg = replace(problem.config, search="exhaustive", normalizer="fixed", prune_charge="edge",
+                  ordering="ours")
+    dec = plan_recourse(planning_state(problem, problem.start if state is None else state), cfg,
+                        normalizer=problem.d_objective)
+    return dec.q, dec.plan
+
+
+def recourse_policy(problem: ExactProblem):
+    """The recourse planner as a callback ``state -> Decision`` for :func:`policy_value`
+    (fixed ``D`` from its root prediction, as :func:`metamdp.exact.ziprc_policy`)."""
+    cfg = problem.config
+    d = fixed_normalizer(problem.predict_root, cfg.lengths)
+
+    def decide(state: MetaState):
+        return plan_recourse(planning_state(problem, state), cfg, normalizer=d)
+
+    return decide
+
+
 def _action_nodes(problem: ExactProblem, state: MetaState, strategy) -> tuple:
     """What an action physically does: the nodes advanced and the nodes new samples start at."""
     movers, new_nodes = _movers(problem, state, strategy)
@@ -303,14 +329,77 @@ def replanning_matters(problem: ExactProblem, decide, decisions: dict | None = N
     return False
 
 
-def check_all_states(truth: ExactProblem, state_values: dict, w_cache: dict):
+def replanning_matters_two_stage(problem: ExactProblem, decide, decisions: dict | None = None
+                                 ) -> bool:
+    """:func:`replanning_matters` for the recourse planner: its first two-stage plan executed
+    literally (stage 1 until every sample it runs has finished or reached its horizon, then
+    stage 2 from the root if the best finished value is below ``tau``), walked with that
+    plan's own bookkeeping (which nodes it runs, since when) while the two agree."""
+    decisions = {} if decisions is None else decisions
+
+    def dec(state):
+        d = decisions.get(state)
+        if d is None:
+            d = decisions[state] = decide(state)
+        return d
+
+    proc = problem.process
+    ticks = problem.config.lengths.horizon_ticks
+    plan0 = dec(problem.start).plan
+    first = plan0.first
+    if first.is_stop:
+        return False
+    movers0, new0 = _movers(problem, problem.start, first)
+    # entries: (state, ticks into this stage, stage, nodes the literal plan runs, action)
+    stack = [(problem.start, 0, 1, None)]
+    seen = set()
+    while stack:
+        state, t, stage, running = stack.pop()
+        key = (state, t, stage, running)
+        if key in seen:
+            continue
+        seen.add(key)
+        if running is None:  # the first epoch: the plan's own first action
+            moved, new_nodes = (tuple(sorted(state.unfinished[i] for i in movers0)),
+                                tuple(sorted(new0)))
+            nxt_stage, hz = 1, ticks[first.horizon_index]
+        elif running and t < (ticks[first.horizon_index] if stage == 1
+                              else ticks[plan0.horizon2_index]):
+            moved, new_nodes, nxt_stage = running, (), stage
+            hz = None
+        elif (stage == 1 and plan0.has_second_stage
+              and floor_index(proc, state) < plan0.tau_index):
+            moved, new_nodes, nxt_stage, t = (), (proc.root,) * plan0.new2, 2, 0
+        else:
+            moved, new_nodes, nxt_stage = (), (), 0  # stop
+        zs = dec(state).strategy
+        if _action_nodes(problem, state, zs) != (tuple(sorted(moved)), tuple(sorted(new_nodes))):
+            return True
+        if nxt_stage == 0:
+            continue
+        left = list(state.unfinished)
+        idx = []
+        for node in moved:
+            k = next(i for i, u in enumerate(left) if u == node and i not in idx)
+            idx.append(k)
+        stay = [u for i, u in enumerate(state.unfinished) if i not in idx]
+        for s2 in step_distribution(proc, state, idx, list(new_nodes)):
+            run = list(s2.unfinished)
+            for u in stay:
+                run.remove(u)
+            stack.append((s2, t + 1, nxt_stage, tuple(sorted(run))))
+    return False
+
+
+def check_all_states(truth: ExactProblem, state_values: dict, w_cache: dict, best=best_strategy):
     """``min_s V_ZIPRC(s) - W(s)`` over the reachable states, that state, and how many were
-    checked. ``w_cache`` keeps ``W(s)`` per state across the variants of one instance."""
+    checked. ``w_cache`` keeps ``W(s)`` per state across the variants of one instance;
+    ``best`` computes ``W`` (:func:`best_two_stage` for the two-stage class)."""
     worst, worst_state = np.inf, None
     for state, v in state_values.items():
         w = w_cache.get(state)
         if w is None:
-            w = w_cache[state] = best_strategy(truth, state)[0]
+            w = w_cache[state] = best(truth, state)[0]
         if v - w < worst:
             worst, worst_state = v - w, state
     return float(worst), worst_state, len(state_values)
@@ -326,6 +415,8 @@ def evaluate(instance: Instance, variant: str, with_optimal: bool = True,
         raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
     if variant == "dependent_samples":
         return _evaluate_dependent(instance)
+    if variant == "recourse":
+        return _evaluate_recourse(instance, with_optimal, optimal_cache, w_cache, max_states)
     # the authors' planner never branches: judge it against the class without branching
     branching = variant != "authors_planner"
     truth = exact_problem(instance.world, instance.cap, instance.alpha, instance.beta,
@@ -370,19 +461,44 @@ def evaluate(instance: Instance, variant: str, with_optimal: bool = True,
     worst, worst_state, checked = check_all_states(truth, state_values,
                                                    {} if w_cache is None else w_cache)
     informative = replanning_matters(problem, decide, decisions)
-    v_opt = None
-    if with_optimal:
-        key = instance.seed
-        if optimal_cache is not None and key in optimal_cache:
-            v_opt = optimal_cache[key]
-        else:
-            v_opt, _ = optimal_value(exact_problem(instance.world, instance.cap, instance.alpha,
-                                                   instance.beta))  # every action, branching too
-            if optimal_cache is not None:
-                optimal_cache[key] = v_opt
+    v_opt = _optimal(instance, with_optimal, optimal_cache)
     return InstanceResult(seed=instance.seed, variant=variant, best_strategy_value=w, v_ziprc=v,
                           v_optimal=v_opt, states=states, states_checked=checked,
                           state_margin=worst, informative=informative, worst_state=worst_state)
+
+
+def _optimal(instance: Instance, with_optimal: bool, optimal_cache: dict | None):
+    """``V*`` of an instance (every action, branching too), cached per seed."""
+    if not with_optimal:
+        return None
+    key = instance.seed
+    if optimal_cache is not None and key in optimal_cache:
+        return optimal_cache[key]
+    v_opt, _ = optimal_value(exact_problem(instance.world, instance.cap, instance.alpha,
+                                           instance.beta))
+    if optimal_cache is not None:
+        optimal_cache[key] = v_opt
+    return v_opt
+
+
+def _evaluate_recourse(instance: Instance, with_optimal: bool, optimal_cache: dict | None,
+                       w_cache: dict | None, max_states: int) -> InstanceResult:
+    """The ``recourse`` variant: the recourse planner (exhaustive, fixed ``D``, exact
+    predictions) against ``W`` of the two-stage class at every state it reaches."""
+    truth = exact_problem(instance.world, instance.cap, instance.alpha, instance.beta)
+    w, _ = best_two_stage(truth)
+    decide = recourse_policy(truth)
+    decisions: dict = {}
+    state_values: dict = {}
+    v, states = policy_value(truth, decide, max_states=max_states, state_values=state_values,
+                             decisions=decisions)
+    cache = {} if w_cache is None else w_cache.setdefault("two_stage", {})
+    worst, worst_state, checked = check_all_states(truth, state_values, cache, best_two_stage)
+    return InstanceResult(seed=instance.seed, variant="recourse", best_strategy_value=w, v_ziprc=v,
+                          v_optimal=_optimal(instance, with_optimal, optimal_cache), states=states,
+                          states_checked=checked, state_margin=worst,
+                          informative=replanning_matters_two_stage(truth, decide, decisions),
+                          worst_state=worst_state)
 
 
 def dependent_problem(instance: Instance) -> ExactProblem:

@@ -48,6 +48,12 @@ def register(subparsers) -> None:
     p.add_argument("--interval", type=int, default=None, help=f"ZIP-RC: re-plan every this many ticks (default {zd['interval']})")
     p.add_argument("--selection", default=None, help=f"ZIP-RC answer: value, weighted, plurality (default {zd['selection']})")
     add_planner_option(p)
+    p.add_argument("--frontier-base", default=None, metavar="POLICY",
+                   help="also compare this policy's frontier with every other policy's at "
+                        "--frontier-costs (paired per question, 95%% bootstrap CIs), and refine "
+                        "the beta grids around those costs")
+    p.add_argument("--frontier-costs", default="0.8,1.0,1.2,1.4,1.6,1.8,2.0", metavar="C1,C2,...",
+                   help="costs of --frontier-base's comparison (default 0.8,1.0,...,2.0)")
     p.add_argument("--json", dest="json_out", default=None, help="write rows + provenance to this JSON file")
     p.add_argument("--plot", default=None,
                    help="write the frontier plot to this file (.png, .pdf, .svg or .jpg)")
@@ -202,11 +208,23 @@ def run(args) -> int:
                 params={k: v for k, v in vars(args).items() if k != "func"})})
         return 0
     t0 = time.time()
+    costs = None
+    if args.frontier_base is not None:
+        from simulators.policies import parse_policies
+
+        if args.frontier_base not in parse_policies(args.policies):
+            raise StudyError(f"--frontier-base {args.frontier_base!r} is not among the study's "
+                             "policies (--policies)")
+        costs = _split(args.frontier_costs, float)
+        if not costs or any(not c > 0 for c in costs):
+            raise StudyError(f"--frontier-costs must be positive numbers, got {args.frontier_costs!r}")
     result = run_study(args.suite, args.alpha, args.policies, args.questions, args.seed,
                        args.episodes, parse_corruption(args.corruption),
                        reward_states=args.reward_states, progress=not args.no_progress,
                        ziprc_params=zp, world_overrides=_world_overrides(args.world),
-                       user_policies=user, world_preset=args.world_preset)
+                       user_policies=user, world_preset=args.world_preset,
+                       frontier_base=args.frontier_base, frontier_costs=costs,
+                       refine_targets=costs)
     report(result, t0, args.json_out, args.plot)
     return 0
 
@@ -299,6 +317,10 @@ def report(result: dict, t0: float, json_out: str | None, plot: str | None) -> N
     from simulators.report import format_table, plot_frontier
 
     print(format_table(result))
+    if "frontier_comparison" in result:
+        from simulators.report import format_frontier_comparison
+
+        print(format_frontier_comparison(result["frontier_comparison"]))
     print(f"({time.time() - t0:.1f}s)")
     if json_out:
         write_json_atomic(json_out, result)

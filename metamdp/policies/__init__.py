@@ -23,6 +23,7 @@ name               class                   rule
 ``short_m_at_k``   :class:`ShortMAtK`      ``k`` in parallel, stop once ``m`` finished
 ``spec_rejection`` :class:`SpecRejection`  keep the top fraction at checkpoints
 ``pandora``        :class:`Pandora`        Weitzman's reservation value
+``ziprc_recourse`` :class:`ZipRCRecourse`  the best two-stage strategy, first action
 =================  ======================  ================================================
 """
 
@@ -35,6 +36,7 @@ from .parallel import (BestOfN, HalfFinished, LengthPrune, MajorityVote, PassAtN
                        ShortMAtK, WeightedBestOfN)
 from .pruning import SIGNALS, DeepConf, RewardPrune, SpecRejection
 from .sequential import AdaptiveConsistency, EarlyStoppingSC, Pandora
+from .recourse import ZipRCRecourse  # last: the paper's policies keep their order
 
 # BUILTIN (name -> class) holds every class above with its own name (Policy.__init_subclass__)
 POLICY_NAMES = tuple(BUILTIN)
@@ -76,5 +78,5 @@ __all__ = [
     "load_policy", "load_policies", "BUILTIN", "POLICY_NAMES", "make", "knob_names",
     "ZipRC", "MajorityVote", "BestOfN", "WeightedBestOfN", "RewardModelVote", "PassAtN",
     "LengthPrune", "HalfFinished", "RewardPrune", "AdaptiveConsistency", "EarlyStoppingSC",
-    "DeepConf", "ShortMAtK", "SpecRejection", "Pandora",
+    "DeepConf", "ShortMAtK", "SpecRejection", "Pandora", "ZipRCRecourse",
 ]

@@ -39,6 +39,9 @@ class ZipRC(Policy):
     """
 
     name = "ziprc"
+    #: whether the first decision records what the plan expects (``first_plan``): the
+    #: one-stage planner only (the recourse planner's objective has a second stage)
+    records_first_plan = True
     selection = "value"
     knob_name = "beta"
     knobs = (0.001, 0.003, 0.01, 0.03, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8)
@@ -101,13 +104,18 @@ class ZipRC(Policy):
                              prune_charge="midpoint" if self.midpoint else "edge",
                              ordering="authors" if self.order_code else "ours")
 
+    def trusted_planner(self, config: PlannerConfig):
+        """The decision path for ``config`` (:class:`metamdp.planner.TrustedPlanner`; the
+        recourse subclass returns its own)."""
+        return config.trusted
+
     def _planner(self, rewards, lengths):
         """The trusted planner on these grids, built once per pair of grid objects (held, so
         that the identity test cannot see a recycled id)."""
         bound = self._bound
         if bound is None or bound[0] is not rewards or bound[1] is not lengths:
             config = self.planner_config(rewards, lengths)
-            bound = (rewards, lengths, config.trusted, config._kernel_grids)
+            bound = (rewards, lengths, self.trusted_planner(config), config._kernel_grids)
             self._bound = bound
         return bound[2]
 
@@ -186,7 +194,7 @@ class ZipRC(Policy):
             fin = self._finished(view, view.rewards.size)
             best = planner.best(stacked, n, max_new, fin, d)
             mask, m, src = int(best[2]), int(best[3]), int(best[4])
-            if view.epoch == 0:   # what the planner expects at the start (first_plan)
+            if view.epoch == 0 and self.records_first_plan:   # what the planner expects at the start
                 values, rep, upper = self._bound[3]
                 self.first_plan = (float(best[0]), float(strategy_expected_best(
                     values, rep, upper, stacked, np.int64(n), fin, best)))
@@ -196,3 +204,4 @@ class ZipRC(Policy):
         self._adv = set(keep) | set(range(view.n_created, view.n_created + m))
         self._since = 1
         return Action(keep=keep, new=m, branch_from=None if src < 0 else unf[src].sid)
+

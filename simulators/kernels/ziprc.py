@@ -1,4 +1,5 @@
-"""Kernel of ZIP-RC sampling (``metamdp.policies.ZipRC``)."""
+"""Kernel of ZIP-RC sampling (``metamdp.policies.ZipRC``) and of ZIP-RC with recourse
+(``metamdp.policies.ZipRCRecourse``: the same episode, the recourse planner deciding)."""
 
 from __future__ import annotations
 
@@ -11,26 +12,33 @@ from metamdp.planner import _SEARCH_CODE, NORMALIZERS, floor_cdf
 from metamdp.policies import SELECTIONS
 from metamdp.policies.kernels import (joint_remaining, midpoint_prune_points, ziprc_plan_dist,
                                      ziprc_plan_terms)
+from metamdp.recourse import recourse_plan_dist
 
 from .common import (account, predict, predict_many, prediction_scratch, record_plan, select_answer,
                      shared_class, start_branch, start_root, step_all, track_history)
 from .samples import ST_DONE, ST_OPEN, new_state
 
 ZipRCParams = namedtuple("ZipRCParams", ("cap", "alpha", "beta", "search", "normalizer", "branching",
-                                         "init_k", "interval", "sel", "midpoint", "order_code"))
+                                         "init_k", "interval", "sel", "midpoint", "order_code",
+                                         "recourse"))
 # normalisers by name (codes: positions in metamdp.planner.NORMALIZERS)
 NORM_FIXED, NORM_RAW, NORM_STATE = (NORMALIZERS.index(k) for k in ("fixed", "raw", "state"))
 
 
-def pack_ziprc(policy, delta: int) -> ZipRCParams:
+def pack_ziprc(policy, delta: int, recourse: bool = False) -> ZipRCParams:
     """The knobs :func:`ziprc_episode` reads; ``midpoint`` (the prune charge) and
     ``order_code`` (re-add and tie order) as the reference holds them (``planner`` or a
-    :class:`metamdp.PlannerConfig` set both)."""
+    :class:`metamdp.PlannerConfig` set both); ``recourse``: plan with the recourse planner."""
     return ZipRCParams(int(policy.cap), float(policy.alpha), float(policy.beta),
                        _SEARCH_CODE[policy.search], NORMALIZERS.index(policy.normalizer),
                        bool(policy.branching), int(policy.init_k), int(policy.interval),
                        SELECTIONS.index(policy.selection), bool(policy.midpoint),
-                       int(policy.order_code))
+                       int(policy.order_code), bool(recourse))
+
+
+def pack_ziprc_recourse(policy, delta: int) -> ZipRCParams:
+    """:func:`pack_ziprc` of a :class:`metamdp.policies.ZipRCRecourse`."""
+    return pack_ziprc(policy, delta, recourse=True)
 
 
 @njit(cache=True)
@@ -107,7 +115,12 @@ def ziprc_episode(p, corr, seed, q, W, t_max, out):
                     d = d_fixed
                 # np.int64(n): n is typed as the literal 0 first, which would compile the
                 # whole planner a second time
-                if epoch == 0:
+                if p.recourse:
+                    mask, m, src = recourse_plan_dist(values, rep, upper, stacked[:n + 1],
+                                                      np.int64(n), max_new, branching,
+                                                      floor_cdf(B, floor_idx), alpha, beta, d,
+                                                      search)
+                elif epoch == 0:
                     planned = True
                     mask, m, src, plan_q, plan_v = ziprc_plan_terms(
                         values, rep, upper, stacked[:n + 1], np.int64(n), max_new, branching,

@@ -51,8 +51,12 @@ def test_theorem_json_and_exit_code(tmp_path, capsys):
     d = json.loads(out.read_text())
     rows = {r["variant"]: r for r in d["variants"]}
     assert set(rows) == {"exact", "two_prefix", "top_k_value", "state_normalizer", "binned_lengths",
-                         "miscalibrated", "dependent_samples", "authors_planner"}
+                         "miscalibrated", "dependent_samples", "authors_planner", "recourse"}
     assert rows["exact"]["violations"] == 0 and rows["exact"]["worst_margin"] >= -1e-9
+    assert rows["recourse"]["violations"] == 0 and rows["recourse"]["worst_margin"] >= -1e-9
+    cmp = d["recourse_vs_ziprc"]
+    assert cmp["instances"] == 40 and cmp["ziprc_gap"]["mean"] >= -1e-9
+    assert cmp["recourse_gap"]["min"] >= -1e-9 and cmp["recourse_worse"] + cmp["recourse_better"] <= 40
     assert rows["exact"]["gap_to_optimal"]["min"] >= -1e-9
     assert rows["dependent_samples"]["gap_to_optimal"] is None
     assert d["provenance"]["seed"] == 3

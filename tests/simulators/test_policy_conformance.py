@@ -45,6 +45,9 @@ CASES = [
     ("deepconf", {"n": 6, "warmup": 3, "strength": 3.0, "threshold": 0.6}),
     ("spec_rejection", {"n": 8}), ("spec_rejection", {"n": 5, "keep_frac": 0.3}),
     ("pandora", {"beta": 0.003}), ("pandora", {"beta": 0.3}),
+    ("ziprc_recourse", {"beta": 0.03, "alpha": 1.0}),
+    ("ziprc_recourse", {"beta": 0.1, "search": "exhaustive", "cap": 5, "branching": True,
+                        "normalizer": "state", "selection": "weighted"}),
 ]
 
 CORRUPTIONS = [
@@ -102,6 +105,9 @@ def test_reference_objects_are_the_definitions():
         assert isinstance(ref, Policy)
     assert isinstance(make_policy("ac"), BUILTIN["ac"])
     assert isinstance(make_policy("ziprc"), BUILTIN["ziprc"])
+    rec = make_policy("ziprc_recourse", cap=4)
+    assert isinstance(rec, BUILTIN["ziprc_recourse"]) and rec.name == "ziprc_recourse"
+    assert (rec.search, rec.branching, rec.floor) == ("exhaustive", True, "distribution")
 
 
 class _ThreeVotes(Policy):
@@ -193,7 +199,7 @@ def _n_cap(draw, n_min=1):
 def valid_knobs(draw, name):
     """Knobs of ``name`` inside the ranges its class accepts."""
     unit = st.floats(0.0, 1.0)
-    if name == "ziprc":
+    if name in ("ziprc", "ziprc_recourse"):
         cap = draw(st.integers(1, 6))
         return {"cap": cap, "beta": draw(st.floats(0.0, 0.6)), "alpha": draw(unit),
                 "search": draw(st.sampled_from(("exhaustive", "two-prefix", "top-k"))),
@@ -201,7 +207,8 @@ def valid_knobs(draw, name):
                 "branching": draw(st.booleans()), "init_k": draw(st.integers(0, cap)),
                 "interval": draw(st.integers(1, 3)),
                 "selection": draw(st.sampled_from(("value", "weighted", "plurality"))),
-                "planner": draw(st.sampled_from(("ours", "authors")))}
+                "planner": draw(st.sampled_from(("ours", "authors") if name == "ziprc"
+                                                else ("ours",)))}
     k = _n_cap(draw, 2 if name == "half_finished" else 1)
     if name == "mv":
         k["selection"] = draw(st.sampled_from(SELECTIONS))

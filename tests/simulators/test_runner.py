@@ -109,6 +109,7 @@ REPLAY_CASES = [
     ("reward_prune", {"n": 6}), ("ac", {"threshold": 0.9}), ("esc", {"window": 3}),
     ("deepconf", {"n": 6, "signal": "ziprc"}), ("short_m_at_k", {"n": 6}),
     ("spec_rejection", {"n": 8}), ("pandora", {"beta": 0.02}),
+    ("ziprc_recourse", {"beta": 0.03, "alpha": 1.0}),
 ]
 
 
@@ -130,6 +131,9 @@ def test_replay_refuses_what_it_cannot_do_exactly(world, recorded):
     rep, upper, _ = prediction_grid(world, Corruption())
     with pytest.raises(ReplayError, match="branching"):
         replay_episode(recorded[0], make("ziprc", branching=True), world.values, rep, upper)
+    with pytest.raises(ReplayError, match="branching"):
+        replay_episode(recorded[0], make("ziprc_recourse", branching=True), world.values, rep,
+                       upper)
     with pytest.raises(ReplayError, match="reward model"):
         replay_episode(recorded[0], make("wbon_rm"), world.values, rep, upper)
     assert set(REPLAYABLE) == set(POLICY_NAMES) - {"wbon_rm"}

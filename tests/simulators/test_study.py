@@ -353,3 +353,40 @@ def test_presets_carry_the_documented_assumptions():
             assert spec.unsolvable == a["unsolvable"][name]
             assert spec.value_share == a["value_share"]
             assert spec.length_spread == a["length_spread"]
+
+
+def test_frontier_comparison_is_paired_per_question_at_each_cost():
+    from simulators.report import ReportError, format_frontier_comparison, frontier_comparison
+    from simulators.results import frontier_point, paired_ci
+
+    rng = np.random.default_rng(2)
+    q = 60
+    a0, a1 = (rng.random(q) < 0.5).astype(float), (rng.random(q) < 0.8).astype(float)
+    b0, b1 = (rng.random(q) < 0.6).astype(float), (rng.random(q) < 0.7).astype(float)
+    cells = [_fake_cell("ziprc_recourse", 0.3, a0, 0.9), _fake_cell("ziprc_recourse", 0.01, a1, 1.9),
+             _fake_cell("pandora", 0.3, b0, 1.1), _fake_cell("pandora", 0.01, b1, 1.5)]
+    rows = _rows(cells)
+    boot = bootstrap_indices(np.zeros(q, dtype=int), 300, 0)
+    fc = frontier_comparison(cells, rows, boot, "ziprc_recourse", [0.8, 1.3, 1.7])
+    assert set(fc["cost_range"]) == {"ziprc_recourse", "pandora"}
+    np.testing.assert_allclose(fc["cost_range"]["ziprc_recourse"], [0.9, 1.9])
+    np.testing.assert_allclose(fc["cost_range"]["pandora"], [1.1, 1.5])
+    below, mid, past = fc["against"]["pandora"]
+    assert below["base_status"] == "unreachable" and "delta" not in below
+    assert past["status"] == "frontier_end" and past["base_status"] == "interpolated"
+    mine = [(c.correct, r) for c, r in zip(cells[:2], rows[:2])]
+    theirs = [(c.correct, r) for c, r in zip(cells[2:], rows[2:])]
+    x, y = frontier_point(mine, 1.3)["correct"], frontier_point(theirs, 1.3)["correct"]
+    assert mid["delta"] == pytest.approx((x - y).mean())
+    assert mid["delta_ci"] == paired_ci(x, y, boot)
+    assert "pandora" in format_frontier_comparison(fc)
+    with pytest.raises(ReportError, match="not in the study"):
+        frontier_comparison(cells, rows, boot, "ziprc", [1.0])
+
+
+def test_frontier_base_must_be_a_policy_of_the_study(capsys):
+    assert main(["study", "--policies", "mv,pandora", "--frontier-base", "ziprc",
+                 "--questions", "4", "--no-progress"]) == 2
+    assert "--frontier-base 'ziprc' is not among" in capsys.readouterr().err
+    assert main(["study", "--policies", "mv", "--frontier-base", "mv", "--frontier-costs", "0,1",
+                 "--questions", "4", "--no-progress"]) == 2
