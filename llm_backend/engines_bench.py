@@ -5,16 +5,18 @@ For each model size and each number of concurrent samples ``C`` (``C / cap`` que
 demo's task, ``cap`` samples each), four arms are timed, their order rotating between
 repeats, and the median tokens/s reported:
 
-* ``vllm / plain``: ``C`` requests of up to ``max_new_tokens`` tokens on an engine without
-  the slice's logits processor, nothing read (what vLLM does without ZIP-RC);
-* ``vllm / slice``: the same requests with the slice read at every token
-  (``logprob_token_ids``, turned into joints and routed to their samples) and masked;
+* ``vllm / plain``: ``C`` requests of ``max_new_tokens`` tokens on an engine that neither
+  reads nor masks the slice (what vLLM does without ZIP-RC);
+* ``vllm / slice``: the same requests with the slice read at every token (the joints
+  routed to their samples) and masked;
 * ``vllm / ziprc``: the full controller (:class:`VllmOnlineSampler`, ZIP-RC at ``beta``),
   whose samples it prunes, pauses and branches;
 * ``hf / ziprc``: the same controller on the project's own decode loop.
 
-Tokens are generated tokens (the controller's ``compute_tokens``; a sample ends at its end
-token or at ``max_new_tokens``), divided by wall time. ``controller_share`` is the part of
+The end token is masked in every arm (one more masked row), so that every sample runs
+``max_new_tokens`` tokens unless the controller prunes it: the arms do the same work per
+sequence, and tokens/s compares like with like. Tokens are generated tokens (the
+controller's ``compute_tokens``), divided by wall time. ``controller_share`` is the part of
 the wall time spent outside the engine's forward steps (the planner, the bookkeeping, reading
 the joints); ``planner_share`` the planner's alone. The models are randomly initialised at
 the demo's ``base`` and ``large`` shapes: the work per token is the trained models', the
@@ -44,10 +46,7 @@ def _generate(engine, prompts, max_new_tokens, eos, seed, read: bool) -> int:
     streams = []
     for i, ids in enumerate(prompts):
         st = _Stream(question=_Question(ids=ids, index=i), sid=0)
-        params = engine.params(max_new_tokens, 1.0, seed + i, eos)
-        if not read:
-            params.logprob_token_ids = None
-        engine.submit(st, ids, params)
+        engine.submit(st, ids, engine.params(max_new_tokens, 1.0, seed + i, eos))
         streams.append(st)
     if read:
         while engine.live:
@@ -64,7 +63,7 @@ def _generate(engine, prompts, max_new_tokens, eos, seed, read: bool) -> int:
 
 def run_engines_bench(sizes=("base", "large"), concurrents=(8, 32, 64), max_new_tokens: int = 64,
                       repeats: int = 3, cap: int = 8, beta: float = 0.01, seed: int = 0,
-                      hf: bool = True, threads: int | None = 1) -> dict:
+                      hf: bool = True, threads: int | None = 1, device: str = "cpu") -> dict:
     """Return ``{"engines": [row, ...], "engines_params": {...}}``; a row has ``engine``,
     ``mode``, ``model``, ``concurrent``, ``tokens_per_s`` (median), ``ratio_to_plain``,
     ``tokens``, ``seconds`` and, for ``ziprc``, ``controller_share`` and ``planner_share``."""
@@ -88,13 +87,15 @@ def run_engines_bench(sizes=("base", "large"), concurrents=(8, 32, 64), max_new_
             max_prompt = max(len(prompt_ids(tok, p)) for p in problems_all)
             head = model.get_output_embeddings().weight.shape[0]
             mlen = max_prompt + 2 * max_new_tokens + 2
-            engines = {"plain": VllmEngine(d, rs, len(tok), head, mlen, seed=seed, mask=False),
-                       "zip": VllmEngine(d, rs, len(tok), head, mlen, seed=seed, mask=True)}
+            eos = (tok.eos_token_id,)
+            engines = {"plain": VllmEngine(d, rs, len(tok), head, mlen, seed=seed, mask=False, mask_rows=eos),
+                       "zip": VllmEngine(d, rs, len(tok), head, mlen, seed=seed, mask_rows=eos)}
             try:
                 kw = dict(cap=cap, max_new_tokens=max_new_tokens, max_prompt=max_prompt, seed=seed)
                 arms = {("vllm", "ziprc"): VllmOnlineSampler(engines["zip"], tok, rs, grid, **kw)}
                 if hf:
-                    arms[("hf", "ziprc")] = OnlineSampler(model, tok, rs, grid, **kw)
+                    arms[("hf", "ziprc")] = OnlineSampler(model.to(device), tok, rs, grid, **kw)
+                    arms[("hf", "ziprc")].sampler.mask[tok.eos_token_id] = True
                 for C in concurrents:
                     problems = problems_all[:C // cap]
                     prompts = [prompt_ids(tok, p) for p in problems for _ in range(cap)]
@@ -126,7 +127,7 @@ def run_engines_bench(sizes=("base", "large"), concurrents=(8, 32, 64), max_new_
     return {"engines": rows, "engines_params": {
         "sizes": list(sizes), "concurrents": [int(c) for c in concurrents], "max_new_tokens": int(max_new_tokens),
         "repeats": int(repeats), "cap": int(cap), "beta": float(beta), "seed": int(seed),
-        "torch_threads": torch.get_num_threads(), "weights": "random (the demo's shapes)"}}
+        "torch_threads": torch.get_num_threads(), "weights": "random (the demo's shapes)", "device": device}}
 
 
 def _measure(key, engines, arms, problems, prompts, cap, beta, max_new_tokens, eos, seed, concurrent) -> dict:

@@ -5,13 +5,15 @@ accounting, trace rows); only its engine hooks differ. The checkpoint is served 
 offline engine (``vllm.LLM``, run in-process and stepped by hand), through its supported
 extension points only:
 
-* **the slice is read** for every running request at every decode step with
-  ``SamplingParams(logprob_token_ids=slice)``: vLLM returns the *raw* log-probabilities
-  of those head rows (computed before any logits processor); the softmax over them is the
-  joint (:meth:`ReservedSlice.joints` up to float32 rounding);
-* **the slice is masked** (with every head row the tokenizer has no token for) by a custom
-  ``vllm.v1.sample.logits_processor.LogitsProcessor`` given to ``LLM``; it is not
-  argmax-invariant, so greedy decoding sees it too;
+* **the slice is read and masked** by a custom
+  ``vllm.v1.sample.logits_processor.LogitsProcessor`` given to ``LLM``: at every step it
+  takes the softmax over the slice's rows of the batch's raw logits (the joint of every
+  running request, in float32 as :meth:`ReservedSlice.joints` computes it), then sets the
+  slice and every head row the tokenizer has no token for to -inf. It is not
+  argmax-invariant, so greedy decoding sees it too. Requests are told apart by their
+  ``extra_args`` through the persistent batch's updates. (``logprob_token_ids`` would read
+  the same values, but vLLM turns them into Python objects per id and token: at 64
+  sequences that made a step about 1.7x slower here);
 * each sample is one request whose outputs (the joint before a token, the token) are
   buffered in a :class:`_Stream`; the controller takes ``delta`` tokens per tick from it.
 
@@ -143,25 +145,50 @@ def _hide_if_unscannable(name, mod, hidden: dict) -> None:
             continue
 
 
-def _mask_processor(mask):
-    """A vLLM logits processor that sets the head rows of ``mask`` to -inf for every request."""
+class _Sink:
+    """What the logits processor hands the engine: the batch's request ids by row, and the
+    joint it read for each request in the latest step (``(step, joint)``)."""
+
+    def __init__(self):
+        self.step = 0
+        self.rows: dict = {}
+        self.latest: dict = {}
+
+
+def _slice_processor(reserved, mask, sink: _Sink | None):
+    """A vLLM logits processor that reads the slice's joint of every request (``sink``: None
+    reads nothing) from the raw logits of the batch, then sets the head rows of ``mask`` to
+    -inf. Requests are told apart by ``SamplingParams.extra_args["ziprc_rid"]``, tracked
+    through the persistent batch's updates."""
     import torch
     from vllm.v1.sample.logits_processor import LogitsProcessor
+    from vllm.v1.sample.logits_processor.builtin import process_dict_updates
 
-    class ZipRcSliceMask(LogitsProcessor):
+    start, stop = reserved.start, reserved.stop
+    R, L = reserved.reward_states, reserved.length_bins
+
+    class ZipRcSlice(LogitsProcessor):
         def __init__(self, vllm_config, device, is_pin_memory):
             self.mask = mask.to(device)
 
         def apply(self, logits: torch.Tensor) -> torch.Tensor:
+            if sink is not None and sink.rows:
+                joints = torch.softmax(logits[:, start:stop].float(), dim=-1).cpu().numpy()
+                n = joints.shape[0]
+                for i, rid in sink.rows.items():
+                    if i < n:
+                        sink.latest[rid] = (sink.step, joints[i].reshape(R, L))
             return logits.masked_fill_(self.mask[: logits.shape[-1]], -float("inf"))
 
         def is_argmax_invariant(self) -> bool:
             return False
 
         def update_state(self, batch_update) -> None:
-            pass
+            if sink is not None:
+                process_dict_updates(sink.rows, batch_update,
+                                     lambda params, _p, _o: (params.extra_args or {}).get("ziprc_rid"))
 
-    return ZipRcSliceMask
+    return ZipRcSlice
 
 
 @dataclass
@@ -191,29 +218,37 @@ class VllmEngine:
 
     ``max_model_len``: the longest prompt plus generation any request will have.
     ``enforce_eager``: skip vLLM's compilation of the model (starts ~20 s sooner on CPU).
-    ``mask=False``: no logits processor (plain vLLM, for ``ziprc bench --sections engines``).
+    ``mask=False``: the slice is not masked (plain vLLM, for ``ziprc bench --sections
+    engines``); ``mask_rows``: further head rows never to sample (the bench masks the end
+    token, so that every sample runs its full length).
+    ``gpu_memory_utilization``: on CUDA, the share of the GPU's memory this engine takes (two
+    engines share one GPU in the bench).
     ``core_seconds`` is the time spent inside vLLM's steps, ``route_seconds`` the time spent
     turning their outputs into joints and routing them.
     """
 
     def __init__(self, model_dir, reserved, text_vocab: int, head_rows: int, max_model_len: int,
                  dtype: str | None = None, seed: int = 0, enforce_eager: bool = True,
-                 block_size: int = 32, kv_cache_gib: float | None = None, mask: bool = True):
+                 block_size: int = 32, kv_cache_gib: int | None = None, mask: bool = True,
+                 mask_rows=(), gpu_memory_utilization: float = 0.3):
         if kv_cache_gib is not None:
-            os.environ["VLLM_CPU_KVCACHE_SPACE"] = f"{float(kv_cache_gib):g}"
+            os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(int(kv_cache_gib))   # whole GiB
+        import torch
+
         vllm = import_vllm()
         check_fits(model_dir)
         self.reserved = reserved
-        self.slice_ids = list(range(reserved.start, reserved.stop))
-        if len(self.slice_ids) > 128:
-            raise EngineError(f"the slice has {len(self.slice_ids)} rows; vLLM returns the raw "
-                              f"log-probabilities of at most 128 chosen ids per step")
-        procs = [_mask_processor(reserved.mask(head_rows, "cpu", extra_from=text_vocab))] if mask else []
+        self.sink = _Sink() if mask else None
+        gpu = {"gpu_memory_utilization": float(gpu_memory_utilization)} if torch.cuda.is_available() else {}
+        rows = (reserved.mask(head_rows, "cpu", extra_from=text_vocab) if mask
+                else torch.zeros(int(head_rows), dtype=torch.bool))
+        rows[list(mask_rows)] = True
+        procs = [_slice_processor(reserved, rows, self.sink)] if bool(rows.any()) else []
         with _scannable_modules():
             self.llm = vllm.LLM(model=str(model_dir), tokenizer=str(model_dir), dtype=dtype or "float32",
                                 enable_prefix_caching=True, logits_processors=procs,
                                 seed=int(seed), max_model_len=int(max_model_len),
-                                block_size=int(block_size), enforce_eager=bool(enforce_eager))
+                                block_size=int(block_size), enforce_eager=bool(enforce_eager), **gpu)
         self.core = self.llm.llm_engine
         self.max_model_len = int(max_model_len)
         self.live: dict[str, _Stream] = {}
@@ -230,9 +265,8 @@ class VllmEngine:
 
         return SamplingParams(temperature=float(temperature), max_tokens=int(max_tokens),
                               seed=seed if temperature > 0 else None, top_p=1.0, top_k=0,
-                              logprob_token_ids=self.slice_ids, detokenize=False,
-                              ignore_eos=True, stop_token_ids=[int(eos)],
-                              output_kind=RequestOutputKind.DELTA)
+                              detokenize=False, ignore_eos=True, stop_token_ids=[int(eos)],
+                              output_kind=RequestOutputKind.DELTA, extra_args={})
 
     def submit(self, st: _Stream, prompt: list, params) -> None:
         from vllm.inputs import TokensPrompt
@@ -251,6 +285,7 @@ class VllmEngine:
         st.requests += 1
         st.first_output = True
         st.prompt_len = len(prompt)
+        params.extra_args = {"ziprc_rid": st.rid}
         self.live[st.rid] = st
         self.core.add_request(st.rid, TokensPrompt(prompt_token_ids=list(prompt)), params)
 
@@ -273,13 +308,14 @@ class VllmEngine:
             self.step()
 
     def step(self) -> None:
+        sink = self.sink
+        if sink is not None:
+            sink.step += 1
         t0 = time.perf_counter()
         outs = self.core.step()
         t1 = time.perf_counter()
         self.core_seconds += t1 - t0
         self.steps += 1
-        L, R = self.reserved.length_bins, self.reserved.reward_states
-        ids = self.slice_ids
         for o in outs:
             st = self.live.get(o.request_id)
             if st is None:
@@ -287,11 +323,16 @@ class VllmEngine:
             if st.first_output:
                 st.first_output = False
                 st.question.cost["prefill_tokens"] += st.prompt_len - int(o.num_cached_tokens or 0)
-            c = o.outputs[0]
-            for tok, lp in zip(c.token_ids, c.logprobs or ()):
-                a = np.fromiter((lp[i].logprob for i in ids), dtype=np.float64, count=len(ids))
-                p = np.exp(a - a.max())
-                st.buf.append(((p / p.sum()).reshape(R, L), int(tok)))
+            toks = o.outputs[0].token_ids
+            if len(toks) > 1:
+                raise EngineError(f"request {o.request_id} returned {len(toks)} tokens in one step; "
+                                  f"the slice is read once per step (no speculative decoding)")
+            if toks:
+                got = sink.latest.pop(o.request_id, None) if sink is not None else None
+                if got is None or got[0] != sink.step:
+                    raise EngineError(f"no joint was read for request {o.request_id} in the step that "
+                                      f"produced its token (is the engine scheduling asynchronously?)")
+                st.buf.append((got[1].astype(np.float64), int(toks[0])))
             if o.finished:
                 self.live.pop(o.request_id, None)
                 st.rid = None

@@ -19,6 +19,8 @@ pytest.importorskip("transformers")
 
 from metamdp.policies import Action  # noqa: E402
 
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")   # GiB per engine (an integer): these models are small
+
 from llm_backend.vllm_engine import EngineError, import_vllm  # noqa: E402
 
 torch.set_num_threads(1)
@@ -204,3 +206,22 @@ def test_engine_vllm_needs_prompts(capsys):
 
     assert main(["llm", "sample", "--engine", "vllm", "--out", "unused"]) == 2
     assert "--engine vllm needs --prompts" in capsys.readouterr().err
+
+
+@needs_vllm
+def test_engines_bench_rows():
+    """``ziprc bench --sections engines``: one row per engine and mode, each with what the
+    JSON promises, the ZIP-RC rows with the controller's share (a tiny run: no speed is
+    asserted here)."""
+    from llm_backend.engines_bench import format_engines, run_engines_bench
+
+    r = run_engines_bench(sizes=("base",), concurrents=(8,), max_new_tokens=8, repeats=1)
+    rows = r["engines"]
+    assert [(x["engine"], x["mode"]) for x in rows] == [("vllm", "plain"), ("vllm", "slice"), ("vllm", "ziprc"),
+                                                        ("hf", "ziprc")]
+    for x in rows:
+        assert x["model"] == "base" and x["concurrent"] == 8 and x["tokens"] > 0 and x["tokens_per_s"] > 0
+    for x in rows[2:]:
+        assert 0 <= x["controller_share"] <= 1 and 0 <= x["planner_share"] <= x["controller_share"] + 1e-9
+    assert rows[0]["ratio_to_plain"] == 1.0
+    assert "vllm  ziprc" in format_engines(r)
