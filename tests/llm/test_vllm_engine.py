@@ -209,13 +209,19 @@ def test_engine_vllm_needs_prompts(capsys):
 
 
 @needs_vllm
-def test_engines_bench_rows():
+def test_engines_bench_rows(tmp_path):
     """``ziprc bench --sections engines``: one row per engine and mode, each with what the
     JSON promises, the ZIP-RC rows with the controller's share (a tiny run: no speed is
-    asserted here)."""
-    from llm_backend.engines_bench import format_engines, run_engines_bench
-
-    r = run_engines_bench(sizes=("base",), concurrents=(8,), max_new_tokens=8, repeats=1)
+    asserted here). In a child process, as the command runs it: vLLM engines started and
+    dropped in a process break the parallel state of another engine still open there (the
+    module's)."""
+    code = ("import json, sys; from llm_backend.engines_bench import format_engines, run_engines_bench; "
+            "r = run_engines_bench(sizes=('base',), concurrents=(8,), max_new_tokens=8, repeats=1); "
+            "r['table'] = format_engines(r); json.dump(r, open(sys.argv[1], 'w'))")
+    p = subprocess.run([sys.executable, "-c", code, str(tmp_path / "r.json")], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    r = json.loads((tmp_path / "r.json").read_text())
     rows = r["engines"]
     assert [(x["engine"], x["mode"]) for x in rows] == [("vllm", "plain"), ("vllm", "slice"), ("vllm", "ziprc"),
                                                         ("hf", "ziprc")]
@@ -224,7 +230,7 @@ def test_engines_bench_rows():
     for x in rows[2:]:
         assert 0 <= x["controller_share"] <= 1 and 0 <= x["planner_share"] <= x["controller_share"] + 1e-9
     assert rows[0]["ratio_to_plain"] == 1.0
-    assert "vllm  ziprc" in format_engines(r)
+    assert "vllm  ziprc" in r["table"]
 
 
 @needs_vllm
