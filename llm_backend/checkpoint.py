@@ -28,13 +28,16 @@ class CheckpointError(ValueError):
 
 
 def load_ziprc(directory, distribution_token_id: int | None = None, reward_states: int | None = None,
-               length_bins: int | None = None, device: str = "cpu", dtype: str | None = None):
+               length_bins: int | None = None, device: str = "cpu", dtype: str | None = None,
+               weights: bool = True):
     """Return ``(model, tokenizer, reserved, rewards, lengths)`` from a local directory.
 
     ``dtype``: ``"float32"`` or ``"bfloat16"`` (None: float32). The joint is always computed
-    in float32 from the logits (:meth:`ReservedSlice.joints`).
+    in float32 from the logits (:meth:`ReservedSlice.joints`). ``weights=False``: the model
+    is not loaded (``None``; another engine serves it) and the head's rows are read from
+    its config.
     """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     d = Path(directory)
     if not d.is_dir() or not (d / "config.json").exists():
@@ -47,8 +50,11 @@ def load_ziprc(directory, distribution_token_id: int | None = None, reward_state
     if dtype not in dtypes:
         raise CheckpointError(f"dtype must be float32 or bfloat16, got {dtype!r}")
     tok = AutoTokenizer.from_pretrained(d, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(d, local_files_only=True, dtype=dtypes[dtype]).to(device).eval()
-    rows = model.get_output_embeddings().weight.shape[0]
+    if weights:
+        model = AutoModelForCausalLM.from_pretrained(d, local_files_only=True, dtype=dtypes[dtype]).to(device).eval()
+        rows = model.get_output_embeddings().weight.shape[0]
+    else:
+        model, rows = None, int(AutoConfig.from_pretrained(d, local_files_only=True).vocab_size)
     start = distribution_token_id if distribution_token_id is not None else meta.get("distribution_token_id", len(tok))
     r = reward_states if reward_states is not None else meta.get("reward_states", 2)
     if "length_edges" in meta and length_bins in (None, len(meta["length_edges"]) - 1):

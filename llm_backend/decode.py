@@ -210,12 +210,13 @@ class KVPool:
 
 
 class Sampler:
-    """Temperature sampling from masked logits with a seeded generator."""
+    """Temperature sampling from masked logits with a seeded generator (temperature 0:
+    greedy, the most likely unmasked token)."""
 
     def __init__(self, reserved: ReservedSlice | None, head_rows: int, text_vocab: int | None,
                  temperature: float = 1.0, seed: int = 0, device="cpu", mask: bool = True):
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature!r}")
+        if not temperature >= 0:
+            raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
         self.temperature = float(temperature)
         self.gen = torch.Generator(device=device)
         self.gen.manual_seed(int(seed))
@@ -239,6 +240,8 @@ class Sampler:
             x = x[:, :self._k]          # the masked rows form a suffix: drop them
         elif self.mask is not None:
             x = x.masked_fill(self.mask, -float("inf"))
+        if self.temperature == 0:
+            return torch.argmax(x, dim=-1)
         if self.temperature != 1.0:
             x = x / self.temperature
         p = torch.softmax(x, dim=-1)

@@ -63,15 +63,28 @@ def compare_at_matched_cost(osamp, problems, cap: int = 8, betas=(0.01, 0.1), al
                                                     / max(1e-12, timing[f"{beta:g}"]["decode_seconds"]))
         rows.append(run_row(f"ZIP-RC beta={beta:g}", "ziprc", res, lbar, alpha, boots,
                             knob_name="beta", knob=float(beta)))
+    engine_cost = {"majority": _engine_cost(mv)}
+    engine_cost.update({f"ZIP-RC beta={b:g}": _engine_cost(r) for b, r in zres.items()})
     urows = {}
     for pol in user_policies:
         res = osamp.run_many(problems, pol, concurrent=concurrent)
         bar.update(1)
         urows[pol.name] = [row for r in res for row in r.samples]
         rows.append(run_row(pol.label(), pol.name, res, lbar, alpha, boots))
+        engine_cost[pol.label()] = _engine_cost(res)
     bar.close()
     return {"rows": rows, "matched": matched_rows(rows, boots), "planner_timing": timing, "mv_rows": mv_rows,
-            "ziprc_rows": zrows, "user_rows": urows, "mv_results": mv, "ziprc_results": zres}
+            "ziprc_rows": zrows, "user_rows": urows, "mv_results": mv, "ziprc_results": zres,
+            "engine_cost": engine_cost}
+
+
+def _engine_cost(results) -> dict:
+    """What the engine computed besides the generated tokens, summed over questions."""
+    out: dict = {}
+    for r in results:
+        for k, v in r.engine_cost.items():
+            out[k] = out.get(k, 0) + int(v)
+    return out
 
 
 def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = None, chat: bool = False,
@@ -80,7 +93,9 @@ def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = N
                    cap: int = 8, betas=(0.01, 0.1), alpha: float = 0.1, max_new_tokens: int = 512,
                    delta: int | None = None, seed: int = 0, floor: str = "distribution", limit: int | None = None,
                    concurrent: int = 1, progress: bool = True, planner: str = "ours",
-                   policy_modules=()) -> dict:
+                   policy_modules=(), engine: str = "hf") -> dict:
+    """``engine``: ``hf`` (the project's decode loop) or ``vllm`` (the checkpoint served by
+    vLLM, :mod:`llm_backend.vllm_engine`); the controller, policies and outputs are the same."""
     from metamdp.policies import POLICY_NAMES, load_policies
     from simulators.io import provenance, write_json_atomic
     from simulators.traces import write_traces
@@ -98,33 +113,52 @@ def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = N
         raise ValueError(f"--concurrent must be >= 1, got {concurrent}")
     if delta is not None and delta < 1:
         raise ValueError(f"--delta must be >= 1, got {delta}")
+    from .vllm_engine import ENGINES
+
+    if engine not in ENGINES:
+        raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     user_policies = load_policies(tuple(policy_modules), reserved=POLICY_NAMES)   # fail before loading the model
     problems = load_prompts(prompts_path)
     if limit is not None:
         problems = problems[:int(limit)]
     extractor = AnswerExtractor(answer_regex)
     model, tok, reserved, rewards, lengths = load_ziprc(model_dir, distribution_token_id, reward_states,
-                                                        length_bins, device, dtype=dtype)
+                                                        length_bins, device, dtype=dtype,
+                                                        weights=engine == "hf")
     task = PromptTask(tok, extractor, chat=chat)
     grid = GridSpec(length_edges=tuple(float(e) for e in lengths.token_edges),
                     delta=int(lengths.delta), reward_states=reserved.reward_states)
     if delta is not None:
         grid = replace(grid, delta=int(delta))
     max_prompt = max(len(task.prompt_ids(p)) for p in problems)
-    osamp = OnlineSampler(model, tok, reserved, grid, cap=cap, max_new_tokens=max_new_tokens,
-                          max_prompt=max_prompt, seed=seed + 13, task=task)
+    kw = dict(cap=cap, max_new_tokens=max_new_tokens, max_prompt=max_prompt, seed=seed + 13, task=task)
+    if engine == "vllm":
+        from transformers import AutoConfig
+
+        from .vllm_engine import VllmEngine, VllmOnlineSampler
+
+        rows = int(AutoConfig.from_pretrained(model_dir, local_files_only=True).vocab_size)
+        served = VllmEngine(model_dir, reserved, len(tok), rows, max_model_len=max_prompt + 2 * max_new_tokens + 2,
+                            dtype=dtype, seed=seed)
+        osamp = VllmOnlineSampler(served, tok, reserved, grid, **kw)
+    else:
+        osamp = OnlineSampler(model, tok, reserved, grid, **kw)
     params = {"model": str(model_dir), "prompts": str(prompts_path), "answer_regex": extractor.pattern,
               "chat": chat, "reward_states": reserved.reward_states, "slice": reserved.to_json(),
               "dtype": dtype or "float32", "device": device, "cap": cap, "betas": list(betas), "alpha": alpha,
               "max_new_tokens": max_new_tokens, "delta": grid.delta, "floor": floor,
               "length_edges": list(grid.length_edges), "concurrent": concurrent, "planner": planner,
-              "policy_modules": list(policy_modules)}
+              "policy_modules": list(policy_modules), "engine": engine}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    cmp = compare_at_matched_cost(osamp, problems, cap=cap, betas=betas, alpha=alpha, floor=floor,
-                                  same=AnswerExtractor.same, concurrent=concurrent, progress=progress,
-                                  planner=planner, user_policies=user_policies, seed=seed)
+    try:
+        cmp = compare_at_matched_cost(osamp, problems, cap=cap, betas=betas, alpha=alpha, floor=floor,
+                                      same=AnswerExtractor.same, concurrent=concurrent, progress=progress,
+                                      planner=planner, user_policies=user_policies, seed=seed)
+    finally:
+        if engine == "vllm":
+            served.close()
     write_traces(out / "traces_majority.parquet", cmp["mv_rows"],
                  {"seed": seed, "params": dict(params, policy="majority", n=cap)})
     for beta, trows in cmp["ziprc_rows"].items():
@@ -135,6 +169,7 @@ def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = N
                      {"seed": seed, "params": dict(params, policy=pol.name, knobs=pol.describe())})
     rows, timing = cmp["rows"], cmp["planner_timing"]
     result = {"rows": rows, "matched": cmp["matched"], "planner_timing": timing, "questions": len(problems),
+              "engine": engine, "engine_cost": cmp["engine_cost"],
               "alpha": alpha, "cap": cap, "seconds": time.perf_counter() - t0,
               "note": "majority N<cap uses the first N of the cap independent samples of each question; "
                       "cost = alpha*compute + (1-alpha)*latency, normalised by the mean length of one sample "

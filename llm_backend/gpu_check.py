@@ -61,6 +61,24 @@ def _step_time(model, tok, reserved, batch, steps, device):
     return batch / tps
 
 
+def _engines(dev: str):
+    """``ziprc bench --sections engines`` with vLLM's CUDA build (``pip install vllm``), when
+    it is installed: the rows, or why it was skipped."""
+    from .vllm_engine import EngineError, import_vllm
+
+    try:
+        import_vllm()
+    except EngineError as e:
+        print(f"engines: skipped ({e})")
+        return f"skipped: {e}"
+    from .engines_bench import format_engines, run_engines_bench
+
+    r = run_engines_bench(threads=None, device=dev)
+    print("engines (tokens/s):")
+    print(format_engines(r))
+    return r["engines"]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cuda", help="cuda (default) or cpu (with --tiny)")
@@ -192,6 +210,8 @@ def main(argv=None) -> int:
           f"{sc['dtype']}: {sc['tokens_per_s']['batched_' + str(sc['default_batch_tokens'])]:,.0f} tokens/s batched, "
           f"x{sc['batched_over_one_at_a_time']:.2f} one at a time; peak memory "
           f"{sc['peak_memory_bytes'] / 2**30:.2f} GiB ({sc['peak_memory_kind']})")
+    if dev.startswith("cuda"):
+        res["engines"] = _engines(dev)
     res["total_seconds"] = time.perf_counter() - t0
     print(f"total {res['total_seconds']:.1f}s")
     from simulators.io import json_default, provenance, write_json_atomic

@@ -43,10 +43,10 @@ from .train import length_grid
 @dataclass
 class Sample:
     sid: int
-    slot: int | None
+    slot: object                   # the engine's handle: a KVPool slot, or a vLLM stream
     tokens: list
     prefix_tokens: int
-    pending: torch.Tensor          # next-token logits after the current prefix
+    pending: torch.Tensor | None   # next-token logits after the current prefix (HF engine)
     joint: np.ndarray              # (R, L) joint of the current prefix
     branch_from: int = -1
     status: str = "running"        # running | paused | finished | truncated | pruned
@@ -95,6 +95,10 @@ class QuestionResult:
     answer: str | None = None        # the policy's own answer (its selection rule)
     correct: bool = False
     selection: str = "value"
+    # what the engine computed besides the generated tokens: ``prefill_tokens`` (prompt,
+    # branch and resume prefixes it recomputed) and ``discarded_tokens`` (decoded ahead of
+    # the controller, then dropped by a prune)
+    engine_cost: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -114,7 +118,16 @@ class _Episode:
 
 
 class OnlineSampler:
-    """Runs questions on a pool of KV-cache slots: ``cap`` per question in flight."""
+    """Runs questions on a pool of KV-cache slots: ``cap`` per question in flight.
+
+    The decoding engine sits behind a few hooks (``_init_engine``, ``_start_question``,
+    ``_new_sample``, ``_branch_sample``, ``_set_running``, ``_release``, ``_next_tokens``,
+    ``_feed``, ``_pending_joint``, ``_engine_cost``): this class is the project's own loop
+    (:mod:`llm_backend.decode`); :class:`llm_backend.vllm_engine.VllmOnlineSampler` serves
+    the same controller from vLLM. Policies, cost accounting and trace rows are this class's.
+    """
+
+    engine = "hf"
 
     def __init__(self, model, tok, reserved: ReservedSlice, grid: GridSpec, cap: int = 8,
                  max_new_tokens: int = 160, max_prompt: int = 64, seed: int = 0,
@@ -123,19 +136,69 @@ class OnlineSampler:
         # ``task``: prompt encoding and answer checking of any prompt set
         # (:class:`llm_backend.prompts.PromptTask`); None = the built-in arithmetic task
         self.task = task
-        self.device = next(model.parameters()).device
         self.rewards = RewardGrid.official(reserved.reward_states)
         self.lengths = length_grid(grid)
         self.delta = int(grid.delta)
         self.cap = int(cap)
         self.max_new_tokens = int(max_new_tokens)
-        self.pool = KVPool(model, self.cap, max_prompt + max_new_tokens + 2, self.device)
-        rows = model.get_output_embeddings().weight.shape[0]
-        self.sampler = Sampler(reserved, rows, len(tok), temperature, seed, self.device)
         self.eos = tok.eos_token_id
         if int(smooth_tokens) != smooth_tokens or smooth_tokens < 0:
             raise ValueError(f"smooth_tokens must be an integer >= 0 (0 = off), got {smooth_tokens!r}")
         self.smooth_tokens = int(smooth_tokens)
+        self._init_engine(max_prompt, temperature, seed)
+
+    # ------------------------------------------------------------------ the engine's hooks
+
+    def _init_engine(self, max_prompt: int, temperature: float, seed: int):
+        self.device = next(self.model.parameters()).device
+        self.pool = KVPool(self.model, self.cap, max_prompt + self.max_new_tokens + 2, self.device)
+        rows = self.model.get_output_embeddings().weight.shape[0]
+        self.sampler = Sampler(self.reserved, rows, len(self.tok), temperature, seed, self.device)
+
+    def _start_question(self, ep: "_Episode", ids):
+        """Encode a question's prompt once: ``(handle, root joint)``."""
+        prefix = self.pool.prefill(ids)
+        return prefix, self._joint(prefix.logits)
+
+    def _new_sample(self, ep: "_Episode", prefix, s: "Sample"):
+        """Give a sample started from the prompt its cache and next-token logits."""
+        s.slot = self.pool.alloc()
+        self.pool.load(s.slot, prefix)
+        s.pending = prefix.logits
+
+    def _branch_sample(self, ep: "_Episode", prefix, s: "Sample", src: "Sample"):
+        """Give a branch the cache of its source's prefix."""
+        s.slot = self.pool.alloc()
+        self.pool.copy(src.slot, s.slot)
+        s.pending = src.pending.clone()
+
+    def _set_running(self, ep: "_Episode", active, paused):
+        """``active`` advance in the next tick, ``paused`` do not (here a paused sample is
+        simply not stepped: its cache stays as it is)."""
+
+    def _release(self, s: "Sample"):
+        self.pool.free(s.slot)
+
+    def _pending_joint(self, s: "Sample") -> np.ndarray:
+        """The raw joint of a sample's current prefix."""
+        return self._joint(s.pending)
+
+    def _next_tokens(self, samples) -> list:
+        """The next token of each sample (drawn from its current prefix's logits)."""
+        return self.sampler(torch.stack([s.pending for s in samples])).tolist()
+
+    def _feed(self, samples, tokens, raw: bool):
+        """Append ``tokens`` to ``samples`` in the engine (one batched forward pass); with
+        ``raw`` return their new prefixes' raw joints ``(A, R, L)``."""
+        logits = self.pool.step([s.slot for s in samples], tokens)
+        for s, lg in zip(samples, logits):
+            s.pending = lg
+        return self.reserved.joints(logits).cpu().numpy().astype(np.float64) if raw else None
+
+    def _engine_cost(self, prefix) -> dict:
+        return {"prefill_tokens": int(prefix.length), "discarded_tokens": 0}
+
+    # ------------------------------------------------------------------ the controller
 
     def _window(self, first: np.ndarray | None = None, src: "Sample | None" = None):
         """A fresh smoothing window (``None`` when smoothing is off): the source's copy when
@@ -151,7 +214,7 @@ class OnlineSampler:
         or with smoothing the mean of the raw joints of its last ``W`` prefixes (the prompt
         counts as the prefix of 0 tokens; a branch inherits its source's window)."""
         if not self.smooth_tokens:
-            return self._joint(s.pending)
+            return self._pending_joint(s)
         return np.mean(np.stack(list(s.window)), axis=0)
 
     def _joint(self, logits: torch.Tensor) -> np.ndarray:
@@ -161,7 +224,7 @@ class OnlineSampler:
         s.status = status
         if s.joint is None or status == "finished":
             # the raw joint just before the end token (never smoothed): the revealed value
-            s.joint = self._joint(s.pending)
+            s.joint = self._pending_joint(s)
         if status == "finished":
             if self.task is not None:
                 text = self.task.decode(s.tokens[:-1])
@@ -173,7 +236,7 @@ class OnlineSampler:
                 s.correct = bool(check(problem, text))
             s.value = float(s.joint.sum(1) @ self.rewards.values)
         if s.slot is not None:
-            self.pool.free(s.slot)
+            self._release(s)
             s.slot = None
 
     def _sync(self):
@@ -183,7 +246,7 @@ class OnlineSampler:
             torch.cuda.synchronize(self.device)
 
     def _ensure_pool(self, slots: int):
-        if self.pool.capacity < slots:
+        if getattr(self, "pool", None) is not None and self.pool.capacity < slots:
             self.pool = KVPool(self.model, slots, self.pool.max_len, self.device)
 
     def run(self, problem: Problem, policy, question_id: str | None = None) -> QuestionResult:
@@ -238,7 +301,7 @@ class OnlineSampler:
         for _ in range(self.delta):
             if not work:
                 break
-            nxt = self.sampler(torch.stack([s.pending for _, s in work])).tolist()
+            nxt = self._next_tokens([s for _, s in work])
             stepped = set()
             feed, still = [], []
             for (ep, s), t in zip(work, nxt):
@@ -257,12 +320,10 @@ class OnlineSampler:
                     feed.append(t)
             work = still
             if work:
-                logits = self.pool.step([s.slot for _, s in work], feed)
-                for (_, s), lg in zip(work, logits):
-                    s.pending = lg
+                raw = self._feed([s for _, s in work], feed, bool(self.smooth_tokens))
+                for _, s in work:
                     s.joint = None
                 if self.smooth_tokens:
-                    raw = self.reserved.joints(logits).cpu().numpy().astype(np.float64)
                     for (_, s), j in zip(work, raw):
                         s.window.append(j)
         self._sync()
@@ -276,8 +337,7 @@ class OnlineSampler:
         driver decodes them, batched with other questions'), and returns the result."""
         problem, policy, question_id = ep.problem, ep.policy, ep.qid
         ids = self._prompt_ids(problem)
-        prefix = self.pool.prefill(ids)
-        root_joint = self._joint(prefix.logits)
+        prefix, root_joint = self._start_question(ep, ids)
         if hasattr(policy, "prepare"):
             policy.prepare(self.rewards, self.lengths)
         if hasattr(policy, "reset"):
@@ -302,26 +362,25 @@ class OnlineSampler:
                 s.status = "paused"
             active = [s for s in samples if s.sid in set(act.keep)]
             for _ in range(act.new):
-                slot = self.pool.alloc()
                 if act.branch_from is None:
-                    self.pool.load(slot, prefix)
-                    s = Sample(sid=len(samples), slot=slot, tokens=[], prefix_tokens=0,
-                               pending=prefix.logits, joint=root_joint,
-                               window=self._window(root_joint))
+                    s = Sample(sid=len(samples), slot=None, tokens=[], prefix_tokens=0,
+                               pending=None, joint=root_joint, window=self._window(root_joint))
+                    self._new_sample(ep, prefix, s)
                 else:
                     src = samples[act.branch_from]
-                    self.pool.copy(src.slot, slot)
-                    s = Sample(sid=len(samples), slot=slot, tokens=list(src.tokens),
-                               prefix_tokens=len(src.tokens), pending=src.pending.clone(),
+                    s = Sample(sid=len(samples), slot=None, tokens=list(src.tokens),
+                               prefix_tokens=len(src.tokens), pending=None,
                                joint=src.joint.copy(), branch_from=src.sid,
                                elapsed_ticks=src.elapsed_ticks, prefix_ticks=src.elapsed_ticks,
                                window=self._window(src=src))
+                    self._branch_sample(ep, prefix, s, src)
                 s.tick_tokens.append(0)
                 s.joints.append(s.joint.ravel().copy())
                 samples.append(s)
                 active.append(s)
             for s in active:
                 s.status = "running"
+            self._set_running(ep, active, [s for s in unf if s.status == "paused"])
             ticked = list(active)
             ep.t_decode += time.perf_counter() - t0
             # the driver advances the chosen samples by one tick of delta tokens
@@ -334,7 +393,7 @@ class OnlineSampler:
                     s.tick_tokens.append(s.own_tokens)
                     s.joints.append(s.joint.ravel().copy())
                 elif s.joint is None:
-                    s.joint = self._joint(s.pending)
+                    s.joint = self._pending_joint(s)
             for s in ticked:
                 if s.status != "running":   # ended during this tick: it still ran in it
                     s.elapsed_ticks += 1
@@ -370,7 +429,7 @@ class OnlineSampler:
                               policy_seconds=ep.t_policy, decode_seconds=ep.t_decode,
                               answer=chosen.answer if chosen else None,
                               correct=bool(chosen is not None and chosen.correct),
-                              selection=selection)
+                              selection=selection, engine_cost=self._engine_cost(prefix))
 
     def _same(self, answer, problem) -> bool:
         if answer is None:

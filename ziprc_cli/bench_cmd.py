@@ -5,7 +5,9 @@ trusted path and the kernel alone, and the vectorised NumPy reference),
 ``episodes`` (the simulators' episode runner, when installed), ``compile`` (cold compile
 seconds of the simulators' kernels, in a temporary cache), ``zero_overhead``
 (decoding with predictions vs plain decoding) and ``score`` (``ziprc llm score``'s tokens/s,
-batched vs one rollout at a time), the last two when the ``[llm]`` extra is installed.
+batched vs one rollout at a time), the last two when the ``[llm]`` extra is installed, and,
+only when asked for, ``engines`` (plain vLLM, vLLM with the slice, vLLM and the HF loop
+with the ZIP-RC controller: :mod:`llm_backend.engines_bench`; needs vLLM).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ OPTIONAL_SECTIONS = {
     "compile": ("simulators.bench", "run_compile_bench"),
     "zero_overhead": ("llm_backend.bench", "run_zero_overhead_bench"),
     "score": ("llm_backend.bench", "run_score_bench"),
+    "engines": ("llm_backend.engines_bench", "run_engines_bench"),
 }
+ON_REQUEST = ("engines",)    # minutes long: not in the default run
 
 
 def register(sub) -> None:
@@ -72,7 +76,7 @@ def _print_section(res: dict, indent: str = "  ") -> None:
 def run(args: argparse.Namespace) -> int:
     from simulators.io import provenance, write_json_atomic
 
-    sections = args.sections or ["planner", *OPTIONAL_SECTIONS]
+    sections = args.sections or ["planner", *(s for s in OPTIONAL_SECTIONS if s not in ON_REQUEST)]
     out: dict = {}
     if "planner" in sections:
         print("planner: one decision on the 7 x 8 layout (median of "
@@ -110,7 +114,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name}:")
         res = fn()
         out.update(res)
-        _print_section(res[name] if set(res) == {name} else res)
+        fmt = getattr(importlib.import_module(module), f"format_{name}", None)
+        if fmt is not None:
+            print(fmt(res))
+        else:
+            _print_section(res[name] if set(res) == {name} else res)
     if args.json:
         write_json_atomic(args.json, {"provenance": provenance("ziprc bench", args.seed,
                                                                {"repeats": args.repeats,

@@ -184,7 +184,7 @@ def _sample_prompts(args):
                        betas=betas, max_new_tokens=args.max_new_tokens or 512, delta=args.delta,
                        seed=args.seed, floor=args.floor or "distribution", limit=args.sample_questions,
                        planner=args.planner or "ours", policy_modules=tuple(args.policy_module or ()),
-                       concurrent=args.concurrent, progress=not args.quiet)
+                       concurrent=args.concurrent, progress=not args.quiet, engine=args.engine)
     print(format_rows(r["rows"]))
     for m in r["matched"]:
         print(format_matched(m))
@@ -197,6 +197,9 @@ def cmd_sample(args):
     _torch_setup(args)
     if args.prompts:
         return _sample_prompts(args)
+    if args.engine != "hf":
+        raise LLMCommandError(f"--engine {args.engine} needs --prompts (the demo's own sample stage runs "
+                              "on the hf engine)")
     from llm_backend.pipeline import stage_sample
 
     _need(Path(args.out) / args.model, f"model {args.model}", "train")
@@ -396,6 +399,9 @@ def register(subparsers):
                    help="with --prompts: tokens between decisions (default: ziprc.json's, else 64)")
     s.add_argument("--concurrent", type=int, default=1,
                    help="with --prompts: questions decoded together (their samples share each forward pass)")
+    s.add_argument("--engine", choices=["hf", "vllm"], default="hf",
+                   help="with --prompts: hf (the project's decode loop, default) or vllm (the checkpoint "
+                        "served by vLLM; install: see docs/llm.md)")
     _checkpoint_options(s)
     s.set_defaults(func=cmd_sample)
 

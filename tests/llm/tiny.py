@@ -20,9 +20,10 @@ CHAT_TEMPLATE = ("{% for m in messages %}Q{{ m['content'] }}{% endfor %}"
                  "{% if add_generation_prompt %}={% endif %}")
 
 
-def save_tiny_qwen3(d, eos_boost: float = 1.5, chat_template: str | None = CHAT_TEMPLATE):
+def save_tiny_qwen3(d, eos_boost: float = 1.5, chat_template: str | None = CHAT_TEMPLATE, head_dim: int = 8):
     """A tiny random Qwen3 in the official layout (a head with more rows than the tokenizer has
     tokens, no ziprc.json) saved to ``d``; its end token is made likely so samples finish.
+    ``head_dim``: 8, or 32 for vLLM's CPU attention (which supports head sizes 32, 64, ...).
     Returns ``(text tokens, head rows)``."""
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
@@ -33,7 +34,7 @@ def save_tiny_qwen3(d, eos_boost: float = 1.5, chat_template: str | None = CHAT_
         tok.chat_template = chat_template
     rows = len(tok) + 7 * 8 + 12
     cfg = Qwen3Config(vocab_size=rows, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, head_dim=8,
+                      num_attention_heads=4, num_key_value_heads=2, head_dim=int(head_dim),
                       max_position_embeddings=256, tie_word_embeddings=False,
                       bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                       pad_token_id=tok.pad_token_id)
