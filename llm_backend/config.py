@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from .policies import ONLINE_POLICY_NAMES
+from .policies import ONLINE_DEFAULT_POLICIES
 
 
 @dataclass
@@ -51,7 +51,7 @@ class Config:
     betas: tuple = (0.01, 0.1)
     alpha: float = 0.1
     search: str = "exhaustive"
-    policies: tuple = ONLINE_POLICY_NAMES  # the demo's table: every online policy
+    policies: tuple = ONLINE_DEFAULT_POLICIES  # the demo's table: every online policy run by default
     policy_modules: tuple = ()     # users' policies, "PATH.py:ClassName"
     smooth_tokens: int = 0
     concurrent: int = 16           # questions decoded together by the online sampler

@@ -40,6 +40,8 @@ OVERRIDES = {
 }
 # every built-in except the one that needs an external reward model
 ONLINE_POLICY_NAMES = tuple(n for n in BUILTIN if n != "wbon_rm")
+#: the demo's table when no policy is named (``Policy.by_default``)
+ONLINE_DEFAULT_POLICIES = tuple(n for n in ONLINE_POLICY_NAMES if BUILTIN[n].by_default)
 
 
 class ZipRCPolicy(ZipRC):

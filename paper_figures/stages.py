@@ -174,11 +174,11 @@ class Stages:
         """
         if "sweep" in self._memo:
             return self._memo["sweep"]
-        from simulators.policies import POLICY_NAMES
+        from simulators.policies import DEFAULT_POLICIES
         from simulators.sweeps import SweepTask
 
         c = self.cfg["sweep"]
-        tasks = [SweepTask(s, float(a), "exact", self.seed, tuple(POLICY_NAMES), c["questions"][s],
+        tasks = [SweepTask(s, float(a), "exact", self.seed, DEFAULT_POLICIES, c["questions"][s],
                            int(c["episodes"][s]), ()) for s in SUITES for a in ALPHAS]
         self.log(f"study sweeps: {len(tasks)} studies (5 suites x alpha 0.1, 1.0; every policy)")
         t0 = time.perf_counter()

@@ -93,6 +93,8 @@ for _cls, _kernel, _packer in (
 assert set(TABLE) == set(BUILTIN), "every built-in of metamdp.policies has a row, and only they"
 
 POLICY_NAMES = tuple(TABLE)
+#: what runs when no policy is named (see ``Policy.by_default``)
+DEFAULT_POLICIES = tuple(n for n, e in TABLE.items() if e.cls.by_default)
 
 
 def entry_for(policy):
@@ -150,9 +152,10 @@ def sweep(name: str, knobs=None, alpha: float | None = None, **params) -> list:
 
 
 def parse_policies(text) -> list:
-    """Comma-separated policy names (or a list) to validated names (default: all)."""
+    """Comma-separated policy names (or a list) to validated names (default:
+    :data:`DEFAULT_POLICIES`)."""
     if text is None:
-        return list(TABLE)
+        return [n for n, e in TABLE.items() if e.cls.by_default]
     names = text if isinstance(text, (list, tuple)) else [t.strip() for t in str(text).split(",")]
     names = [n for n in names if n]
     for n in names:

@@ -26,7 +26,7 @@ from metamdp.grids import LengthGrid, RewardGrid
 from metamdp.policies.episode import run_episode
 
 from .kernels.samples import record_sample
-from .policies import POLICY_NAMES, entry_for, parse_policies, sweep
+from .policies import DEFAULT_POLICIES, POLICY_NAMES, entry_for, parse_policies, sweep
 from .report import summarize_cells
 from .results import Cell, normalised_costs
 from .runner import episode_seeds
@@ -222,7 +222,7 @@ def replay_study(path, policies=None, alpha: float = 0.1, cap: int = 8, seed: in
     """
     from .study import user_policy_grid
 
-    names = parse_policies(policies) if policies else list(REPLAYABLE)
+    names = parse_policies(policies) if policies else [n for n in REPLAYABLE if n in DEFAULT_POLICIES]
     bad = [n for n in names if n not in REPLAYABLE]
     if bad:
         raise ReplayError(f"cannot replay {', '.join(bad)} (needs an external reward model)")

@@ -116,7 +116,7 @@ def warm_up_kernels(announce: bool = True, names=POLICY_NAMES, processes: int | 
     loads theirs.
     """
     cached = _kernel_cached()
-    msg = ("compiling kernels (first run only: about 25 s on 2 idle cores, longer on a "
+    msg = ("compiling kernels (first run only: about 40 s on 2 cores, longer on a "
            "busy machine; cached afterwards) ...")
     timer = None
     if announce and cached is False:

@@ -302,10 +302,12 @@ def format_predictions(r: dict) -> str:
 
 
 def _sampling_options(p):
-    from llm_backend.policies import ONLINE_FLOORS, ONLINE_POLICY_NAMES
+    from llm_backend.policies import ONLINE_DEFAULT_POLICIES, ONLINE_FLOORS, ONLINE_POLICY_NAMES
 
     p.add_argument("--policies", default=None,
-                   help="comma-separated online policies (default all): " + ",".join(ONLINE_POLICY_NAMES))
+                   help="comma-separated online policies: " + ",".join(ONLINE_POLICY_NAMES)
+                   + " (default: all but " + ",".join(sorted(set(ONLINE_POLICY_NAMES) - set(ONLINE_DEFAULT_POLICIES)))
+                   + ", which run when named)")
     p.add_argument("--policy-module", action="append", default=None, metavar="PATH.py:ClassName",
                    help="also run your own metamdp.policies.Policy subclass (repeatable or comma-separated)")
     p.add_argument("--smooth-tokens", type=int, default=None, metavar="W",

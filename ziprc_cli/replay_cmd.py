@@ -16,7 +16,7 @@ def register(subparsers) -> None:
                     "with per-tick joint predictions; prints the matched-cost table.")
     p.add_argument("--traces", required=True, help="trace file (.parquet); with --record, the file to write")
     p.add_argument("--alpha", type=float, default=0.1, help="compute weight of the generation cost (default 0.1)")
-    p.add_argument("--policies", default=None, help="comma-separated policy names (default: all replayable)")
+    p.add_argument("--policies", default=None, help="comma-separated policy names (default: every replayable policy run by default)")
     p.add_argument("--policy-module", action="append", default=None, metavar="PATH.py:ClassName",
                    help="also replay your own metamdp.policies.Policy subclass (repeatable or comma-separated)")
     p.add_argument("--cap", type=int, default=8, help="samples per question at most (default 8)")

@@ -25,7 +25,9 @@ def register(subparsers) -> None:
     p.add_argument("--suite", default="mixed", help="gsm8k, math500, amc23, aime24 or mixed (default)")
     p.add_argument("--alpha", type=float, default=0.1, help="compute weight of the generation cost (default 0.1)")
     p.add_argument("--policies", default=None,
-                   help=f"comma-separated policy names (default: all; each swept over its knob): {policies}")
+                   help=f"comma-separated policy names, each swept over its knob: {policies} (default: "
+                        "all but " + ", ".join(n for n, e in TABLE.items() if not e.cls.by_default)
+                        + ", which run when named)")
     p.add_argument("--policy-module", action="append", default=None, metavar="PATH.py:ClassName",
                    help="also run your own metamdp.policies.Policy subclass (repeatable or "
                         "comma-separated); it runs on the Python episode driver, on the same episodes")

@@ -194,6 +194,9 @@ class Policy:
     cap: int | None = None
     knob_name: str | None = None
     knobs: tuple = ()
+    #: run when no list of policies is given (``ziprc study``, ``replay``, the figures, the
+    #: LLM demo); a policy too slow for every first run says False and runs when named
+    by_default: bool = True
     #: what a planning policy expected at its first decision of the question, ``(utility,
     #: expected best value)`` (its objective for the strategy it chose, and that objective's
     #: expected-best-value term alone); ``None`` for a policy that does not plan. Drivers

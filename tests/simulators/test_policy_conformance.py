@@ -453,3 +453,14 @@ def test_a_kernel_from_outside_the_package_runs_uncached(sprint):
     assert kernels.batch_loop(mine) is kernels.run_batch_uncached
     _, built_in = registry.pack(registry.make("mv"), 16)
     assert type(built_in) not in kernels.OUTSIDE and kernels.batch_loop(built_in) is kernels.run_batch
+
+
+def test_policies_run_by_default_and_when_named():
+    """A policy with ``by_default = False`` (ziprc_recourse: its search costs ~5x ZIP-RC's)
+    runs only when named; every other built-in runs when none is."""
+    from metamdp.policies import BUILTIN
+
+    assert registry.parse_policies(None) == list(registry.DEFAULT_POLICIES)
+    assert set(registry.DEFAULT_POLICIES) == {n for n, c in BUILTIN.items() if c.by_default}
+    assert "ziprc_recourse" not in registry.DEFAULT_POLICIES and "ziprc" in registry.DEFAULT_POLICIES
+    assert registry.parse_policies("ziprc_recourse,mv") == ["ziprc_recourse", "mv"]
