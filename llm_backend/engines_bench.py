@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -165,4 +166,135 @@ def format_engines(res: dict) -> str:
         plan = f"{100 * r['planner_share']:.1f}" if "planner_share" in r else "-"
         lines.append(f"  {r['model']:<6} {r['concurrent']:>3} {r['engine']:<5} {r['mode']:<6} "
                      f"{r['tokens_per_s']:>9.0f} {r['ratio_to_plain']:>8.2f} {ctrl:>7} {plan:>7} {r['tokens']:>7}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- sampled decoding
+
+#: the rows of ``sampling.json`` compared between engines: majority voting with all ``cap``
+#: samples, and ZIP-RC
+SAMPLED_ROWS = ("mv", "ziprc")
+
+
+def intervals_overlap(a, b) -> bool:
+    """Whether the closed intervals ``a = [lo, hi]`` and ``b`` share a point."""
+    return bool(max(a[0], b[0]) <= min(a[1], b[1]))
+
+
+def _span(row: dict, metric: str) -> list:
+    """A row's CI of ``metric``; the point ``[mean, mean]`` where the results give no interval
+    (every resample equal, e.g. no question right: :func:`simulators.results.interval`)."""
+    ci = row[f"{metric}_ci"]
+    return [row[metric], row[metric]] if ci is None else ci
+
+
+def compare_engine_rows(by_engine: dict, seed: int = 0) -> list:
+    """Per compared row (majority N=cap, ZIP-RC) and metric (accuracy, generation cost): each
+    engine's mean and CI, whether the CIs overlap, and the paired difference ``vllm - hf`` on
+    the same questions with its bootstrap CI. ``by_engine``: ``{"hf": rows, "vllm": rows}``,
+    the ``rows`` of each engine's ``sampling.json`` (same questions, same order)."""
+    from simulators.results import paired_ci
+
+    from .rows import Bootstraps
+
+    def pick(rows, policy):
+        cands = [r for r in rows if r["policy"] == policy]
+        if policy == "mv":   # all cap samples: the largest N
+            cands = sorted(cands, key=lambda r: r["knob"])[-1:]
+        if len(cands) != 1:
+            raise ValueError(f"expected one {policy!r} row in each engine's results, found {len(cands)}")
+        return cands[0]
+
+    out, boots = [], Bootstraps(seed=seed)
+    for policy in SAMPLED_ROWS:
+        hf, vl = pick(by_engine["hf"], policy), pick(by_engine["vllm"], policy)
+        if hf["questions"] != vl["questions"]:
+            raise ValueError(f"the engines ran different question counts ({hf['questions']} vs {vl['questions']})")
+        boot = boots(int(hf["questions"]))
+        for metric, per_q in (("accuracy", "per_question"), ("gen_cost", "per_question_cost")):
+            a = np.asarray(vl[per_q], dtype=np.float64)
+            b = np.asarray(hf[per_q], dtype=np.float64)
+            out.append({"row": hf["label"], "metric": metric,
+                        "hf": hf[metric], "hf_ci": hf[f"{metric}_ci"],
+                        "vllm": vl[metric], "vllm_ci": vl[f"{metric}_ci"],
+                        "overlap": intervals_overlap(_span(hf, metric), _span(vl, metric)),
+                        "difference": float(a.mean() - b.mean()), "difference_ci": paired_ci(a, b, boot)})
+    return out
+
+
+def write_task_prompts(path, problems) -> None:
+    """The demo task's questions as a prompt file of ``ziprc llm sample``."""
+    import json
+
+    with open(path, "w", encoding="utf-8") as f:
+        for p in problems:
+            f.write(json.dumps({"id": p.qid, "prompt": p.prompt, "answer": p.answer}) + "\n")
+
+
+def run_engines_sampled_bench(size: str = "base", pretrain_steps: int = 150, train_prompts: int = 160,
+                              train_steps: int = 80, questions: int = 80, cap: int = 8, beta: float = 0.01,
+                              max_new_tokens: int = 192, concurrent: int = 10, seed: int = 0,
+                              threads: int | None = 1, out=None, progress: bool = False) -> dict:
+    """Sampled decoding on both engines (``ziprc bench --sections engines_sampled``): a model of
+    the demo's task at a shape vLLM's CPU kernels load (``base``), trained briefly here with a
+    2-state head, then ``ziprc llm sample`` (majority voting with ``cap`` samples and ZIP-RC at
+    ``beta``) on ``questions`` new questions, once per engine with the same seed. The two
+    engines draw different random streams, so agreement is statistical: each row's accuracy and
+    cost CIs should overlap, and the paired difference's CI include 0. ``out``: keep the model
+    and both engines' outputs there (default: a temporary directory). Returns
+    ``{"engines_sampled": [...], "engines_sampled_agree": bool, "engines_sampled_params": {...}}``."""
+    import torch
+
+    from .config import Config
+    from .external import sample_prompts
+    from .pipeline import stage_pretrain, stage_rollouts, stage_train
+    from .vllm_engine import import_vllm
+
+    import_vllm()   # fail before training when the engine is missing
+    if threads:
+        torch.set_num_threads(int(threads))
+    c = Config(size=size, seed=seed, pretrain_steps=pretrain_steps, train_prompts=train_prompts,
+               train_steps=train_steps, denoise=False, max_new_tokens=max_new_tokens)
+    params = {"size": size, "pretrain_steps": pretrain_steps, "train_prompts": train_prompts,
+              "train_steps": train_steps, "head": "2-state", "questions": questions, "cap": cap, "beta": beta,
+              "max_new_tokens": max_new_tokens, "concurrent": concurrent, "seed": seed,
+              "torch_threads": torch.get_num_threads()}
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(out) if out is not None else Path(tmp)
+        d.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        stage_pretrain(d, c, progress=progress)
+        stage_rollouts(d, c, progress=progress)
+        stage_train(d, c, progress=progress)
+        train_seconds = time.perf_counter() - t0
+        # new questions: the pipeline's own sets are seeded from c.seed * 100 + 1..4
+        write_task_prompts(d / "prompts.jsonl", make_problems(questions, seed=4242 + seed, prefix="s"))
+        by_engine, seconds, prefill = {}, {}, {}
+        for engine in ("hf", "vllm"):
+            res = sample_prompts(d / "ziprc", d / "prompts.jsonl", d / f"sample_{engine}", cap=cap, betas=(beta,),
+                                 max_new_tokens=max_new_tokens, concurrent=concurrent, seed=seed,
+                                 progress=progress, engine=engine)
+            by_engine[engine], seconds[engine] = res["rows"], res["seconds"]
+            prefill[engine] = {k: v.get("prefill_tokens", 0) for k, v in res["engine_cost"].items()}
+    rows = compare_engine_rows(by_engine, seed=seed)
+    return {"engines_sampled": rows,
+            "engines_sampled_agree": all(r["overlap"] for r in rows),
+            "engines_sampled_seconds": {"train": train_seconds, **{f"sample_{e}": s for e, s in seconds.items()}},
+            "engines_sampled_prefill_tokens": prefill,
+            "engines_sampled_params": params}
+
+
+def format_engines_sampled(res: dict) -> str:
+    """The table ``ziprc bench --sections engines_sampled`` prints."""
+    def iv(ci, sign=""):
+        return "-" if ci is None else f"[{ci[0]:{sign}.3f}, {ci[1]:{sign}.3f}]"
+
+    lines = [f"  {'row':<16} {'metric':<9} {'hf':>25} {'vllm':>25} {'overlap':>7} {'vllm - hf (paired)':>26}"]
+    for r in res["engines_sampled"]:
+        lines.append(f"  {r['row']:<16} {r['metric']:<9} {r['hf']:>7.3f} {iv(r['hf_ci']):>17} "
+                     f"{r['vllm']:>7.3f} {iv(r['vllm_ci']):>17} {'yes' if r['overlap'] else 'NO':>7} "
+                     f"{r['difference']:>+8.3f} {iv(r['difference_ci'], '+'):>17}")
+    s = res["engines_sampled_seconds"]
+    lines.append(f"  every pair of CIs overlaps: {'yes' if res['engines_sampled_agree'] else 'NO'}; "
+                 f"training {s['train']:.0f} s, sampling hf {s['sample_hf']:.0f} s, vllm {s['sample_vllm']:.0f} s")
     return "\n".join(lines)

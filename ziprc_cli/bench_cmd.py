@@ -7,7 +7,9 @@ seconds of the simulators' kernels, in a temporary cache), ``zero_overhead``
 (decoding with predictions vs plain decoding) and ``score`` (``ziprc llm score``'s tokens/s,
 batched vs one rollout at a time), the last two when the ``[llm]`` extra is installed, and,
 only when asked for, ``engines`` (plain vLLM, vLLM with the slice, vLLM and the HF loop
-with the ZIP-RC controller: :mod:`llm_backend.engines_bench`; needs vLLM).
+with the ZIP-RC controller: :mod:`llm_backend.engines_bench`; needs vLLM) and
+``engines_sampled`` (a model of the demo's task trained briefly here, then majority voting and
+ZIP-RC sampled on both engines: accuracy and cost agree within their CIs; needs vLLM).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ OPTIONAL_SECTIONS = {
     "zero_overhead": ("llm_backend.bench", "run_zero_overhead_bench"),
     "score": ("llm_backend.bench", "run_score_bench"),
     "engines": ("llm_backend.engines_bench", "run_engines_bench"),
+    "engines_sampled": ("llm_backend.engines_bench", "run_engines_sampled_bench"),
 }
-ON_REQUEST = ("engines",)    # minutes long: not in the default run
+ON_REQUEST = ("engines", "engines_sampled")    # minutes long: not in the default run
 
 
 def register(sub) -> None:

@@ -235,6 +235,44 @@ def test_engines_bench_rows(tmp_path):
 
 @needs_vllm
 @pytest.mark.slow
+def test_engines_sampled_section_on_a_briefly_trained_model(tmp_path):
+    """``ziprc bench --sections engines_sampled`` at a tiny scale (no agreement is asserted on
+    six questions of a barely trained model): the model is trained and both engines sample
+    the same prompt file; each engine's ``sampling.json`` and traces are written and valid; the
+    comparison's rows are the ones its table states (means inside their CIs, the paired
+    difference = vLLM's mean - HF's). In a child process, as the command runs it."""
+    from simulators.traces import validate_traces
+
+    code = ("import json, sys; from llm_backend.engines_bench import *; "
+            "r = run_engines_sampled_bench(pretrain_steps=10, train_prompts=8, train_steps=4, questions=6, cap=4, "
+            "max_new_tokens=32, concurrent=3, out=sys.argv[2]); "
+            "r['table'] = format_engines_sampled(r); json.dump(r, open(sys.argv[1], 'w'))")
+    p = subprocess.run([sys.executable, "-c", code, str(tmp_path / "r.json"), str(tmp_path / "run")],
+                       capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    r = json.loads((tmp_path / "r.json").read_text())
+    rows = r["engines_sampled"]
+    assert [(x["row"], x["metric"]) for x in rows] == [
+        ("majority N=4", "accuracy"), ("majority N=4", "gen_cost"),
+        ("ZIP-RC beta=0.01", "accuracy"), ("ZIP-RC beta=0.01", "gen_cost")]
+    for x in rows:
+        assert x["difference"] == pytest.approx(x["vllm"] - x["hf"], abs=1e-12)
+        for e in ("hf", "vllm"):
+            if x[f"{e}_ci"] is not None:
+                assert x[f"{e}_ci"][0] <= x[e] <= x[f"{e}_ci"][1]
+    assert r["engines_sampled_agree"] == all(x["overlap"] for x in rows)
+    assert r["engines_sampled_params"]["head"] == "2-state" and "every pair of CIs overlaps" in r["table"]
+    qids = [json.loads(line)["id"] for line in (tmp_path / "run" / "prompts.jsonl").read_text().splitlines()]
+    assert len(qids) == 6
+    for e in ("hf", "vllm"):
+        s = json.loads((tmp_path / "run" / f"sample_{e}" / "sampling.json").read_text())
+        assert s["engine"] == e and s["questions"] == 6
+        assert validate_traces(tmp_path / "run" / f"sample_{e}" / "traces_majority.parquet")["questions"] == 6
+    assert r["engines_sampled_prefill_tokens"]["vllm"]["majority"] > 0
+
+
+@needs_vllm
+@pytest.mark.slow
 def test_sampled_lengths_agree_with_hf_loop(served):
     """At temperature 1 the two engines draw different samples (their random streams differ)
     from the same distribution: the mean length and the share of samples that end on their
