@@ -20,27 +20,37 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from .rows import Bootstraps, majority_rows, matched_rows, question_lbar, run_row
+from .rows import (SAME_SAMPLES_AS_MV, Bootstraps, majority_rows, matched_rows, question_lbar, row_label,
+                   run_row, selection_rows)
 
 
 def compare_at_matched_cost(osamp, problems, cap: int = 8, betas=(0.01, 0.1), alpha: float = 0.1,
                             floor: str = "distribution", same=None, concurrent: int = 1, progress: bool = False,
-                            planner: str = "ours", user_policies=(), seed: int = 0) -> dict:
+                            planner: str = "ours", user_policies=(), seed: int = 0,
+                            policies=("mv", "ziprc")) -> dict:
     """Majority voting (``cap`` independent samples per question; its first ``N`` give the MV
-    curve) and online ZIP-RC at each ``beta``, through one :class:`OnlineSampler`, and the
-    matched-cost table. ``same(answer, reference)`` decides a vote's correctness (default:
-    string equality). ``user_policies``: users' :class:`metamdp.policies.Policy` objects
-    (``--policy-module``), each run through the same sampler and given a row under its label.
-    Returns ``rows``, ``matched``, ``planner_timing``, the trace rows (``mv_rows``, ``ziprc_rows``
-    by beta, ``user_rows`` by policy name) and the per-question results. ``seed``: the
-    bootstrap's."""
+    curve; always run: it defines each question's ``Lbar``), online ZIP-RC at each ``beta``
+    when ``policies`` names ``ziprc``, the other online policies ``policies`` names (the
+    selection-only ones on majority voting's samples, :data:`~llm_backend.rows.SAME_SAMPLES_AS_MV`),
+    all through one :class:`OnlineSampler`, and the matched-cost table. ``same(answer,
+    reference)`` decides a vote's correctness (default: string equality). ``user_policies``:
+    users' :class:`metamdp.policies.Policy` objects (``--policy-module``), each run through the
+    same sampler and given a row under its label. Returns ``rows``, ``matched``,
+    ``planner_timing``, the trace rows (``mv_rows``, ``ziprc_rows`` by beta, ``user_rows`` by
+    policy name: the built-in others' and the users') and the per-question results. ``seed``:
+    the bootstrap's."""
     from tqdm import tqdm
 
-    from .policies import make_policy
+    from .policies import make_policy, parse_policy_names
     from .sampler import MajorityVotePolicy, majority_from_samples
 
+    policies = parse_policy_names(policies)
+    betas = tuple(betas) if "ziprc" in policies else ()
+    others = [make_policy(p, cap=cap) for p in policies
+              if p not in ("mv", "ziprc") and p not in SAME_SAMPLES_AS_MV]
+    runs = [(pol, row_label(pol)) for pol in others] + [(pol, pol.label()) for pol in user_policies]
     same = same or (lambda a, b: a == b)
-    bar = tqdm(total=1 + len(betas) + len(user_policies), desc="sampling", disable=not progress, mininterval=1.0)
+    bar = tqdm(total=1 + len(betas) + len(runs), desc="sampling", disable=not progress, mininterval=1.0)
     mv = osamp.run_many(problems, MajorityVotePolicy(cap), concurrent=concurrent)
     bar.update(1)
     mv_rows = [row for r in mv for row in r.samples]
@@ -48,6 +58,7 @@ def compare_at_matched_cost(osamp, problems, cap: int = 8, betas=(0.01, 0.1), al
     truth = {p.qid: p.answer for p in problems}
     boots = Bootstraps(seed=seed)
     rows = majority_rows(mv, truth, lbar, alpha, cap, boots, majority_from_samples, same)
+    rows += selection_rows(mv, truth, policies, cap, lbar, alpha, boots, same)
     timing, zrows, zres = {}, {}, {}
     for beta in betas:
         pol = make_policy("ziprc", cap=cap, beta=beta, alpha=alpha, floor=floor, planner=planner)
@@ -66,15 +77,16 @@ def compare_at_matched_cost(osamp, problems, cap: int = 8, betas=(0.01, 0.1), al
     engine_cost = {"majority": _engine_cost(mv)}
     engine_cost.update({f"ZIP-RC beta={b:g}": _engine_cost(r) for b, r in zres.items()})
     urows = {}
-    for pol in user_policies:
+    for pol, label in runs:
         res = osamp.run_many(problems, pol, concurrent=concurrent)
         bar.update(1)
         urows[pol.name] = [row for r in res for row in r.samples]
-        rows.append(run_row(pol.label(), pol.name, res, lbar, alpha, boots))
-        engine_cost[pol.label()] = _engine_cost(res)
+        rows.append(run_row(label, pol.name, res, lbar, alpha, boots))
+        engine_cost[label] = _engine_cost(res)
     bar.close()
     return {"rows": rows, "matched": matched_rows(rows, boots), "planner_timing": timing, "mv_rows": mv_rows,
-            "ziprc_rows": zrows, "user_rows": urows, "mv_results": mv, "ziprc_results": zres,
+            "ziprc_rows": zrows, "user_rows": urows, "runs": [pol for pol, _ in runs], "mv_results": mv,
+            "ziprc_results": zres,
             "engine_cost": engine_cost}
 
 
@@ -93,9 +105,11 @@ def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = N
                    cap: int = 8, betas=(0.01, 0.1), alpha: float = 0.1, max_new_tokens: int = 512,
                    delta: int | None = None, seed: int = 0, floor: str = "distribution", limit: int | None = None,
                    concurrent: int = 1, progress: bool = True, planner: str = "ours",
-                   policy_modules=(), engine: str = "hf") -> dict:
+                   policy_modules=(), engine: str = "hf", policies=("mv", "ziprc")) -> dict:
     """``engine``: ``hf`` (the project's decode loop) or ``vllm`` (the checkpoint served by
-    vLLM, :mod:`llm_backend.vllm_engine`); the controller, policies and outputs are the same."""
+    vLLM, :mod:`llm_backend.vllm_engine`); the controller, policies and outputs are the same.
+    ``policies``: the online policies to run (:data:`llm_backend.policies.ONLINE_POLICY_NAMES`;
+    majority voting always runs, it defines the cost unit)."""
     from metamdp.policies import POLICY_NAMES, load_policies
     from simulators.io import provenance, write_json_atomic
     from simulators.traces import write_traces
@@ -117,7 +131,10 @@ def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = N
 
     if engine not in ENGINES:
         raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    user_policies = load_policies(tuple(policy_modules), reserved=POLICY_NAMES)   # fail before loading the model
+    from .policies import parse_policy_names
+
+    policies = parse_policy_names(policies)   # fail before loading the model
+    user_policies = load_policies(tuple(policy_modules), reserved=POLICY_NAMES)
     problems = load_prompts(prompts_path)
     if limit is not None:
         problems = problems[:int(limit)]
@@ -148,14 +165,15 @@ def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = N
               "dtype": dtype or "float32", "device": device, "cap": cap, "betas": list(betas), "alpha": alpha,
               "max_new_tokens": max_new_tokens, "delta": grid.delta, "floor": floor,
               "length_edges": list(grid.length_edges), "concurrent": concurrent, "planner": planner,
-              "policy_modules": list(policy_modules), "engine": engine}
+              "policy_modules": list(policy_modules), "engine": engine, "policies": list(policies)}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     try:
         cmp = compare_at_matched_cost(osamp, problems, cap=cap, betas=betas, alpha=alpha, floor=floor,
                                       same=AnswerExtractor.same, concurrent=concurrent, progress=progress,
-                                      planner=planner, user_policies=user_policies, seed=seed)
+                                      planner=planner, user_policies=user_policies, seed=seed,
+                                      policies=policies)
     finally:
         if engine == "vllm":
             served.close()
@@ -164,7 +182,7 @@ def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = N
     for beta, trows in cmp["ziprc_rows"].items():
         write_traces(out / f"traces_ziprc_beta{beta:g}.parquet", trows,
                      {"seed": seed, "params": dict(params, policy="ziprc", beta=beta)})
-    for pol in user_policies:
+    for pol in cmp["runs"]:
         write_traces(out / f"traces_{pol.name}.parquet", cmp["user_rows"][pol.name],
                      {"seed": seed, "params": dict(params, policy=pol.name, knobs=pol.describe())})
     rows, timing = cmp["rows"], cmp["planner_timing"]

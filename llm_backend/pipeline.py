@@ -31,13 +31,9 @@ from simulators.io import provenance, write_json_atomic
 
 from .config import Config, config_json
 from .model import build_model, load_checkpoint, n_params, pretrain, save_checkpoint
-from .rows import Bootstraps, format_matched, format_rows, majority_rows, matched_rows, question_lbar, run_row
+from .rows import (SAME_SAMPLES_AS_MV, Bootstraps, format_matched, format_rows, majority_rows, matched_rows,
+                   question_lbar, row_label, run_row, selection_rows)
 from .task import make_problems
-
-
-#: policies that run ``n = cap`` samples to completion and differ from ``mv`` only in how the
-#: answer is selected: evaluated on the very samples of the ``mv`` run
-SAME_SAMPLES_AS_MV = {"bon": "value", "wbon": "weighted", "pass_at_n": "oracle"}
 
 
 def _write_config(out: Path, c: Config):
@@ -219,7 +215,6 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
     majority voting at N = 1..cap as the reference curve (always run: it defines ``Lbar``)."""
     from tqdm import tqdm
 
-    from metamdp.policies import select
     from simulators.traces import write_traces
 
     from .policies import make_policy, parse_policy_names
@@ -253,14 +248,7 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
     wall = {"mv": 0.0}
     for r in mv:
         wall["mv"] += r.policy_seconds + r.decode_seconds
-    # selection-only variants of mv, on the same samples
-    for pname in [p for p in policies if p in SAME_SAMPLES_AS_MV]:
-        acc = []
-        for r, p in zip(mv, problems):
-            ch = select(SAME_SAMPLES_AS_MV[pname], [s for s in osamp_samples(r) if s.status == "finished"])
-            acc.append(ch is not None and ch.answer == p.answer)
-        rows_out.append(run_row(f"{pname} N={c.cap}", pname, mv, lbar, c.alpha, boots, correct=acc,
-                                knob_name="n", knob=c.cap))
+    rows_out += selection_rows(mv, truth, policies, c.cap, lbar, c.alpha, boots)
     timing = {}
     for beta in betas:
         zpol = make_policy("ziprc", cap=c.cap, beta=beta, alpha=c.alpha, search=c.search, floor=c.floor,
@@ -287,7 +275,7 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
         write_traces(out / f"traces_{pname}.parquet", rows,
                      {"seed": c.seed, "params": dict(config_json(c), policy=pname, model=name,
                                                      knobs=pol.describe())})
-        rows_out.append(run_row(label or _label(pol), pname, res, lbar, c.alpha, boots))
+        rows_out.append(run_row(label or row_label(pol), pname, res, lbar, c.alpha, boots))
         wall[pname] = float(sum(r.policy_seconds + r.decode_seconds for r in res))
     bar.close()
     matched = matched_rows(rows_out, boots)
@@ -455,23 +443,6 @@ def _run_all(osamp, problems, policy, c: Config, bar):
     res = osamp.run_many(problems, policy, concurrent=min(c.concurrent, max(1, len(problems))))
     bar.update(len(problems))
     return res
-
-
-def osamp_samples(r):
-    """Lightweight finished-sample views (answer, value, correct, sid) of a result's rows."""
-    from types import SimpleNamespace
-
-    return [SimpleNamespace(sid=x["sample_id"], answer=x["answer"], value=x["value"], correct=x["correct"],
-                            status=x["status"]) for x in r.samples]
-
-
-def _label(pol) -> str:
-    """A row label: the policy's name and its main knobs."""
-    keys = {"length_prune": ("n", "budget_tokens"), "reward_prune": ("n", "threshold"), "ac": ("threshold",),
-            "esc": ("window",), "deepconf": ("n", "warmup"), "short_m_at_k": ("n", "m"),
-            "spec_rejection": ("n", "keep_frac"), "pandora": ("beta",), "half_finished": ("n",)}
-    d = pol.describe()
-    return pol.name + " " + ",".join(f"{k}={d[k]:g}" for k in keys.get(pol.name, ("n",)) if k in d)
 
 
 # --------------------------------------------------------------------------- demo

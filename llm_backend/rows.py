@@ -64,6 +64,53 @@ def majority_rows(mv_results, truth: dict, lbar: dict, alpha: float, cap: int, b
     return rows
 
 
+#: policies that run ``n = cap`` samples to completion and differ from majority voting only in
+#: how the answer is selected: evaluated on the very samples of the ``mv`` run
+SAME_SAMPLES_AS_MV = {"bon": "value", "wbon": "weighted", "pass_at_n": "oracle"}
+
+
+def finished_views(result) -> list:
+    """The finished samples of one question's result as views (``sid``, ``answer``, ``value``,
+    ``correct``, ``status``) that :func:`metamdp.policies.select` reads."""
+    from types import SimpleNamespace
+
+    return [SimpleNamespace(sid=x["sample_id"], answer=x["answer"], value=x["value"], correct=x["correct"],
+                            status=x["status"]) for x in result.samples if x["status"] == "finished"]
+
+
+def selection_rows(mv_results, truth: dict, names, cap: int, lbar: dict, alpha: float, boots: Bootstraps,
+                   same=None) -> list:
+    """The rows of the selection-only policies among ``names`` (:data:`SAME_SAMPLES_AS_MV`):
+    each picks one answer from the ``cap`` finished majority-vote samples of each question, so
+    its cost is majority voting's. ``same(answer, reference)`` decides correctness (default:
+    equality)."""
+    from metamdp.policies import select
+
+    same = same or (lambda a, b: a == b)
+    rows = []
+    for name in (n for n in names if n in SAME_SAMPLES_AS_MV):
+        acc = []
+        for r in mv_results:
+            ch = select(SAME_SAMPLES_AS_MV[name], finished_views(r))
+            acc.append(ch is not None and same(ch.answer, truth[r.qid]))
+        rows.append(run_row(f"{name} N={cap}", name, mv_results, lbar, alpha, boots, correct=acc,
+                            knob_name="n", knob=cap))
+    return rows
+
+
+#: the knobs a row label names, by policy (others: ``n``)
+LABEL_KNOBS = {"length_prune": ("n", "budget_tokens"), "reward_prune": ("n", "threshold"), "ac": ("threshold",),
+               "esc": ("window",), "deepconf": ("n", "warmup"), "short_m_at_k": ("n", "m"),
+               "spec_rejection": ("n", "keep_frac"), "pandora": ("beta",), "half_finished": ("n",)}
+
+
+def row_label(pol) -> str:
+    """A row label: the policy's name and its main knobs."""
+    d = pol.describe()
+    knobs = ",".join(f"{k}={d[k]:g}" for k in LABEL_KNOBS.get(pol.name, ("n",)) if k in d)
+    return f"{pol.name} {knobs}" if knobs else pol.name
+
+
 def run_row(label: str, policy: str, results, lbar: dict, alpha: float, boots: Bootstraps, *,
             correct=None, variant: str = "", knob_name: str | None = None, knob=None) -> dict:
     """The row of one online run (a list of the sampler's per-question results); ``correct``

@@ -169,6 +169,10 @@ def cmd_evaluate(args):
     return 0
 
 
+#: what ``sample --prompts`` runs when ``--policies`` is not given: the paper's comparison
+PROMPT_FILE_POLICIES = ("mv", "ziprc")
+
+
 def _sample_prompts(args):
     """``sample --prompts``: any prompt file on any local checkpoint directory."""
     from llm_backend.external import sample_prompts
@@ -184,7 +188,8 @@ def _sample_prompts(args):
                        betas=betas, max_new_tokens=args.max_new_tokens or 512, delta=args.delta,
                        seed=args.seed, floor=args.floor or "distribution", limit=args.sample_questions,
                        planner=args.planner or "ours", policy_modules=tuple(args.policy_module or ()),
-                       concurrent=args.concurrent, progress=not args.quiet, engine=args.engine)
+                       concurrent=args.concurrent, progress=not args.quiet, engine=args.engine,
+                       policies=args.policies or PROMPT_FILE_POLICIES)
     print(format_rows(r["rows"]))
     for m in r["matched"]:
         print(format_matched(m))
@@ -307,7 +312,7 @@ def _sampling_options(p):
     p.add_argument("--policies", default=None,
                    help="comma-separated online policies: " + ",".join(ONLINE_POLICY_NAMES)
                    + " (default: all but " + ",".join(sorted(set(ONLINE_POLICY_NAMES) - set(ONLINE_DEFAULT_POLICIES)))
-                   + ", which run when named)")
+                   + ", which run when named; with --prompts: " + ",".join(PROMPT_FILE_POLICIES) + ")")
     p.add_argument("--policy-module", action="append", default=None, metavar="PATH.py:ClassName",
                    help="also run your own metamdp.policies.Policy subclass (repeatable or comma-separated)")
     p.add_argument("--smooth-tokens", type=int, default=None, metavar="W",

@@ -143,3 +143,53 @@ def test_cli_sample_prompts_traces_replay(qwen3, prompts, tmp_path):
                (b["question_id"], b["sample_id"], b["total_tokens"], b["answer"], b["correct"])
         assert a["tick_tokens"] == b["tick_tokens"]
         assert np.max(np.abs(np.asarray(a["joints"]) - np.asarray(b["joints"]))) <= 1e-5
+
+
+def test_cli_sample_prompts_runs_the_named_policies(qwen3, prompts, tmp_path, capsys):
+    """``--policies`` with ``--prompts``: the named policies and only those (majority voting
+    always: it is the cost unit). A selection-only policy (bon) is scored on majority voting's
+    own samples, so its cost is majority voting's with all ``cap``; an online baseline
+    (length_prune) runs through the sampler and writes its traces; no ZIP-RC row or traces
+    when ZIP-RC is not named. An unknown name fails before the model is loaded."""
+    import pyarrow.parquet as pq
+
+    from metamdp.policies import select
+    from simulators.traces import validate_traces
+    from ziprc_cli.main import main
+
+    d, _, _ = qwen3
+    out = tmp_path / "run"
+    base = ["llm", "sample", "--model", str(d), "--prompts", str(prompts), "--reward-states", "2", "--out", str(out),
+            "--cap", "3", "--max-new-tokens", "10", "--delta", "4", "--quiet", "--seed", "1", "--concurrent", "2"]
+    assert main([*base, "--policies", "mv,bon,length_prune"]) == 0
+    s = json.loads((out / "sampling.json").read_text())
+    labels = [r["label"] for r in s["rows"]]
+    assert labels[:4] == ["majority N=1", "majority N=2", "majority N=3", "bon N=3"]
+    assert len(labels) == 5 and labels[4].startswith("length_prune ") and not any("ZIP-RC" in x for x in labels)
+    assert s["provenance"]["params"]["policies"] == ["mv", "bon", "length_prune"]
+    bon, mv3 = s["rows"][3], s["rows"][2]
+    assert bon["per_question_cost"] == mv3["per_question_cost"]
+    from types import SimpleNamespace
+
+    t = pq.read_table(out / "traces_majority.parquet").to_pylist()
+    truth = {"a": "4", "7": "1", "c": "12"}
+    qids = [r["question_id"] for r in t if r["sample_id"] == 0]   # the questions in their order
+    want = []
+    for q in qids:
+        done = [SimpleNamespace(sid=r["sample_id"], answer=r["answer"], value=r["value"], correct=r["correct"],
+                                status="finished") for r in t if r["question_id"] == q and r["finished"]]
+        ch = select("value", done)
+        want.append(ch is not None and AnswerExtractor.same(ch.answer, truth[q]))
+    assert bon["per_question"] == want
+    assert validate_traces(out / "traces_length_prune.parquet")["questions"] == 3
+    assert not list(out.glob("traces_ziprc*"))
+    assert main([*base, "--policies", "mv,nonesuch"]) == 2
+    assert "unknown policy 'nonesuch'" in capsys.readouterr().err
+
+
+def test_row_labels_name_the_main_knobs():
+    from llm_backend.policies import make_policy
+    from llm_backend.rows import row_label
+
+    assert row_label(make_policy("deepconf", cap=4)) == "deepconf n=4,warmup=2"
+    assert row_label(make_policy("ziprc_recourse", cap=4)) == "ziprc_recourse"   # no knob: no trailing space
