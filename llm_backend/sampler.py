@@ -313,7 +313,9 @@ class OnlineSampler:
                 s.tokens.append(t)
                 if t == self.eos:
                     self._finish(s, ep.problem, "finished")
-                elif s.own_tokens >= self.max_new_tokens:
+                elif len(s.tokens) >= self.max_new_tokens:
+                    # the budget bounds the whole sequence, a branch's inherited prefix included:
+                    # a branch continues its parent (it starts at the prefix's node)
                     self._finish(s, ep.problem, "truncated")
                 else:
                     still.append((ep, s))

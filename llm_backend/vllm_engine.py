@@ -400,7 +400,8 @@ class VllmOnlineSampler(OnlineSampler):
 
     def _branch_sample(self, ep, q, s, src):
         s.slot = _Stream(question=q, sid=s.sid)
-        self.vllm.submit(s.slot, q.ids + list(s.tokens), self._params(s.slot, self.max_new_tokens))
+        # the budget bounds the whole sequence, the inherited prefix included (as the HF loop)
+        self.vllm.submit(s.slot, q.ids + list(s.tokens), self._params(s.slot, self.max_new_tokens - len(s.tokens)))
 
     def _set_running(self, ep, active, paused):
         for s in paused:
@@ -410,7 +411,7 @@ class VllmOnlineSampler(OnlineSampler):
             if st.rid is not None:
                 continue
             ahead = [t for _, t in st.buf]
-            budget = self.max_new_tokens - s.own_tokens - len(ahead)
+            budget = self.max_new_tokens - len(s.tokens) - len(ahead)
             if budget > 0 and not (ahead and ahead[-1] == self.eos):
                 self.vllm.submit(st, st.question.ids + list(s.tokens) + ahead, self._params(st, budget))
 

@@ -17,7 +17,7 @@ from llm_backend.train import length_grid  # noqa: E402
 from metamdp.grids import RewardGrid  # noqa: E402
 
 torch.set_num_threads(1)  # <= 2; one thread is far faster when the cores are shared
-from .tiny import GRID, tiny_model  # noqa: E402
+from .tiny import GRID, LateBranch, tiny_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +108,22 @@ def test_branch_copies_prefix_and_pause_keeps_sample(tiny):
     assert r.pruned_tokens == 2 * GRID.delta and r.compute_tokens == 2 * GRID.delta
     # the branch's first recorded joint is its source's joint at the branch point
     assert np.allclose(b["joints"][0], a["joints"][-1])
+
+
+def test_a_late_branch_stops_at_the_generation_budget(tiny):
+    """A branch continues its parent's sequence (it starts at the prefix's node), so the
+    budget ``max_new_tokens`` bounds its whole length, prefix included: a branch made at 24
+    of 30 tokens runs 6 more and is truncated there. (Counting only its own tokens let a
+    branch run past the KV pool's room and stop with a PoolError.)"""
+    model, tok, rs = tiny
+    s = OnlineSampler(model, tok, rs, GRID, cap=2, max_new_tokens=30, seed=5)
+    s.sampler.mask[tok.eos_token_id] = True   # no sample ends on its own
+    r = s.run(make_problems(1, seed=3)[0], LateBranch(at=6))
+    a, b = r.samples
+    assert b["branch_from"] == 0 and b["prefix_tokens"] == 6 * GRID.delta
+    assert b["status"] == "truncated" and b["prefix_tokens"] + b["total_tokens"] == 30
+    assert len(b["output_token_ids"]) == 30 - 6 * GRID.delta
+    assert a["status"] == "pruned" and a["total_tokens"] == 6 * GRID.delta
 
 
 def test_reward_pruning_policy_runs(tiny):

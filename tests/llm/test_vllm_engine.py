@@ -93,16 +93,18 @@ def _run(sampler, problems, policy, concurrent):
 
 
 @needs_vllm
-@pytest.mark.parametrize("policy", ["mv", "ziprc", "scripted"])
+@pytest.mark.parametrize("policy", ["mv", "ziprc", "scripted", "late_branch"])
 def test_greedy_equivalence_with_hf_loop(served, policy):
     from llm_backend.policies import MajorityVotePolicy, make_policy
     from llm_backend.sampler import OnlineSampler
     from llm_backend.vllm_engine import VllmOnlineSampler
 
+    from .tiny import LateBranch
+
     model, tok, rs, grid, problems, max_prompt, engine = served
     kw = dict(cap=4, max_new_tokens=MAX_NEW, max_prompt=max_prompt, seed=0, temperature=0.0)
     pol = {"mv": lambda: MajorityVotePolicy(4), "ziprc": lambda: make_policy("ziprc", cap=4, beta=0.02),
-           "scripted": PauseBranchPrune}[policy]
+           "scripted": PauseBranchPrune, "late_branch": lambda: LateBranch(at=4)}[policy]
     a = _run(OnlineSampler(model, tok, rs, grid, **kw), problems, pol(), concurrent=2)
     b = _run(VllmOnlineSampler(engine, tok, rs, grid, **kw), problems, pol(), concurrent=2)
     statuses, lengths = set(), set()
@@ -117,6 +119,7 @@ def test_greedy_equivalence_with_hf_loop(served, policy):
             assert not any(t >= len(tok) for t in y["tokens"])
             np.testing.assert_allclose(y["joints"], x["joints"], rtol=0, atol=JOINT_ATOL)
             assert y["value"] == pytest.approx(x["value"], abs=JOINT_ATOL)
+            assert x["prefix_tokens"] + x["total_tokens"] <= MAX_NEW   # the budget bounds the whole sequence
             statuses.add(x["status"])
             lengths.add(x["total_tokens"])
         assert rb.engine_cost["prefill_tokens"] > 0 and rb.engine_cost["discarded_tokens"] >= 0
@@ -124,6 +127,9 @@ def test_greedy_equivalence_with_hf_loop(served, policy):
     if policy == "scripted":
         assert "pruned" in statuses
         assert any(r["branch_from"] == 0 for res in b for r in res.samples)
+    if policy == "late_branch":   # a branch at 16 of 24 tokens, truncated at the budget
+        late = [r for res in b for r in res.samples if r["branch_from"] == 0]
+        assert any(r["status"] == "truncated" and r["prefix_tokens"] == 16 for r in late)
     assert not engine.live                  # every request ended or was aborted
 
 

@@ -4,6 +4,7 @@ import torch
 
 from llm_backend.config import GridSpec
 from llm_backend.model import build_model
+from metamdp.policies import Action
 
 GRID = GridSpec(length_edges=(0, 4, 8, 12, 16, 20, 24, 28, 40), delta=4)
 
@@ -45,3 +46,23 @@ def save_tiny_qwen3(d, eos_boost: float = 1.5, chat_template: str | None = CHAT_
     m.save_pretrained(d)
     tok.save_pretrained(d)
     return len(tok), rows
+
+
+class LateBranch:
+    """Run one sample to ``at`` ticks, then pause it and run a branch of it to the end (the
+    generation budget bounds the branch's whole length)."""
+
+    name = "late_branch"
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def __call__(self, view):
+        if view.epoch == 0:
+            return Action(keep=[], new=1)
+        live = [s.sid for s in view.unfinished]
+        if view.epoch < self.at:
+            return Action(keep=live)
+        if view.epoch == self.at and 0 in live:
+            return Action(keep=[], new=1, branch_from=0)
+        return Action(keep=[i for i in live if i != 0])
