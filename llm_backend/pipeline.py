@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from simulators.io import provenance, write_json_atomic
+from simulators.results import arm_label
 
 from .config import Config, config_json
 from .model import build_model, load_checkpoint, n_params, pretrain, save_checkpoint
@@ -381,19 +382,16 @@ def frontier_summary(result: dict, seconds: float | None = None) -> dict:
     ref = result["reference"]
     p = result["provenance"]["params"]
 
-    def label(t):
-        return t["policy"] + (f" ({t['variant']})" if t["variant"] else "")
-
     ziprc = []
     for t in result["matched"]:
         f = t.get("frontier") or {}
         if t["policy"] != "ziprc" or f.get("status", "unreachable") == "unreachable":
             continue
-        ziprc.append({"method": label(t), "status": f["status"], "knob_name": f["knob_name"], "knob": f["knob"],
+        ziprc.append({"method": arm_label(t), "status": f["status"], "knob_name": f["knob_name"], "knob": f["knob"],
                       "gen_cost": f["gen_cost"], "accuracy": f["accuracy"],
                       "mv_accuracy": ref.get("frontier_accuracy"),
                       "ziprc_minus_mv": f.get("delta_vs_mv"), "ci": f.get("delta_vs_mv_ci")})
-    best = {label(t): {"knob_name": t["knob_name"], "knob": t["knob"], "accuracy": t["accuracy"],
+    best = {arm_label(t): {"knob_name": t["knob_name"], "knob": t["knob"], "accuracy": t["accuracy"],
                        "gen_cost": t["gen_cost"], "within_budget": t["within_budget"],
                        "minus_mv": t["delta_vs_mv"], "ci": t["delta_vs_mv_ci"]}
             for t in result["matched"]}

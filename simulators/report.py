@@ -14,7 +14,7 @@ import numpy as np
 from .io import provenance
 from .plotstyle import frontier_figure
 from .policies import POLICY_NAMES
-from .results import (MATCH_COST, MATCH_TOLERANCE, N_BOOT, best_at_cost, bootstrap_indices,
+from .results import (MATCH_COST, MATCH_TOLERANCE, N_BOOT, arm_label, best_at_cost, bootstrap_indices,
                       cell_row, ci, frontier_point, paired_ci, pooled_strata)
 from .synthetic import DEFAULT_PRESET
 
@@ -48,16 +48,25 @@ def summarize_cells(cells: list, alpha: float, strata, strata_names, seed: int =
     return out
 
 
+def arm_groups(cells: list, rows: list, oracle: bool = True) -> dict:
+    """The study's grid points grouped into frontiers: ``"policy"`` or ``"policy (variant)"``
+    -> ``[(per-question correct, row), ...]`` (what :func:`frontier_point` takes). ``oracle``:
+    keep the policies whose selection knows correctness (``pass_at_n``)."""
+    groups: dict = {}
+    for c, r in zip(cells, rows):
+        if not oracle and c.policy.selection == "oracle":
+            continue
+        groups.setdefault(arm_label(r), []).append((c.correct, r))
+    return groups
+
+
 def frontier_comparison(cells: list, rows: list, boot: np.ndarray, base: str, costs) -> dict:
     """``base``'s frontier against every other policy's at each cost of ``costs``, paired per
     question (:func:`frontier_point` on both; ``delta`` = base - other, with its 95% paired
     interval), and the cost range each policy's grid reaches (``cost_range``: cheapest and
     dearest knob value). A frontier past its dearest point keeps its best accuracy
     (``frontier_end``); below its cheapest it is ``unreachable`` (no delta)."""
-    groups: dict = {}
-    for c, r in zip(cells, rows):
-        key = r["policy"] + (f" ({r['variant']})" if r["variant"] else "")
-        groups.setdefault(key, []).append((c.correct, r))
+    groups = arm_groups(cells, rows)
     if base not in groups:
         raise ReportError(f"frontier comparison: policy {base!r} is not in the study")
     costs = [float(x) for x in costs]
@@ -176,12 +185,7 @@ def best_policy(cells: list, rows: list, boot: np.ndarray, cost: float) -> dict:
     (:func:`simulators.results.best_at_cost`), among its policies that choose an answer
     without the oracle (``pass_at_n`` knows correctness and is left out). Arms are labelled
     ``policy`` or ``policy (variant)``."""
-    groups: dict = {}
-    for c, r in zip(cells, rows):
-        if c.policy.selection == "oracle":
-            continue
-        label = r["policy"] + (f" ({r['variant']})" if r["variant"] else "")
-        groups.setdefault(label, []).append((c.correct, r))
+    groups = arm_groups(cells, rows, oracle=False)
     return best_at_cost({k: frontier_point(m, cost) for k, m in groups.items()}, boot, cost)
 
 
@@ -219,7 +223,7 @@ def format_table(result: dict) -> str:
              f"{'compute':>8}{'latency':>8}{'samples':>8}"]
     no_ci = False
     for t in result["matched"]:
-        name = t["policy"] + (f" ({t['variant']})" if t["variant"] else "")
+        name = arm_label(t)
         f = t.get("frontier") or {"status": "unreachable"}
         if f["status"] == "unreachable":
             fk, fa, fd = "n/a", f"(cheapest {f.get('cheapest_cost', float('nan')):.2f})", ""

@@ -268,6 +268,11 @@ def best_at_cost(arms: dict, boot: np.ndarray, cost: float) -> dict:
 # --------------------------------------------------------------------------- rows
 
 
+def arm_label(row: dict) -> str:
+    """A row's arm in tables and comparisons: ``policy``, or ``policy (variant)``."""
+    return row["policy"] + (f" ({row['variant']})" if row.get("variant") else "")
+
+
 def make_row(policy: str, correct, compute, latency, alpha: float, boot: np.ndarray, *,
              variant: str = "", knob_name: str | None = None, knob=None, samples=None,
              pruned=None, answered=None, **extra) -> dict:
