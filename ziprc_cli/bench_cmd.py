@@ -39,7 +39,8 @@ def register(sub) -> None:
                                    "Reports medians and ratios measured in one run.")
     p.add_argument("--sections", nargs="+", default=None,
                    choices=["planner", *OPTIONAL_SECTIONS],
-                   help="which sections to run (default: all that are installed)")
+                   help="which sections to run (default: all that are installed but "
+                        + ", ".join(ON_REQUEST) + ", which run when named)")
     p.add_argument("--repeats", type=int, default=200, help="planner decisions per point (default 200)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random planner states (default 0)")
     p.add_argument("--json", metavar="OUT", help="write the measurements as JSON")
