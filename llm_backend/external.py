@@ -20,8 +20,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from .rows import (SAME_SAMPLES_AS_MV, Bootstraps, majority_rows, matched_rows, question_lbar, row_label,
-                   run_row, selection_rows)
+from .rows import (Bootstraps, majority_rows, matched_rows, question_lbar, row_label, run_row,
+                   sampled_baselines, selection_rows)
 
 
 def compare_at_matched_cost(osamp, problems, cap: int = 8, betas=(0.01, 0.1), alpha: float = 0.1,
@@ -46,8 +46,7 @@ def compare_at_matched_cost(osamp, problems, cap: int = 8, betas=(0.01, 0.1), al
 
     policies = parse_policy_names(policies)
     betas = tuple(betas) if "ziprc" in policies else ()
-    others = [make_policy(p, cap=cap) for p in policies
-              if p not in ("mv", "ziprc") and p not in SAME_SAMPLES_AS_MV]
+    others = [make_policy(p, cap=cap) for p in sampled_baselines(policies)]
     runs = [(pol, row_label(pol)) for pol in others] + [(pol, pol.label()) for pol in user_policies]
     same = same or (lambda a, b: a == b)
     bar = tqdm(total=1 + len(betas) + len(runs), desc="sampling", disable=not progress, mininterval=1.0)
@@ -116,6 +115,7 @@ def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = N
 
     from .checkpoint import load_ziprc
     from .config import GridSpec
+    from .policies import parse_policy_names
     from .prompts import AnswerExtractor, PromptTask, load_prompts
     from .sampler import OnlineSampler
 
@@ -131,8 +131,6 @@ def sample_prompts(model_dir, prompts_path, out, *, answer_regex: str | None = N
 
     if engine not in ENGINES:
         raise ValueError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    from .policies import parse_policy_names
-
     policies = parse_policy_names(policies)   # fail before loading the model
     user_policies = load_policies(tuple(policy_modules), reserved=POLICY_NAMES)
     problems = load_prompts(prompts_path)

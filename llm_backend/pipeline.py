@@ -32,8 +32,8 @@ from simulators.results import arm_label
 
 from .config import Config, config_json
 from .model import build_model, load_checkpoint, n_params, pretrain, save_checkpoint
-from .rows import (SAME_SAMPLES_AS_MV, Bootstraps, format_matched, format_rows, majority_rows, matched_rows,
-                   question_lbar, row_label, run_row, selection_rows)
+from .rows import (Bootstraps, format_matched, format_rows, majority_rows, matched_rows, question_lbar,
+                   row_label, run_row, sampled_baselines, selection_rows)
 from .task import make_problems
 
 
@@ -229,8 +229,7 @@ def stage_sample(out, c: Config, name: str = "ziprc", progress=True) -> dict:
                           seed=c.seed + 13, smooth_tokens=c.smooth_tokens)
     from metamdp.policies import POLICY_NAMES, load_policies
 
-    others = [p for p in policies if p not in ("mv", "ziprc") and p not in SAME_SAMPLES_AS_MV]
-    runs = [(make_policy(p, cap=c.cap), None) for p in others]
+    runs = [(make_policy(p, cap=c.cap), None) for p in sampled_baselines(policies)]
     # users' policies (``--policy-module``), run like the built-in ones, labelled by name
     runs += [(pol, pol.label()) for pol in load_policies(c.policy_modules, reserved=POLICY_NAMES)]
     betas = c.betas if "ziprc" in policies else ()

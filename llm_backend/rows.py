@@ -69,6 +69,13 @@ def majority_rows(mv_results, truth: dict, lbar: dict, alpha: float, cap: int, b
 SAME_SAMPLES_AS_MV = {"bon": "value", "wbon": "weighted", "pass_at_n": "oracle"}
 
 
+def sampled_baselines(names) -> list:
+    """The policies among ``names`` that are sampled on their own, under their default knobs:
+    neither majority voting and ZIP-RC (run by the callers, ZIP-RC once per beta) nor the
+    selection-only ones (scored on majority voting's samples)."""
+    return [n for n in names if n not in ("mv", "ziprc") and n not in SAME_SAMPLES_AS_MV]
+
+
 def finished_views(result) -> list:
     """The finished samples of one question's result as views (``sid``, ``answer``, ``value``,
     ``correct``, ``status``) that :func:`metamdp.policies.select` reads."""
